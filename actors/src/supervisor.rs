@@ -1,0 +1,196 @@
+//! The supervised periodic actor every background job runs in.
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use futures::future::LocalBoxFuture;
+use futures::FutureExt as _;
+
+use crate::{ActorMetrics, Leadership, Registry};
+
+/// A periodic job. `tick` returns a future that owns what it needs, so the
+/// actor can keep answering `Ping` while a slow tick runs.
+pub trait Job: Unpin + 'static {
+    /// The name `/ready` and the metrics use, e.g. `retention_task`.
+    fn name(&self) -> &'static str;
+    fn interval(&self) -> Duration;
+    /// Advisory lock id for jobs that must run on one replica only.
+    fn leader_lock(&self) -> Option<i64> {
+        None
+    }
+    fn tick(&mut self) -> LocalBoxFuture<'static, Result<(), JobError>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("database error: {0}")]
+    Db(#[from] diesel::result::Error),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("no database connection: {0}")]
+    Pool(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl<E: std::error::Error + 'static> From<bb8::RunError<E>> for JobError {
+    fn from(e: bb8::RunError<E>) -> Self {
+        JobError::Pool(e.to_string())
+    }
+}
+
+/// What every job actor shares.
+#[derive(Clone)]
+pub struct Supervision {
+    pub registry: Registry,
+    pub metrics: ActorMetrics,
+    pub database_url: String,
+    /// Fault drill: the named actor panics on its first tick, once.
+    pub panic_once: Option<String>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Ping;
+
+pub struct JobActor<J: Job> {
+    job: J,
+    sup: Supervision,
+    leadership: Option<Leadership>,
+    running: bool,
+    panic_pending: bool,
+}
+
+/// Starts `job` under a supervisor and registers it with the registry.
+pub fn spawn<J: Job>(job: J, sup: &Supervision) -> Addr<JobActor<J>> {
+    let name = job.name();
+    let interval = job.interval();
+    let leadership = job
+        .leader_lock()
+        .map(|id| Leadership::new(id, sup.database_url.clone()));
+    let panic_pending = sup.panic_once.as_deref() == Some(name);
+    let sup_for_actor = sup.clone();
+    let mut slot = Some((job, leadership));
+    let addr = Supervisor::start(move |_| {
+        let (job, leadership) = slot
+            .take()
+            .expect("a supervised job is constructed once; restarts reuse the actor");
+        JobActor {
+            job,
+            sup: sup_for_actor,
+            leadership,
+            running: false,
+            panic_pending,
+        }
+    });
+    sup.registry
+        .register(name, interval, addr.clone().recipient());
+    addr
+}
+
+impl<J: Job> Actor for JobActor<J> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.run_tick(ctx);
+        ctx.run_interval(self.job.interval(), |act, ctx| act.run_tick(ctx));
+    }
+}
+
+impl<J: Job> Supervised for JobActor<J> {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        let name = self.job.name();
+        tracing::warn!(actor = name, "restarting actor after a panic");
+        self.running = false;
+        self.sup.registry.record_restart(name);
+        self.sup.metrics.restarts.with_label_values(&[name]).inc();
+    }
+}
+
+impl<J: Job> Handler<Ping> for JobActor<J> {
+    type Result = ();
+    fn handle(&mut self, _: Ping, _: &mut Self::Context) {}
+}
+
+enum Outcome {
+    Ran,
+    Standby,
+}
+
+impl<J: Job> JobActor<J> {
+    fn run_tick(&mut self, ctx: &mut Context<Self>) {
+        if self.running {
+            // The previous tick is still going; never stack them.
+            return;
+        }
+        self.running = true;
+        let name = self.job.name();
+        let inject_panic = std::mem::take(&mut self.panic_pending);
+        let work = self.job.tick();
+        let mut leadership = self.leadership.take();
+        let started = Instant::now();
+        let fut = async move {
+            if inject_panic {
+                panic!("fault drill: {name} was asked to panic on its first tick");
+            }
+            let leading = match leadership.as_mut() {
+                Some(l) => l.ensure().await?,
+                None => true,
+            };
+            let outcome = if leading {
+                work.await?;
+                Outcome::Ran
+            } else {
+                Outcome::Standby
+            };
+            Ok::<_, JobError>((outcome, leadership))
+        };
+        let fut = AssertUnwindSafe(fut).catch_unwind();
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
+            act.running = false;
+            let metrics = &act.sup.metrics;
+            metrics.tick_seconds.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
+            match result {
+                Ok(Ok((outcome, leadership))) => {
+                    let is_leader = leadership.as_ref().map(|_| matches!(outcome, Outcome::Ran));
+                    act.leadership = leadership;
+                    let label = match outcome {
+                        Outcome::Ran => "ok",
+                        Outcome::Standby => "standby",
+                    };
+                    metrics.ticks.with_label_values(&[name, label]).inc();
+                    act.sup.registry.record_ok(name, is_leader);
+                }
+                Ok(Err(e)) => {
+                    // Leadership state is unknown after an error; a fresh
+                    // attempt next tick is the safe way back.
+                    if act.leadership.is_none() {
+                        act.leadership = act.job.leader_lock().map(|id| Leadership::new(id, act.sup.database_url.clone()));
+                    }
+                    tracing::warn!(actor = name, error = %e, "tick failed");
+                    metrics.ticks.with_label_values(&[name, "error"]).inc();
+                    act.sup.registry.record_error(name, e.to_string());
+                }
+                Err(payload) => {
+                    let message = panic_message(payload.as_ref());
+                    tracing::error!(actor = name, panic = %message, "tick panicked; the supervisor will restart the actor");
+                    metrics.ticks.with_label_values(&[name, "panic"]).inc();
+                    act.sup.registry.record_panic(name, message);
+                    if act.leadership.is_none() {
+                        act.leadership = act.job.leader_lock().map(|id| Leadership::new(id, act.sup.database_url.clone()));
+                    }
+                    ctx.stop();
+                }
+            }
+        }));
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}

@@ -1,0 +1,10 @@
+DROP TABLE IF EXISTS spans;
+DROP TABLE IF EXISTS traces;
+DROP TABLE IF EXISTS api_keys;
+DROP TABLE IF EXISTS sessions;
+DROP TABLE IF EXISTS project_members;
+DROP TABLE IF EXISTS users;
+DROP TABLE IF EXISTS project_settings;
+DROP TABLE IF EXISTS projects;
+DROP TABLE IF EXISTS organizations;
+DROP FUNCTION IF EXISTS set_updated_at();

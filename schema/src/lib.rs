@@ -1,0 +1,19 @@
+//! Everything that touches Postgres: the diesel schema, row models, typed
+//! query functions, the connection pool, migrations and partition naming.
+//!
+//! Query functions take `&mut AsyncPgConnection`, so the same function runs
+//! on a pooled connection or inside a caller's transaction, and they return
+//! `diesel::QueryResult`; translating failures for clients is the server's job.
+
+pub mod api_keys;
+pub mod migrate;
+pub mod partitions;
+pub mod pool;
+pub mod projects;
+pub mod schema;
+pub mod sessions;
+pub mod settings;
+pub mod traces;
+
+pub use diesel_async::AsyncPgConnection;
+pub use pool::{DbConn, DbPool};

@@ -1,0 +1,87 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{organizations, project_settings, projects};
+
+/// The single organization of a self-hosted install.
+pub const DEFAULT_ORG_ID: Uuid = Uuid::from_u128(0xaa);
+/// The project every self-hosted install starts with (slug `default`).
+pub const DEFAULT_PROJECT_ID: Uuid = Uuid::from_u128(1);
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = projects)]
+pub struct Project {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// Creates the default organization, project and settings row when absent.
+/// Idempotent: every self-hosted start calls it.
+pub async fn ensure_default(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::insert_into(organizations::table)
+        .values((
+            organizations::id.eq(DEFAULT_ORG_ID),
+            organizations::name.eq("Default"),
+            organizations::slug.eq("default"),
+        ))
+        .on_conflict(organizations::id)
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    diesel::insert_into(projects::table)
+        .values((
+            projects::id.eq(DEFAULT_PROJECT_ID),
+            projects::org_id.eq(DEFAULT_ORG_ID),
+            projects::name.eq("Default"),
+            projects::slug.eq("default"),
+        ))
+        .on_conflict(projects::id)
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    diesel::insert_into(project_settings::table)
+        .values(project_settings::project_id.eq(DEFAULT_PROJECT_ID))
+        .on_conflict(project_settings::project_id)
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Project>> {
+    projects::table
+        .find(id)
+        .select(Project::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Creates a live project with its settings row, in the caller's transaction.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    name: &str,
+    slug: &str,
+) -> QueryResult<Project> {
+    let project: Project = diesel::insert_into(projects::table)
+        .values((
+            projects::org_id.eq(org_id),
+            projects::name.eq(name),
+            projects::slug.eq(slug),
+        ))
+        .returning(Project::as_returning())
+        .get_result(conn)
+        .await?;
+    diesel::insert_into(project_settings::table)
+        .values(project_settings::project_id.eq(project.id))
+        .execute(conn)
+        .await?;
+    Ok(project)
+}

@@ -1,0 +1,161 @@
+//! Diesel table definitions, written by hand to match `migrations/`.
+//!
+//! Generated columns (`spans.search_vector`) are left out on purpose: diesel
+//! must never try to write them, and full-text search uses SQL fragments.
+
+diesel::table! {
+    organizations (id) {
+        id -> Uuid,
+        name -> Text,
+        slug -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    projects (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        name -> Text,
+        slug -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    project_settings (project_id) {
+        project_id -> Uuid,
+        intervention_default_action -> Text,
+        trace_retention_days -> Int4,
+        pii_redaction_enabled -> Bool,
+        pii_redaction_patterns -> Jsonb,
+        pii_redaction_strategy -> Jsonb,
+        pii_redaction_key_actions -> Jsonb,
+        pii_attribute_allowlist -> Jsonb,
+        content_capture_enabled -> Bool,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        display_name -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        is_active -> Bool,
+        force_password_change -> Bool,
+        failed_login_attempts -> Int4,
+        locked_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        last_login_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    project_members (project_id, user_id) {
+        project_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Text,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+        ip_address -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        name -> Text,
+        key_hash -> Text,
+        key_prefix -> Text,
+        scopes -> Array<Text>,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        deprecated_at -> Nullable<Timestamptz>,
+        expires_at -> Nullable<Timestamptz>,
+        rotated_from_id -> Nullable<Uuid>,
+        allowed_ips -> Nullable<Array<Text>>,
+    }
+}
+
+diesel::table! {
+    traces (project_id, id) {
+        project_id -> Uuid,
+        id -> Bytea,
+        start_time_unix_nano -> Int8,
+        end_time_unix_nano -> Nullable<Int8>,
+        agent_name -> Nullable<Text>,
+        workflow_name -> Nullable<Text>,
+        total_cost_usd -> Nullable<Numeric>,
+        total_input_tokens -> Int8,
+        total_output_tokens -> Int8,
+        span_count -> Int4,
+        intervention_state -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    spans (project_id, start_time_unix_nano, trace_id, span_id) {
+        project_id -> Uuid,
+        start_time_unix_nano -> Int8,
+        trace_id -> Bytea,
+        span_id -> Bytea,
+        parent_span_id -> Nullable<Bytea>,
+        name -> Text,
+        kind -> Text,
+        end_time_unix_nano -> Nullable<Int8>,
+        status_code -> Nullable<Text>,
+        status_message -> Nullable<Text>,
+        operation_name -> Nullable<Text>,
+        provider_name -> Nullable<Text>,
+        request_model -> Nullable<Text>,
+        response_model -> Nullable<Text>,
+        agent_name -> Nullable<Text>,
+        agent_id -> Nullable<Text>,
+        tool_name -> Nullable<Text>,
+        workflow_name -> Nullable<Text>,
+        conversation_id -> Nullable<Text>,
+        input_tokens -> Nullable<Int8>,
+        output_tokens -> Nullable<Int8>,
+        cost_usd -> Nullable<Numeric>,
+        intervention_state -> Nullable<Text>,
+        attributes -> Jsonb,
+    }
+}
+
+diesel::joinable!(projects -> organizations (org_id));
+diesel::joinable!(project_settings -> projects (project_id));
+diesel::joinable!(api_keys -> projects (project_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(project_members -> projects (project_id));
+diesel::joinable!(project_members -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    projects,
+    project_settings,
+    users,
+    project_members,
+    sessions,
+    api_keys,
+    traces,
+    spans,
+);

@@ -1,0 +1,94 @@
+//! The actix-web application: shared state, middleware order and routes.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::{web, App, Error, HttpRequest};
+use strathon_actors::Registry;
+use strathon_schema::DbPool;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::middleware;
+use crate::rate_limit::RateLimiter;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: DbPool,
+    pub actors: Registry,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Option<Arc<RateLimiter>>,
+}
+
+/// Builds the application around `routes`. Middleware runs outermost first:
+/// observe (log + metrics) → security headers → rate limit → JSON error
+/// bodies → panic containment → handler.
+pub fn build(
+    state: web::Data<AppState>,
+    routes: impl FnOnce(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(1 << 20)
+                .error_handler(json_error),
+        )
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::NotFound(e.to_string()).into()),
+        )
+        .configure(routes)
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::NotFound("Not Found".into()))
+        }))
+        .wrap(from_fn(middleware::contain_panics))
+        .wrap(
+            ErrorHandlers::new()
+                .handler(StatusCode::NOT_FOUND, middleware::json_status_body)
+                .handler(StatusCode::METHOD_NOT_ALLOWED, middleware::json_status_body),
+        )
+        .wrap(from_fn(middleware::rate_limit))
+        .wrap(from_fn(middleware::security_headers))
+        .wrap(from_fn(middleware::observe))
+}
+
+fn validation(loc: &str, msg: String) -> ApiError {
+    ApiError::Unprocessable(vec![
+        serde_json::json!({ "type": "value_error", "loc": [loc], "msg": msg }),
+    ])
+}
+
+fn json_error(err: JsonPayloadError, _: &HttpRequest) -> Error {
+    match err {
+        JsonPayloadError::OverflowKnownLength { length, limit } => {
+            ApiError::PayloadTooLarge(format!("Payload too large: {length} bytes (max {limit})"))
+                .into()
+        }
+        JsonPayloadError::Overflow { limit } => {
+            ApiError::PayloadTooLarge(format!("Payload too large (max {limit} bytes)")).into()
+        }
+        JsonPayloadError::ContentType => {
+            validation("body", "expected Content-Type: application/json".into()).into()
+        }
+        other => validation("body", other.to_string()).into(),
+    }
+}
+
+fn query_error(err: QueryPayloadError, _: &HttpRequest) -> Error {
+    validation("query", err.to_string()).into()
+}

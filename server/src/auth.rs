@@ -1,0 +1,160 @@
+//! Authentication as an extractor: a handler that takes [`Auth`] cannot run
+//! without valid credentials, and checks its scope with [`Auth::require`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, FromRequest, HttpRequest};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// The scope strings keys and roles carry (`*` grants all of them).
+pub mod scope {
+    pub const ALL: &str = "*";
+    pub const PROJECT_SETTINGS_READ: &str = "project_settings:read";
+    pub const PROJECT_SETTINGS_WRITE: &str = "project_settings:write";
+}
+
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub project_id: Uuid,
+    scopes: Vec<String>,
+}
+
+impl Auth {
+    pub fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope::ALL || s == scope)
+    }
+
+    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
+        if self.has(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "missing required scope: {scope}"
+            )))
+        }
+    }
+}
+
+const MALFORMED: &str = "Missing or malformed Authorization header. Expected: Bearer <token>";
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.trim().split_once(char::is_whitespace)?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let project_header = req
+            .headers()
+            .get("x-project-id")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        let peer_ip = req.peer_addr().map(|a| a.ip().to_string());
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let result = authenticate(
+                &state,
+                header.as_deref(),
+                project_header.as_deref(),
+                peer_ip.as_deref(),
+            )
+            .await;
+            match &result {
+                Ok(_) => state.metrics.auth_successes.inc(),
+                Err(ApiError::Unauthorized(_) | ApiError::Forbidden(_)) => {
+                    state.metrics.auth_failures.inc()
+                }
+                Err(_) => {}
+            }
+            result
+        })
+    }
+}
+
+async fn authenticate(
+    state: &AppState,
+    header: Option<&str>,
+    project_header: Option<&str>,
+    peer_ip: Option<&str>,
+) -> Result<Auth, ApiError> {
+    let token = header
+        .and_then(bearer_token)
+        .ok_or_else(|| ApiError::Unauthorized(MALFORMED.into()))?;
+    if let Some(value) = project_header {
+        // Parsed for every caller so a typo is reported, though an API key's
+        // own project always wins.
+        Uuid::parse_str(value.trim())
+            .map_err(|_| ApiError::BadRequest(format!("Invalid X-Project-Id header: {value}")))?;
+    }
+    if !token.starts_with("stra_") {
+        // Dashboard sessions arrive with the accounts capability.
+        return Err(ApiError::Unauthorized(
+            "Invalid or expired session token".into(),
+        ));
+    }
+    let mut conn = state.pool.get().await?;
+    let key = strathon_schema::api_keys::find_usable(&mut conn, token)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("Invalid API key".into()))?;
+    if let Some(allowed) = key.allowed_ips.as_ref().filter(|ips| !ips.is_empty()) {
+        if !peer_ip.is_some_and(|ip| allowed.iter().any(|a| a == ip)) {
+            return Err(ApiError::Forbidden(
+                "request IP not in key's allowed_ips".into(),
+            ));
+        }
+    }
+    strathon_schema::api_keys::touch(&mut conn, key.id).await?;
+    Ok(Auth {
+        project_id: key.project_id,
+        scopes: key.scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing_follows_the_wire_contract() {
+        assert_eq!(bearer_token("Bearer stra_abc"), Some("stra_abc"));
+        assert_eq!(bearer_token("bearer   stra_abc  "), Some("stra_abc"));
+        assert_eq!(bearer_token("Basic dXNlcg=="), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer    "), None);
+        assert_eq!(bearer_token(""), None);
+    }
+
+    #[test]
+    fn wildcard_grants_every_scope() {
+        let auth = Auth {
+            project_id: Uuid::nil(),
+            scopes: vec!["*".into()],
+        };
+        assert!(auth.require(scope::PROJECT_SETTINGS_WRITE).is_ok());
+        let narrow = Auth {
+            scopes: vec![scope::PROJECT_SETTINGS_WRITE.into()],
+            ..auth
+        };
+        assert!(narrow.require(scope::PROJECT_SETTINGS_WRITE).is_ok());
+        let denied = narrow.require(scope::PROJECT_SETTINGS_READ).unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "missing required scope: project_settings:read"
+        );
+    }
+}

@@ -1,0 +1,82 @@
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::config::Config;
+
+/// Strathon: the self-hosted firewall for AI agents.
+///
+/// Agents instrumented with the Strathon SDK send their traces here, fetch the
+/// CEL policies the SDK enforces before a tool runs, and obey halts, budgets
+/// and human approvals. Every setting can be given as a flag or through the
+/// environment variable shown in brackets; see docs/configuration.md.
+#[derive(Debug, Parser)]
+#[command(name = "strathon", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the receiver: OTLP/HTTP trace ingest and the REST API on
+    /// STRATHON_BIND (default 0.0.0.0:4318), with /health, /ready and /metrics.
+    /// Applies pending migrations first unless STRATHON_AUTO_MIGRATE=false.
+    Serve(Config),
+    /// Apply pending database migrations to DATABASE_URL and exit. Use this as a
+    /// separate deploy step when running with STRATHON_AUTO_MIGRATE=false.
+    Migrate(Config),
+    /// Local development: create the database named in DATABASE_URL if it does
+    /// not exist, seed the well-known dev API key, and serve. Never use in production.
+    Dev(Config),
+}
+
+impl Command {
+    pub fn config(&self) -> &Config {
+        match self {
+            Command::Serve(c) | Command::Migrate(c) | Command::Dev(c) => c,
+        }
+    }
+}
+
+/// Turns a clap parse failure into the one-line message operators see for
+/// every bad setting, naming the environment variable rather than the flag.
+pub fn one_line_error(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    let mut message = first.to_owned();
+    for sub in Cli::command().get_subcommands() {
+        for arg in sub.get_arguments() {
+            if let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) {
+                let flag = format!("'--{long} <");
+                if let Some(start) = message.find(&flag) {
+                    if let Some(len) = message[start + 1..].find('\'') {
+                        message.replace_range(start..start + len + 2, &env.to_string_lossy());
+                        return message;
+                    }
+                }
+            }
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_is_complete() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn type_errors_name_the_variable() {
+        let e = Cli::try_parse_from(["strathon", "serve", "--log-format", "xml"]).unwrap_err();
+        let line = one_line_error(&e);
+        assert!(line.contains("STRATHON_LOG_FORMAT"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+}

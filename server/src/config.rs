@@ -1,0 +1,412 @@
+//! Every setting the receiver reads, declared once: a clap field whose
+//! environment variable, default and help text are the single source for the
+//! CLI, the process and `docs/configuration.md` (a test keeps the doc in step).
+
+use std::net::SocketAddr;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// One organization, a default project, optional dev key.
+    SelfHosted,
+    /// Multi-tenant: security keys required, no default project, no dev key.
+    Cloud,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum LogLevel {
+    #[value(alias = "trace")]
+    Trace,
+    #[value(alias = "debug")]
+    Debug,
+    #[value(alias = "info")]
+    Info,
+    #[value(alias = "warning", alias = "WARN", alias = "warn")]
+    Warning,
+    #[value(alias = "error")]
+    Error,
+    #[value(alias = "critical")]
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL connection URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/strathon",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Address the receiver listens on (OTLP/HTTP and the REST API).
+    #[arg(long, env = "STRATHON_BIND", default_value = "0.0.0.0:4318")]
+    pub bind: SocketAddr,
+
+    /// Deployment mode: self-hosted or cloud.
+    #[arg(long, env = "STRATHON_MODE", value_enum, default_value = "self-hosted")]
+    pub mode: Mode,
+
+    /// Log verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    #[arg(
+        long,
+        env = "STRATHON_LOG_LEVEL",
+        value_enum,
+        ignore_case = true,
+        default_value = "INFO"
+    )]
+    pub log_level: LogLevel,
+
+    /// Log format: text, or json (one record per line).
+    #[arg(long, env = "STRATHON_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Apply pending database migrations at startup.
+    #[arg(long, env = "STRATHON_AUTO_MIGRATE", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub auto_migrate: bool,
+
+    /// Fraction of ordinary traces kept, 0.0-1.0 (errors, interventions and policy matches are always kept).
+    #[arg(long, env = "STRATHON_SAMPLING_RATE", default_value = "1.0")]
+    pub sampling_rate: f64,
+
+    /// Delete traces older than each project's retention.
+    #[arg(long, env = "STRATHON_RETENTION_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub retention_enabled: bool,
+
+    /// Seconds between retention sweeps.
+    #[arg(
+        long,
+        env = "STRATHON_RETENTION_INTERVAL_SECONDS",
+        default_value = "3600"
+    )]
+    pub retention_interval_seconds: u64,
+
+    /// Maximum traces deleted per project per sweep.
+    #[arg(long, env = "STRATHON_RETENTION_BATCH_SIZE", default_value = "5000")]
+    pub retention_batch_size: i64,
+
+    /// Seconds between removals of expired sessions and API keys.
+    #[arg(
+        long,
+        env = "STRATHON_RETENTION_CLEANUP_INTERVAL_SECONDS",
+        default_value = "3600"
+    )]
+    pub retention_cleanup_interval_seconds: u64,
+
+    /// Span partitions older than this many months are dropped.
+    #[arg(
+        long,
+        env = "STRATHON_SPAN_PARTITION_RETENTION_MONTHS",
+        default_value = "12"
+    )]
+    pub span_partition_retention_months: u32,
+
+    /// Seconds between span partition maintenance runs.
+    #[arg(
+        long,
+        env = "STRATHON_SPAN_PARTITION_INTERVAL_SECONDS",
+        default_value = "21600"
+    )]
+    pub span_partition_interval_seconds: u64,
+
+    /// Per-identifier in-memory rate limiting.
+    #[arg(long, env = "STRATHON_RATE_LIMIT_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub rate_limit_enabled: bool,
+
+    /// Sustained requests per second per identifier (token refill rate).
+    #[arg(
+        long,
+        env = "STRATHON_RATE_LIMIT_REQUESTS_PER_SECOND",
+        default_value = "100"
+    )]
+    pub rate_limit_requests_per_second: f64,
+
+    /// Token-bucket capacity: the largest momentary burst.
+    #[arg(long, env = "STRATHON_RATE_LIMIT_BURST", default_value = "200")]
+    pub rate_limit_burst: u32,
+
+    /// Identify unauthenticated callers by the leftmost X-Forwarded-For entry when present.
+    #[arg(long, env = "STRATHON_RATE_LIMIT_TRUST_FORWARDED_FOR", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub rate_limit_trust_forwarded_for: bool,
+
+    /// Seed the well-known development API key (never in cloud mode).
+    #[arg(long, env = "STRATHON_SEED_DEV_KEY", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub seed_dev_key: bool,
+
+    /// Key for the audit log's HMAC chain (at least 32 bytes).
+    #[arg(long, env = "STRATHON_AUDIT_HMAC_KEY", hide_env_values = true)]
+    pub audit_hmac_key: Option<String>,
+
+    /// Fernet key that encrypts TOTP secrets at rest.
+    #[arg(long, env = "STRATHON_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+
+    /// Secret mixed into password hashing (Argon2id secret input).
+    #[arg(long, env = "STRATHON_PASSWORD_PEPPER", hide_env_values = true)]
+    pub password_pepper: Option<String>,
+
+    /// Refuse to start without all three security keys, even when self-hosted.
+    #[arg(long, env = "STRATHON_REQUIRE_SECURITY_KEYS", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub require_security_keys: bool,
+
+    /// Maximum pooled database connections.
+    #[arg(long, env = "STRATHON_DB_POOL_SIZE", default_value = "10")]
+    pub db_pool_size: u32,
+
+    /// Bearer token required to scrape /metrics (unset: open).
+    #[arg(long, env = "STRATHON_METRICS_AUTH_TOKEN", hide_env_values = true)]
+    pub metrics_auth_token: Option<String>,
+
+    /// Fault drill: `actor-panic:<task>` makes that background task panic once, to rehearse supervision and alerting.
+    #[arg(long, env = "STRATHON_FAULT_INJECT")]
+    pub fault_inject: Option<String>,
+}
+
+/// A setting that cannot be used, named by its environment variable.
+#[derive(Debug, PartialEq)]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.var, self.problem)
+    }
+}
+
+fn err(var: &'static str, problem: impl Into<String>) -> Result<(), ConfigError> {
+    Err(ConfigError {
+        var,
+        problem: problem.into(),
+    })
+}
+
+/// Empty variables (`KEY=` in an .env file) mean "not set".
+fn set(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+impl Config {
+    pub fn audit_key(&self) -> Option<&str> {
+        set(&self.audit_hmac_key)
+    }
+
+    pub fn encryption_key(&self) -> Option<&str> {
+        set(&self.encryption_key)
+    }
+
+    pub fn pepper(&self) -> Option<&str> {
+        set(&self.password_pepper)
+    }
+
+    pub fn metrics_token(&self) -> Option<&str> {
+        set(&self.metrics_auth_token)
+    }
+
+    /// The task name `STRATHON_FAULT_INJECT=actor-panic:<task>` names.
+    pub fn panic_drill(&self) -> Option<String> {
+        set(&self.fault_inject)
+            .and_then(|v| v.strip_prefix("actor-panic:"))
+            .map(str::to_owned)
+    }
+
+    fn keys_required(&self) -> bool {
+        self.mode == Mode::Cloud || self.require_security_keys
+    }
+
+    /// Checks what types alone cannot; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(0.0..=1.0).contains(&self.sampling_rate) || self.sampling_rate.is_nan() {
+            return err(
+                "STRATHON_SAMPLING_RATE",
+                format!("must be between 0.0 and 1.0, got {}", self.sampling_rate),
+            );
+        }
+        if self.retention_interval_seconds == 0 {
+            return err("STRATHON_RETENTION_INTERVAL_SECONDS", "must be at least 1");
+        }
+        if self.retention_batch_size < 1 {
+            return err(
+                "STRATHON_RETENTION_BATCH_SIZE",
+                format!("must be at least 1, got {}", self.retention_batch_size),
+            );
+        }
+        if self.retention_cleanup_interval_seconds == 0 {
+            return err(
+                "STRATHON_RETENTION_CLEANUP_INTERVAL_SECONDS",
+                "must be at least 1",
+            );
+        }
+        if self.span_partition_retention_months == 0 {
+            return err(
+                "STRATHON_SPAN_PARTITION_RETENTION_MONTHS",
+                "must be at least 1",
+            );
+        }
+        if self.span_partition_interval_seconds == 0 {
+            return err(
+                "STRATHON_SPAN_PARTITION_INTERVAL_SECONDS",
+                "must be at least 1",
+            );
+        }
+        if !(self.rate_limit_requests_per_second > 0.0
+            && self.rate_limit_requests_per_second.is_finite())
+        {
+            return err(
+                "STRATHON_RATE_LIMIT_REQUESTS_PER_SECOND",
+                "must be a positive number",
+            );
+        }
+        if self.rate_limit_burst == 0 {
+            return err("STRATHON_RATE_LIMIT_BURST", "must be at least 1");
+        }
+        if self.db_pool_size == 0 {
+            return err("STRATHON_DB_POOL_SIZE", "must be at least 1");
+        }
+        if let Some(fault) = set(&self.fault_inject) {
+            if self.panic_drill().is_none() {
+                return err(
+                    "STRATHON_FAULT_INJECT",
+                    format!("unknown fault '{fault}'; expected actor-panic:<task>"),
+                );
+            }
+        }
+        match self.audit_key() {
+            Some(k) if k.len() < 32 => {
+                return err(
+                    "STRATHON_AUDIT_HMAC_KEY",
+                    format!("must be at least 32 bytes, got {}", k.len()),
+                );
+            }
+            None if self.keys_required() => {
+                return err("STRATHON_AUDIT_HMAC_KEY", self.required_reason())
+            }
+            _ => {}
+        }
+        match self.encryption_key() {
+            Some(k) if fernet::Fernet::new(k).is_none() => {
+                return err(
+                    "STRATHON_ENCRYPTION_KEY",
+                    "is not a valid Fernet key (url-safe base64 of 32 bytes; generate one with Fernet.generate_key())",
+                );
+            }
+            None if self.keys_required() => {
+                return err("STRATHON_ENCRYPTION_KEY", self.required_reason())
+            }
+            _ => {}
+        }
+        if self.pepper().is_none() && self.keys_required() {
+            return err("STRATHON_PASSWORD_PEPPER", self.required_reason());
+        }
+        if self.seed_dev_key && self.mode == Mode::Cloud {
+            return err(
+                "STRATHON_SEED_DEV_KEY",
+                "the public development key is never seeded in cloud mode",
+            );
+        }
+        Ok(())
+    }
+
+    fn required_reason(&self) -> String {
+        if self.mode == Mode::Cloud {
+            "must be set in cloud mode".into()
+        } else {
+            "must be set because STRATHON_REQUIRE_SECURITY_KEYS=true".into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Config {
+        let mut argv = vec!["strathon"];
+        argv.extend_from_slice(args);
+        Probe::try_parse_from(argv).expect("parses").config
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = parse(&[]);
+        assert_eq!(c.bind.port(), 4318);
+        assert_eq!(c.retention_batch_size, 5000);
+        assert!(c.auto_migrate && c.retention_enabled && c.rate_limit_enabled && !c.seed_dev_key);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: [(&[&str], &str); 6] = [
+            (&["--sampling-rate", "1.5"], "STRATHON_SAMPLING_RATE"),
+            (&["--audit-hmac-key", "short"], "STRATHON_AUDIT_HMAC_KEY"),
+            (
+                &["--encryption-key", "not-a-fernet-key"],
+                "STRATHON_ENCRYPTION_KEY",
+            ),
+            (&["--mode", "cloud"], "STRATHON_AUDIT_HMAC_KEY"),
+            (
+                &["--retention-batch-size", "0"],
+                "STRATHON_RETENTION_BATCH_SIZE",
+            ),
+            (&["--fault-inject", "explode"], "STRATHON_FAULT_INJECT"),
+        ];
+        for (args, var) in cases {
+            assert_eq!(parse(args).validate().unwrap_err().var, var, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn cloud_mode_needs_all_keys_and_no_dev_key() {
+        let key = "0123456789abcdef0123456789abcdef";
+        let fernet = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+        let full = [
+            "--mode",
+            "cloud",
+            "--audit-hmac-key",
+            key,
+            "--encryption-key",
+            fernet,
+            "--password-pepper",
+            "p",
+        ];
+        assert_eq!(parse(&full).validate(), Ok(()));
+        let mut with_dev = full.to_vec();
+        with_dev.extend(["--seed-dev-key", "true"]);
+        assert_eq!(
+            parse(&with_dev).validate().unwrap_err().var,
+            "STRATHON_SEED_DEV_KEY"
+        );
+        assert_eq!(
+            parse(&full[..6]).validate().unwrap_err().var,
+            "STRATHON_PASSWORD_PEPPER"
+        );
+    }
+
+    #[test]
+    fn empty_keys_count_as_unset() {
+        let c = parse(&["--audit-hmac-key", ""]);
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.audit_key(), None);
+    }
+}

@@ -1,0 +1,54 @@
+//! The `strathon` binary.
+
+mod api;
+mod app;
+mod auth;
+mod banner;
+mod cli;
+mod config;
+mod error;
+mod logging;
+mod metrics;
+mod middleware;
+mod rate_limit;
+mod serve;
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command};
+
+/// Exit status for configuration problems (bad flag or environment value).
+const EXIT_CONFIG: i32 = 2;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!(
+                "strathon: invalid configuration: {}",
+                cli::one_line_error(&e)
+            );
+            std::process::exit(EXIT_CONFIG);
+        }
+    };
+    let config = cli.command.config();
+    if let Err(e) = config.validate() {
+        eprintln!("strathon: invalid configuration: {e}");
+        std::process::exit(EXIT_CONFIG);
+    }
+    logging::init(config);
+
+    let result = actix_rt::System::new().block_on(async move {
+        match cli.command {
+            Command::Serve(config) => serve::serve(config).await,
+            Command::Migrate(config) => serve::migrate_only(&config).await,
+            Command::Dev(config) => serve::dev(config).await,
+        }
+    });
+    if let Err(e) = result {
+        tracing::error!(error = %format!("{e:#}"), "fatal");
+        eprintln!("strathon: {e:#}");
+        std::process::exit(1);
+    }
+}

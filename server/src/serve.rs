@@ -1,0 +1,239 @@
+//! Process lifecycles: `serve`, `migrate` and `dev`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, HttpServer};
+use anyhow::{bail, Context as _};
+use strathon_actors::cleanup::RetentionCleanup;
+use strathon_actors::partitions::SpansPartitionMaintainer;
+use strathon_actors::retention::RetentionSweeper;
+use strathon_actors::{Registry, Supervision};
+use strathon_schema::{api_keys, migrate, partitions, pool, projects};
+
+use crate::app::{self, AppState};
+use crate::config::{Config, Mode};
+use crate::logging::redact_url;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::{api, banner};
+
+/// How long startup waits for Postgres to accept connections (compose may
+/// start the receiver before the database is up).
+const DB_WAIT: Duration = Duration::from_secs(60);
+
+pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
+    wait_for_database(&config.database_url).await?;
+    apply_migrations(config).await
+}
+
+pub async fn dev(mut config: Config) -> anyhow::Result<()> {
+    create_database_if_missing(&config.database_url).await?;
+    config.seed_dev_key = true;
+    serve(config).await
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), mode = ?config.mode, database = %redact_url(&config.database_url), "Strathon receiver starting");
+    warn_about_keys(&config);
+
+    wait_for_database(&config.database_url).await?;
+    if config.auto_migrate {
+        apply_migrations(&config).await?;
+    } else {
+        tracing::info!(
+            "auto-migrate disabled (STRATHON_AUTO_MIGRATE=false); assuming the schema is current"
+        );
+    }
+
+    let pool = pool::build(
+        &config.database_url,
+        config.db_pool_size,
+        Duration::from_secs(5),
+    );
+    bootstrap(&config, &pool).await?;
+
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    metrics.sampling_rate.set(config.sampling_rate);
+    let registry = Registry::default();
+    start_actors(&config, &pool, &metrics, &registry);
+
+    let limiter = config.rate_limit_enabled.then(|| {
+        tracing::info!(
+            rps = config.rate_limit_requests_per_second,
+            burst = config.rate_limit_burst,
+            "rate limiter enabled"
+        );
+        Arc::new(RateLimiter::new(
+            config.rate_limit_burst,
+            config.rate_limit_requests_per_second,
+        ))
+    });
+    let state = web::Data::new(AppState {
+        config: config.clone(),
+        pool,
+        actors: registry,
+        metrics,
+        limiter,
+    });
+
+    let server = HttpServer::new(move || app::build(state.clone(), api::routes))
+        .bind(config.bind)
+        .with_context(|| format!("binding {}", config.bind))?;
+    let bound = server
+        .addrs()
+        .first()
+        .copied()
+        .context("no listening address")?;
+    tracing::info!(addr = %bound, "listening");
+    if config.seed_dev_key {
+        eprint!("{}", banner::render(&banner::endpoint(bound)));
+    }
+    server.run().await?;
+    tracing::info!("Strathon receiver shutting down");
+    Ok(())
+}
+
+fn warn_about_keys(config: &Config) {
+    if config.audit_key().is_none() {
+        tracing::warn!("STRATHON_AUDIT_HMAC_KEY is not set: the audit chain is signed with a public development key. Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'");
+    }
+    if config.encryption_key().is_none() {
+        tracing::warn!("STRATHON_ENCRYPTION_KEY is not set: TOTP secrets are stored unencrypted. Generate one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'");
+    }
+    if config.pepper().is_none() {
+        tracing::warn!("STRATHON_PASSWORD_PEPPER is not set: passwords are hashed without a pepper. Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'");
+    }
+}
+
+async fn wait_for_database(url: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + DB_WAIT;
+    loop {
+        match pool::dedicated(url).await {
+            Ok(_) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                bail!(
+                    "database {} unreachable after {}s: {e}",
+                    redact_url(url),
+                    DB_WAIT.as_secs()
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting for the database");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Applies pending migrations, then makes sure span partitions exist for the
+/// months around now, so a freshly migrated database accepts spans at once.
+async fn apply_migrations(config: &Config) -> anyhow::Result<()> {
+    tracing::info!("running database migrations");
+    let applied = migrate::run_pending(&config.database_url).await?;
+    let mut conn = pool::dedicated(&config.database_url).await?;
+    let created =
+        partitions::ensure(&mut conn, &partitions::wanted_months(chrono::Utc::now())).await?;
+    tracing::info!(applied = ?applied, partitions_created = ?created, head = ?migrate::head_version(), "database migrations complete");
+    Ok(())
+}
+
+async fn bootstrap(config: &Config, pool: &strathon_schema::DbPool) -> anyhow::Result<()> {
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| anyhow::anyhow!("database unavailable: {e}"))?;
+    migrate::current_version(&mut conn).await.context(
+        "the database is not migrated; run `strathon migrate` or set STRATHON_AUTO_MIGRATE=true",
+    )?;
+    if config.mode == Mode::SelfHosted {
+        projects::ensure_default(&mut conn)
+            .await
+            .context("creating the default project")?;
+        tracing::info!(project_id = %projects::DEFAULT_PROJECT_ID, "default project ready");
+    }
+    if config.seed_dev_key {
+        api_keys::seed_dev_key(&mut conn, projects::DEFAULT_PROJECT_ID)
+            .await
+            .context("seeding the dev key")?;
+        tracing::warn!("the well-known development API key is active; never use it in production");
+    } else if api_keys::remove_dev_key(&mut conn).await? > 0 {
+        tracing::warn!("removed the well-known development API key (STRATHON_SEED_DEV_KEY is off)");
+    }
+    Ok(())
+}
+
+fn start_actors(
+    config: &Config,
+    pool: &strathon_schema::DbPool,
+    metrics: &Metrics,
+    registry: &Registry,
+) {
+    let sup = Supervision {
+        registry: registry.clone(),
+        metrics: metrics.actors.clone(),
+        database_url: config.database_url.clone(),
+        panic_once: config.panic_drill(),
+    };
+    strathon_actors::spawn(
+        SpansPartitionMaintainer {
+            pool: pool.clone(),
+            interval: Duration::from_secs(config.span_partition_interval_seconds),
+            retention_months: config.span_partition_retention_months,
+        },
+        &sup,
+    );
+    if config.retention_enabled {
+        strathon_actors::spawn(
+            RetentionSweeper {
+                pool: pool.clone(),
+                interval: Duration::from_secs(config.retention_interval_seconds),
+                batch_size: config.retention_batch_size,
+                metrics: metrics.retention.clone(),
+            },
+            &sup,
+        );
+    } else {
+        registry.register_disabled("retention_task");
+    }
+    strathon_actors::spawn(
+        RetentionCleanup {
+            pool: pool.clone(),
+            interval: Duration::from_secs(config.retention_cleanup_interval_seconds),
+        },
+        &sup,
+    );
+}
+
+/// `strathon dev` convenience: creates the database DATABASE_URL names.
+async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
+    let target: tokio_postgres::Config = url
+        .parse()
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let name = target
+        .get_dbname()
+        .context("DATABASE_URL names no database")?
+        .to_owned();
+    let mut admin = target.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("connecting to the postgres database")?;
+    actix_rt::spawn(async move {
+        let _ = connection.await;
+    });
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        client
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await?;
+        tracing::info!(database = %name, "created database");
+    }
+    Ok(())
+}
