@@ -46,12 +46,9 @@ impl Leadership {
             // The session is gone and the lock with it.
             self.conn = None;
         }
-        let mut conn = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            strathon_schema::pool::dedicated(&self.database_url),
-        )
-        .await
-        .map_err(|_| JobError::Other("timed out connecting for leadership".into()))??;
+        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, strathon_schema::pool::dedicated(&self.database_url))
+            .await
+            .map_err(|_| JobError::Other("timed out connecting for leadership".into()))??;
         let row: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
             .bind::<BigInt, _>(self.lock_id)
             .get_result(&mut conn)

@@ -156,10 +156,7 @@ impl Registry {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return Check::failed(format!("{name} actor is dead")),
                     Err(_) => {
-                        return Check::failed(format!(
-                            "{name} did not answer a ping within {}ms",
-                            timeout.as_millis()
-                        ))
+                        return Check::failed(format!("{name} did not answer a ping within {}ms", timeout.as_millis()))
                     }
                 }
             }

@@ -27,10 +27,7 @@ impl RetentionMetrics {
             "strathon_receiver_retention_traces_deleted_total",
             "Traces deleted by retention",
         )?;
-        let sweeps = IntCounter::new(
-            "strathon_receiver_retention_sweeps_total",
-            "Completed retention sweeps",
-        )?;
+        let sweeps = IntCounter::new("strathon_receiver_retention_sweeps_total", "Completed retention sweeps")?;
         let errors = IntCounter::new(
             "strathon_receiver_retention_sweep_errors_total",
             "Failed retention sweeps",

@@ -84,8 +84,7 @@ pub fn spawn<J: Job>(job: J, sup: &Supervision) -> Addr<JobActor<J>> {
             panic_pending,
         }
     });
-    sup.registry
-        .register(name, interval, addr.clone().recipient());
+    sup.registry.register(name, interval, addr.clone().recipient());
     addr
 }
 
@@ -134,53 +133,52 @@ impl<J: Job> JobActor<J> {
             if inject_panic {
                 panic!("fault drill: {name} was asked to panic on its first tick");
             }
-            let leading = match leadership.as_mut() {
-                Some(l) => l.ensure().await?,
-                None => true,
-            };
-            let outcome = if leading {
-                work.await?;
-                Outcome::Ran
-            } else {
-                Outcome::Standby
-            };
-            Ok::<_, JobError>((outcome, leadership))
+            // Leadership travels with the tick and comes back even when the
+            // work fails, so a failed tick does not hand the lock away.
+            let outcome = async {
+                let leading = match leadership.as_mut() {
+                    Some(l) => l.ensure().await?,
+                    None => true,
+                };
+                if !leading {
+                    return Ok(Outcome::Standby);
+                }
+                work.await.map(|()| Outcome::Ran)
+            }
+            .await;
+            (outcome, leadership)
         };
         let fut = AssertUnwindSafe(fut).catch_unwind();
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.running = false;
             let metrics = &act.sup.metrics;
             metrics.tick_seconds.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
-            match result {
-                Ok(Ok((outcome, leadership))) => {
-                    let is_leader = leadership.as_ref().map(|_| matches!(outcome, Outcome::Ran));
+            let outcome = match result {
+                Ok((outcome, leadership)) => {
                     act.leadership = leadership;
-                    let label = match outcome {
-                        Outcome::Ran => "ok",
-                        Outcome::Standby => "standby",
-                    };
-                    metrics.ticks.with_label_values(&[name, label]).inc();
-                    act.sup.registry.record_ok(name, is_leader);
-                }
-                Ok(Err(e)) => {
-                    // Leadership state is unknown after an error; a fresh
-                    // attempt next tick is the safe way back.
-                    if act.leadership.is_none() {
-                        act.leadership = act.job.leader_lock().map(|id| Leadership::new(id, act.sup.database_url.clone()));
-                    }
-                    tracing::warn!(actor = name, error = %e, "tick failed");
-                    metrics.ticks.with_label_values(&[name, "error"]).inc();
-                    act.sup.registry.record_error(name, e.to_string());
+                    outcome
                 }
                 Err(payload) => {
                     let message = panic_message(payload.as_ref());
                     tracing::error!(actor = name, panic = %message, "tick panicked; the supervisor will restart the actor");
                     metrics.ticks.with_label_values(&[name, "panic"]).inc();
                     act.sup.registry.record_panic(name, message);
-                    if act.leadership.is_none() {
-                        act.leadership = act.job.leader_lock().map(|id| Leadership::new(id, act.sup.database_url.clone()));
-                    }
+                    // The lock's connection went down with the tick.
+                    act.leadership = act.job.leader_lock().map(|id| Leadership::new(id, act.sup.database_url.clone()));
                     ctx.stop();
+                    return;
+                }
+            };
+            match outcome {
+                Ok(outcome) => {
+                    let ran = matches!(outcome, Outcome::Ran);
+                    metrics.ticks.with_label_values(&[name, if ran { "ok" } else { "standby" }]).inc();
+                    act.sup.registry.record_ok(name, act.leadership.as_ref().map(|_| ran));
+                }
+                Err(e) => {
+                    tracing::warn!(actor = name, error = %e, "tick failed");
+                    metrics.ticks.with_label_values(&[name, "error"]).inc();
+                    act.sup.registry.record_error(name, e.to_string());
                 }
             }
         }));

@@ -15,8 +15,7 @@ pub const PREFIX_LEN: usize = 12;
 /// The well-known development key, seeded only with `STRATHON_SEED_DEV_KEY=true`.
 pub const DEV_KEY_RAW: &str = "stra_dev_local_default_project_do_not_use_in_production";
 pub const DEV_KEY_ID: Uuid = Uuid::from_u128(0x10);
-pub const DEV_KEY_NAME: &str =
-    "Local development (seeded by STRATHON_SEED_DEV_KEY; rotate for production)";
+pub const DEV_KEY_NAME: &str = "Local development (seeded by STRATHON_SEED_DEV_KEY; rotate for production)";
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_keys)]
@@ -103,11 +102,7 @@ pub struct NewKey<'a> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert(
-    conn: &mut AsyncPgConnection,
-    key: NewKey<'_>,
-    minted: &Minted,
-) -> QueryResult<ApiKey> {
+pub async fn insert(conn: &mut AsyncPgConnection, key: NewKey<'_>, minted: &Minted) -> QueryResult<ApiKey> {
     diesel::insert_into(api_keys::table)
         .values((
             api_keys::id.eq(key.id.unwrap_or_else(Uuid::new_v4)),
@@ -150,9 +145,7 @@ pub async fn seed_dev_key(conn: &mut AsyncPgConnection, project_id: Uuid) -> Que
 /// Removes the development key: its value is public, so it must not outlive
 /// the setting that asked for it.
 pub async fn remove_dev_key(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    diesel::delete(api_keys::table.find(DEV_KEY_ID))
-        .execute(conn)
-        .await
+    diesel::delete(api_keys::table.find(DEV_KEY_ID)).execute(conn).await
 }
 
 /// Deletes keys whose hard expiry has passed; they can never authenticate again.

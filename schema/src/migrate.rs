@@ -51,8 +51,7 @@ pub async fn run_pending(database_url: &str) -> Result<Vec<String>, MigrateError
 
 fn run_pending_blocking(url: &str) -> Result<Vec<String>, MigrateError> {
     let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url)?;
-    let lock =
-        diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(MIGRATION_LOCK_ID);
+    let lock = diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(MIGRATION_LOCK_ID);
     diesel::RunQueryDsl::execute(lock, &mut conn)?;
     let result = conn
         .run_pending_migrations(MIGRATIONS)
@@ -60,8 +59,7 @@ fn run_pending_blocking(url: &str) -> Result<Vec<String>, MigrateError> {
         .map_err(|e| MigrateError::Migration(e.to_string()));
     // The lock is session-scoped, so it would also go away with the
     // connection; unlocking explicitly lets a waiting replica go at once.
-    let unlock =
-        diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(MIGRATION_LOCK_ID);
+    let unlock = diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(MIGRATION_LOCK_ID);
     let _ = diesel::RunQueryDsl::execute(unlock, &mut conn);
     result
 }
@@ -75,10 +73,9 @@ struct VersionRow {
 /// The newest applied version, `None` on an empty migrations table. Fails
 /// when the migrations table does not exist (a database never migrated).
 pub async fn current_version(conn: &mut AsyncPgConnection) -> QueryResult<Option<String>> {
-    let row: VersionRow =
-        diesel::sql_query("SELECT max(version) AS version FROM __diesel_schema_migrations")
-            .get_result(conn)
-            .await?;
+    let row: VersionRow = diesel::sql_query("SELECT max(version) AS version FROM __diesel_schema_migrations")
+        .get_result(conn)
+        .await?;
     Ok(row.version)
 }
 
@@ -103,10 +100,7 @@ mod tests {
     fn head_is_the_newest_embedded_version() {
         let versions = embedded_versions();
         assert!(!versions.is_empty(), "migrations must be embedded");
-        assert_eq!(
-            head_version().as_deref(),
-            versions.last().map(String::as_str)
-        );
+        assert_eq!(head_version().as_deref(), versions.last().map(String::as_str));
         assert!(versions.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -4,9 +4,13 @@
 //! `spans_y2026m05` holds `[2026-05-01T00:00Z, 2026-06-01T00:00Z)` in ns.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+
+/// Transaction-scoped lock serializing partition DDL between replicas and
+/// between startup and the maintainer ("StraPDDL").
+const DDL_LOCK: i64 = 0x5374_7261_5044_444c;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Month {
@@ -97,28 +101,39 @@ pub async fn list(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Vec<Strin
     Ok(rows.into_iter().map(|r| r.name).collect())
 }
 
+async fn lock_ddl(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+    // Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog.
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(DDL_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Creates any missing partition among `months`; returns the names created.
-pub async fn ensure(
-    conn: &mut AsyncPgConnection,
-    months: &[Month],
-) -> diesel::QueryResult<Vec<String>> {
-    let existing = list(conn).await?;
-    let mut created = Vec::new();
-    for month in months {
-        let name = month.span_partition();
-        if existing.contains(&name) {
-            continue;
+pub async fn ensure(conn: &mut AsyncPgConnection, months: &[Month]) -> diesel::QueryResult<Vec<String>> {
+    let months = months.to_vec();
+    conn.transaction(async |conn| {
+        lock_ddl(conn).await?;
+        let existing = list(conn).await?;
+        let mut created = Vec::new();
+        for month in months {
+            let name = month.span_partition();
+            if existing.contains(&name) {
+                continue;
+            }
+            // Names and bounds are generated from integers, never from input.
+            let ddl = format!(
+                "CREATE TABLE {name} PARTITION OF spans FOR VALUES FROM ({}) TO ({})",
+                month.start_ns(),
+                month.end_ns()
+            );
+            diesel::sql_query(ddl).execute(conn).await?;
+            created.push(name);
         }
-        // Names and bounds are generated from integers above, never from input.
-        let ddl = format!(
-            "CREATE TABLE IF NOT EXISTS {name} PARTITION OF spans FOR VALUES FROM ({}) TO ({})",
-            month.start_ns(),
-            month.end_ns()
-        );
-        diesel::sql_query(ddl).execute(conn).await?;
-        created.push(name);
-    }
-    Ok(created)
+        Ok(created)
+    })
+    .await
 }
 
 /// Drops the partitions `expired` selects; returns the names dropped.
@@ -127,13 +142,17 @@ pub async fn drop_expired(
     now: DateTime<Utc>,
     retention_months: u32,
 ) -> diesel::QueryResult<Vec<String>> {
-    let doomed = expired(&list(conn).await?, now, retention_months);
-    for name in &doomed {
-        diesel::sql_query(format!("DROP TABLE IF EXISTS {name}"))
-            .execute(conn)
-            .await?;
-    }
-    Ok(doomed)
+    conn.transaction(async |conn| {
+        lock_ddl(conn).await?;
+        let doomed = expired(&list(conn).await?, now, retention_months);
+        for name in &doomed {
+            diesel::sql_query(format!("DROP TABLE IF EXISTS {name}"))
+                .execute(conn)
+                .await?;
+        }
+        Ok(doomed)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -147,20 +166,10 @@ mod tests {
 
     #[test]
     fn names_and_bounds_follow_utc_months() {
-        let may = Month {
-            year: 2026,
-            month: 5,
-        };
+        let may = Month { year: 2026, month: 5 };
         assert_eq!(may.span_partition(), "spans_y2026m05");
         assert_eq!(may.start_ns(), 1_777_593_600_000_000_000);
-        assert_eq!(
-            may.end_ns(),
-            Month {
-                year: 2026,
-                month: 6
-            }
-            .start_ns()
-        );
+        assert_eq!(may.end_ns(), Month { year: 2026, month: 6 }.start_ns());
         assert_eq!(Month::parse_span_partition("spans_y2026m05"), Some(may));
         assert_eq!(Month::parse_span_partition("spans_y2026m13"), None);
         assert_eq!(Month::parse_span_partition("spans_default"), None);
@@ -168,31 +177,10 @@ mod tests {
 
     #[test]
     fn month_arithmetic_crosses_years() {
-        let jan = Month {
-            year: 2027,
-            month: 1,
-        };
-        assert_eq!(
-            jan.plus(-1),
-            Month {
-                year: 2026,
-                month: 12
-            }
-        );
-        assert_eq!(
-            jan.plus(14),
-            Month {
-                year: 2028,
-                month: 3
-            }
-        );
-        assert_eq!(
-            jan.plus(-13),
-            Month {
-                year: 2025,
-                month: 12
-            }
-        );
+        let jan = Month { year: 2027, month: 1 };
+        assert_eq!(jan.plus(-1), Month { year: 2026, month: 12 });
+        assert_eq!(jan.plus(14), Month { year: 2028, month: 3 });
+        assert_eq!(jan.plus(-13), Month { year: 2025, month: 12 });
     }
 
     #[test]

@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::schema::{organizations, project_settings, projects};
@@ -21,9 +22,22 @@ pub struct Project {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+/// Serializes bootstrap between replicas starting together ("StraBoot").
+const BOOTSTRAP_LOCK: i64 = 0x5374_7261_426f_6f74;
+
 /// Creates the default organization, project and settings row when absent.
 /// Idempotent: every self-hosted start calls it.
 pub async fn ensure_default(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    conn.transaction(async |conn| insert_defaults(conn).await).await
+}
+
+async fn insert_defaults(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    // ON CONFLICT (id) alone does not cover a concurrent insert that trips
+    // the slug index first; one bootstrap at a time avoids that race.
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(BOOTSTRAP_LOCK)
+        .execute(conn)
+        .await?;
     diesel::insert_into(organizations::table)
         .values((
             organizations::id.eq(DEFAULT_ORG_ID),
@@ -64,12 +78,7 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
 }
 
 /// Creates a live project with its settings row, in the caller's transaction.
-pub async fn create(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    name: &str,
-    slug: &str,
-) -> QueryResult<Project> {
+pub async fn create(conn: &mut AsyncPgConnection, org_id: Uuid, name: &str, slug: &str) -> QueryResult<Project> {
     let project: Project = diesel::insert_into(projects::table)
         .values((
             projects::org_id.eq(org_id),

@@ -37,11 +37,7 @@ pub async fn get(conn: &mut AsyncPgConnection, project_id: Uuid) -> QueryResult<
     }))
 }
 
-pub async fn update(
-    conn: &mut AsyncPgConnection,
-    project_id: Uuid,
-    changes: &Changes<'_>,
-) -> QueryResult<Settings> {
+pub async fn update(conn: &mut AsyncPgConnection, project_id: Uuid, changes: &Changes<'_>) -> QueryResult<Settings> {
     diesel::insert_into(project_settings::table)
         .values(project_settings::project_id.eq(project_id))
         .on_conflict_do_nothing()
@@ -66,10 +62,7 @@ pub async fn retention_targets(conn: &mut AsyncPgConnection) -> QueryResult<Vec<
         .inner_join(projects::table)
         .filter(projects::deleted_at.is_null())
         .filter(project_settings::trace_retention_days.gt(0))
-        .select((
-            project_settings::project_id,
-            project_settings::trace_retention_days,
-        ))
+        .select((project_settings::project_id, project_settings::trace_retention_days))
         .order(project_settings::project_id)
         .load(conn)
         .await

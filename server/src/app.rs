@@ -42,16 +42,9 @@ pub fn build(
 > {
     App::new()
         .app_data(state)
-        .app_data(
-            web::JsonConfig::default()
-                .limit(1 << 20)
-                .error_handler(json_error),
-        )
+        .app_data(web::JsonConfig::default().limit(1 << 20).error_handler(json_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))
-        .app_data(
-            web::PathConfig::default()
-                .error_handler(|e, _| ApiError::NotFound(e.to_string()).into()),
-        )
+        .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::NotFound(e.to_string()).into()))
         .configure(routes)
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::NotFound("Not Found".into()))
@@ -76,15 +69,12 @@ fn validation(loc: &str, msg: String) -> ApiError {
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> Error {
     match err {
         JsonPayloadError::OverflowKnownLength { length, limit } => {
-            ApiError::PayloadTooLarge(format!("Payload too large: {length} bytes (max {limit})"))
-                .into()
+            ApiError::PayloadTooLarge(format!("Payload too large: {length} bytes (max {limit})")).into()
         }
         JsonPayloadError::Overflow { limit } => {
             ApiError::PayloadTooLarge(format!("Payload too large (max {limit} bytes)")).into()
         }
-        JsonPayloadError::ContentType => {
-            validation("body", "expected Content-Type: application/json".into()).into()
-        }
+        JsonPayloadError::ContentType => validation("body", "expected Content-Type: application/json".into()).into(),
         other => validation("body", other.to_string()).into(),
     }
 }

@@ -33,9 +33,7 @@ impl Auth {
         if self.has(scope) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
-                "missing required scope: {scope}"
-            )))
+            Err(ApiError::Forbidden(format!("missing required scope: {scope}")))
         }
     }
 }
@@ -67,18 +65,10 @@ impl FromRequest for Auth {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let result = authenticate(
-                &state,
-                header.as_deref(),
-                project_header.as_deref(),
-                peer_ip.as_deref(),
-            )
-            .await;
+            let result = authenticate(&state, header.as_deref(), project_header.as_deref(), peer_ip.as_deref()).await;
             match &result {
                 Ok(_) => state.metrics.auth_successes.inc(),
-                Err(ApiError::Unauthorized(_) | ApiError::Forbidden(_)) => {
-                    state.metrics.auth_failures.inc()
-                }
+                Err(ApiError::Unauthorized(_) | ApiError::Forbidden(_)) => state.metrics.auth_failures.inc(),
                 Err(_) => {}
             }
             result
@@ -103,9 +93,7 @@ async fn authenticate(
     }
     if !token.starts_with("stra_") {
         // Dashboard sessions arrive with the accounts capability.
-        return Err(ApiError::Unauthorized(
-            "Invalid or expired session token".into(),
-        ));
+        return Err(ApiError::Unauthorized("Invalid or expired session token".into()));
     }
     let mut conn = state.pool.get().await?;
     let key = strathon_schema::api_keys::find_usable(&mut conn, token)
@@ -113,9 +101,7 @@ async fn authenticate(
         .ok_or_else(|| ApiError::Unauthorized("Invalid API key".into()))?;
     if let Some(allowed) = key.allowed_ips.as_ref().filter(|ips| !ips.is_empty()) {
         if !peer_ip.is_some_and(|ip| allowed.iter().any(|a| a == ip)) {
-            return Err(ApiError::Forbidden(
-                "request IP not in key's allowed_ips".into(),
-            ));
+            return Err(ApiError::Forbidden("request IP not in key's allowed_ips".into()));
         }
     }
     strathon_schema::api_keys::touch(&mut conn, key.id).await?;
@@ -152,9 +138,6 @@ mod tests {
         };
         assert!(narrow.require(scope::PROJECT_SETTINGS_WRITE).is_ok());
         let denied = narrow.require(scope::PROJECT_SETTINGS_READ).unwrap_err();
-        assert_eq!(
-            denied.to_string(),
-            "missing required scope: project_settings:read"
-        );
+        assert_eq!(denied.to_string(), "missing required scope: project_settings:read");
     }
 }

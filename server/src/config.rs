@@ -86,11 +86,7 @@ pub struct Config {
     pub retention_enabled: bool,
 
     /// Seconds between retention sweeps.
-    #[arg(
-        long,
-        env = "STRATHON_RETENTION_INTERVAL_SECONDS",
-        default_value = "3600"
-    )]
+    #[arg(long, env = "STRATHON_RETENTION_INTERVAL_SECONDS", default_value = "3600")]
     pub retention_interval_seconds: u64,
 
     /// Maximum traces deleted per project per sweep.
@@ -98,27 +94,15 @@ pub struct Config {
     pub retention_batch_size: i64,
 
     /// Seconds between removals of expired sessions and API keys.
-    #[arg(
-        long,
-        env = "STRATHON_RETENTION_CLEANUP_INTERVAL_SECONDS",
-        default_value = "3600"
-    )]
+    #[arg(long, env = "STRATHON_RETENTION_CLEANUP_INTERVAL_SECONDS", default_value = "3600")]
     pub retention_cleanup_interval_seconds: u64,
 
     /// Span partitions older than this many months are dropped.
-    #[arg(
-        long,
-        env = "STRATHON_SPAN_PARTITION_RETENTION_MONTHS",
-        default_value = "12"
-    )]
+    #[arg(long, env = "STRATHON_SPAN_PARTITION_RETENTION_MONTHS", default_value = "12")]
     pub span_partition_retention_months: u32,
 
     /// Seconds between span partition maintenance runs.
-    #[arg(
-        long,
-        env = "STRATHON_SPAN_PARTITION_INTERVAL_SECONDS",
-        default_value = "21600"
-    )]
+    #[arg(long, env = "STRATHON_SPAN_PARTITION_INTERVAL_SECONDS", default_value = "21600")]
     pub span_partition_interval_seconds: u64,
 
     /// Per-identifier in-memory rate limiting.
@@ -126,11 +110,7 @@ pub struct Config {
     pub rate_limit_enabled: bool,
 
     /// Sustained requests per second per identifier (token refill rate).
-    #[arg(
-        long,
-        env = "STRATHON_RATE_LIMIT_REQUESTS_PER_SECOND",
-        default_value = "100"
-    )]
+    #[arg(long, env = "STRATHON_RATE_LIMIT_REQUESTS_PER_SECOND", default_value = "100")]
     pub rate_limit_requests_per_second: f64,
 
     /// Token-bucket capacity: the largest momentary burst.
@@ -245,30 +225,16 @@ impl Config {
             );
         }
         if self.retention_cleanup_interval_seconds == 0 {
-            return err(
-                "STRATHON_RETENTION_CLEANUP_INTERVAL_SECONDS",
-                "must be at least 1",
-            );
+            return err("STRATHON_RETENTION_CLEANUP_INTERVAL_SECONDS", "must be at least 1");
         }
         if self.span_partition_retention_months == 0 {
-            return err(
-                "STRATHON_SPAN_PARTITION_RETENTION_MONTHS",
-                "must be at least 1",
-            );
+            return err("STRATHON_SPAN_PARTITION_RETENTION_MONTHS", "must be at least 1");
         }
         if self.span_partition_interval_seconds == 0 {
-            return err(
-                "STRATHON_SPAN_PARTITION_INTERVAL_SECONDS",
-                "must be at least 1",
-            );
+            return err("STRATHON_SPAN_PARTITION_INTERVAL_SECONDS", "must be at least 1");
         }
-        if !(self.rate_limit_requests_per_second > 0.0
-            && self.rate_limit_requests_per_second.is_finite())
-        {
-            return err(
-                "STRATHON_RATE_LIMIT_REQUESTS_PER_SECOND",
-                "must be a positive number",
-            );
+        if !(self.rate_limit_requests_per_second > 0.0 && self.rate_limit_requests_per_second.is_finite()) {
+            return err("STRATHON_RATE_LIMIT_REQUESTS_PER_SECOND", "must be a positive number");
         }
         if self.rate_limit_burst == 0 {
             return err("STRATHON_RATE_LIMIT_BURST", "must be at least 1");
@@ -291,9 +257,7 @@ impl Config {
                     format!("must be at least 32 bytes, got {}", k.len()),
                 );
             }
-            None if self.keys_required() => {
-                return err("STRATHON_AUDIT_HMAC_KEY", self.required_reason())
-            }
+            None if self.keys_required() => return err("STRATHON_AUDIT_HMAC_KEY", self.required_reason()),
             _ => {}
         }
         match self.encryption_key() {
@@ -303,9 +267,7 @@ impl Config {
                     "is not a valid Fernet key (url-safe base64 of 32 bytes; generate one with Fernet.generate_key())",
                 );
             }
-            None if self.keys_required() => {
-                return err("STRATHON_ENCRYPTION_KEY", self.required_reason())
-            }
+            None if self.keys_required() => return err("STRATHON_ENCRYPTION_KEY", self.required_reason()),
             _ => {}
         }
         if self.pepper().is_none() && self.keys_required() {
@@ -360,15 +322,9 @@ mod tests {
         let cases: [(&[&str], &str); 6] = [
             (&["--sampling-rate", "1.5"], "STRATHON_SAMPLING_RATE"),
             (&["--audit-hmac-key", "short"], "STRATHON_AUDIT_HMAC_KEY"),
-            (
-                &["--encryption-key", "not-a-fernet-key"],
-                "STRATHON_ENCRYPTION_KEY",
-            ),
+            (&["--encryption-key", "not-a-fernet-key"], "STRATHON_ENCRYPTION_KEY"),
             (&["--mode", "cloud"], "STRATHON_AUDIT_HMAC_KEY"),
-            (
-                &["--retention-batch-size", "0"],
-                "STRATHON_RETENTION_BATCH_SIZE",
-            ),
+            (&["--retention-batch-size", "0"], "STRATHON_RETENTION_BATCH_SIZE"),
             (&["--fault-inject", "explode"], "STRATHON_FAULT_INJECT"),
         ];
         for (args, var) in cases {
@@ -393,10 +349,7 @@ mod tests {
         assert_eq!(parse(&full).validate(), Ok(()));
         let mut with_dev = full.to_vec();
         with_dev.extend(["--seed-dev-key", "true"]);
-        assert_eq!(
-            parse(&with_dev).validate().unwrap_err().var,
-            "STRATHON_SEED_DEV_KEY"
-        );
+        assert_eq!(parse(&with_dev).validate().unwrap_err().var, "STRATHON_SEED_DEV_KEY");
         assert_eq!(
             parse(&full[..6]).validate().unwrap_err().var,
             "STRATHON_PASSWORD_PEPPER"

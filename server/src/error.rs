@@ -26,15 +26,9 @@ pub enum ApiError {
     #[error("validation failed")]
     Unprocessable(Vec<serde_json::Value>),
     #[error("{detail}")]
-    TooManyRequests {
-        detail: String,
-        retry_after_secs: u64,
-    },
+    TooManyRequests { detail: String, retry_after_secs: u64 },
     #[error("{detail}")]
-    Unavailable {
-        detail: String,
-        retry_after_secs: u64,
-    },
+    Unavailable { detail: String, retry_after_secs: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -137,14 +131,8 @@ mod tests {
 
     #[actix_rt::test]
     async fn client_errors_carry_their_detail() {
-        let (status, body) = body_of(ApiError::Forbidden(
-            "missing required scope: traces:write".into(),
-        ))
-        .await;
+        let (status, body) = body_of(ApiError::Forbidden("missing required scope: traces:write".into())).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        assert_eq!(
-            body,
-            json!({"detail": "missing required scope: traces:write"})
-        );
+        assert_eq!(body, json!({"detail": "missing required scope: traces:write"}));
     }
 }

@@ -16,16 +16,14 @@ pub fn init(config: &Config) {
         LogLevel::Error | LogLevel::Critical => "error",
     };
     // Dependencies are noisy below warn and may echo connection strings.
-    let filter = EnvFilter::new(format!("warn,strathon={level},strathon_server={level},strathon_actors={level},strathon_schema={level}"));
+    let filter = EnvFilter::new(format!(
+        "warn,strathon={level},strathon_server={level},strathon_actors={level},strathon_schema={level}"
+    ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
 }

@@ -25,10 +25,7 @@ fn main() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            eprintln!(
-                "strathon: invalid configuration: {}",
-                cli::one_line_error(&e)
-            );
+            eprintln!("strathon: invalid configuration: {}", cli::one_line_error(&e));
             std::process::exit(EXIT_CONFIG);
         }
     };

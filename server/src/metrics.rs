@@ -2,8 +2,8 @@
 //! and later subsystems register their own families into the same registry.
 
 use prometheus::{
-    Encoder as _, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder as _, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use strathon_actors::retention::RetentionMetrics;
 use strathon_actors::ActorMetrics;
@@ -41,14 +41,8 @@ impl Metrics {
             ]),
             &["method", "route"],
         )?;
-        let auth_failures = IntCounter::new(
-            "strathon_receiver_auth_failures_total",
-            "Rejected credentials",
-        )?;
-        let auth_successes = IntCounter::new(
-            "strathon_receiver_auth_successes_total",
-            "Accepted credentials",
-        )?;
+        let auth_failures = IntCounter::new("strathon_receiver_auth_failures_total", "Rejected credentials")?;
+        let auth_successes = IntCounter::new("strathon_receiver_auth_successes_total", "Accepted credentials")?;
         let rate_limit_rejections = IntCounterVec::new(
             Opts::new(
                 "strathon_receiver_rate_limit_rejections_total",
@@ -56,10 +50,7 @@ impl Metrics {
             ),
             &["key_type"],
         )?;
-        let sampling_rate = Gauge::new(
-            "strathon_receiver_sampling_rate",
-            "Configured trace sampling rate",
-        )?;
+        let sampling_rate = Gauge::new("strathon_receiver_sampling_rate", "Configured trace sampling rate")?;
         let pool_connections = IntGaugeVec::new(
             Opts::new(
                 "strathon_receiver_db_pool_connections",

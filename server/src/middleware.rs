@@ -33,16 +33,11 @@ pub async fn observe(
     let result = next.call(req).await;
     let (route, status) = match &result {
         Ok(res) => (
-            res.request()
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".to_owned()),
+            res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned()),
             res.status().as_u16(),
         ),
         // Only a contained panic arrives here, before a route was recorded.
-        Err(e) => (
-            "unmatched".to_owned(),
-            e.as_response_error().status_code().as_u16(),
-        ),
+        Err(e) => ("unmatched".to_owned(), e.as_response_error().status_code().as_u16()),
     };
     let elapsed = started.elapsed();
     if let Some(state) = state {
@@ -74,11 +69,7 @@ pub async fn rate_limit(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let Some(limiter) = state
-        .limiter
-        .as_ref()
-        .filter(|_| !EXEMPT.contains(&req.path()))
-    else {
+    let Some(limiter) = state.limiter.as_ref().filter(|_| !EXEMPT.contains(&req.path())) else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let (key, key_type) = identify(&req, state.config.rate_limit_trust_forwarded_for);
@@ -95,11 +86,7 @@ pub async fn rate_limit(
             Ok(res.map_into_left_body())
         }
         Decision::Limited { retry_after_secs } => {
-            state
-                .metrics
-                .rate_limit_rejections
-                .with_label_values(&[key_type])
-                .inc();
+            state.metrics.rate_limit_rejections.with_label_values(&[key_type]).inc();
             let mut res = ApiError::TooManyRequests {
                 detail: format!("rate limit exceeded, retry in {retry_after_secs}s"),
                 retry_after_secs,
@@ -107,10 +94,7 @@ pub async fn rate_limit(
             .error_response();
             let headers = res.headers_mut();
             headers.insert(HeaderName::from_static("x-ratelimit-limit"), limit);
-            headers.insert(
-                HeaderName::from_static("x-ratelimit-remaining"),
-                HeaderValue::from(0),
-            );
+            headers.insert(HeaderName::from_static("x-ratelimit-remaining"), HeaderValue::from(0));
             Ok(req.into_response(res).map_into_right_body())
         }
     }
@@ -208,12 +192,38 @@ pub fn json_status_body<B: MessageBody + 'static>(
     let (req, old) = res.into_parts();
     let mut new = HttpResponse::build(status).json(serde_json::json!({ "detail": detail }));
     for (name, value) in old.headers() {
-        if name != actix_web::http::header::CONTENT_TYPE
-            && name != actix_web::http::header::CONTENT_LENGTH
-        {
+        if name != actix_web::http::header::CONTENT_TYPE && name != actix_web::http::header::CONTENT_LENGTH {
             new.headers_mut().insert(name.clone(), value.clone());
         }
     }
     let res: ServiceResponse<BoxBody> = ServiceResponse::new(req, new);
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App};
+
+    use super::contain_panics;
+
+    #[actix_rt::test]
+    async fn a_panicking_handler_answers_500_and_the_worker_keeps_serving() {
+        let app = test::init_service(
+            App::new()
+                .route("/boom", web::get().to(|| async { panic!("deliberate") as &'static str }))
+                .route("/fine", web::get().to(|| async { "fine" }))
+                .wrap(from_fn(contain_panics)),
+        )
+        .await;
+        let result = test::try_call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
+        let resp = result.err().expect("a contained panic surfaces as an error response").error_response();
+        assert_eq!(resp.status(), 500);
+        let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["detail"], "An unexpected error occurred.");
+        assert!(!body.windows(10).any(|w| w == b"deliberate"));
+        let ok = test::call_service(&app, test::TestRequest::get().uri("/fine").to_request()).await;
+        assert_eq!(ok.status(), 200);
+    }
 }

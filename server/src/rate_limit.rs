@@ -90,9 +90,7 @@ impl RateLimiter {
         self.buckets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < capacity
-            });
+            .retain(|_, b| b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < capacity);
     }
 }
 
@@ -107,17 +105,9 @@ mod tests {
         assert_eq!(limiter.check("k", t0), Decision::Allowed { remaining: 2 });
         assert_eq!(limiter.check("k", t0), Decision::Allowed { remaining: 1 });
         assert_eq!(limiter.check("k", t0), Decision::Allowed { remaining: 0 });
-        assert_eq!(
-            limiter.check("k", t0),
-            Decision::Limited {
-                retry_after_secs: 1
-            }
-        );
+        assert_eq!(limiter.check("k", t0), Decision::Limited { retry_after_secs: 1 });
         // Other identifiers have their own bucket.
-        assert_eq!(
-            limiter.check("other", t0),
-            Decision::Allowed { remaining: 2 }
-        );
+        assert_eq!(limiter.check("other", t0), Decision::Allowed { remaining: 2 });
         assert_eq!(
             limiter.check("k", t0 + Duration::from_millis(1100)),
             Decision::Allowed { remaining: 0 }
@@ -129,12 +119,7 @@ mod tests {
         let limiter = RateLimiter::new(1, 0.25);
         let t0 = Instant::now();
         limiter.check("k", t0);
-        assert_eq!(
-            limiter.check("k", t0),
-            Decision::Limited {
-                retry_after_secs: 4
-            }
-        );
+        assert_eq!(limiter.check("k", t0), Decision::Limited { retry_after_secs: 4 });
     }
 
     #[test]

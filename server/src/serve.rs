@@ -42,16 +42,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.auto_migrate {
         apply_migrations(&config).await?;
     } else {
-        tracing::info!(
-            "auto-migrate disabled (STRATHON_AUTO_MIGRATE=false); assuming the schema is current"
-        );
+        tracing::info!("auto-migrate disabled (STRATHON_AUTO_MIGRATE=false); assuming the schema is current");
     }
 
-    let pool = pool::build(
-        &config.database_url,
-        config.db_pool_size,
-        Duration::from_secs(5),
-    );
+    let pool = pool::build(&config.database_url, config.db_pool_size, Duration::from_secs(5));
     bootstrap(&config, &pool).await?;
 
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
@@ -81,11 +75,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let server = HttpServer::new(move || app::build(state.clone(), api::routes))
         .bind(config.bind)
         .with_context(|| format!("binding {}", config.bind))?;
-    let bound = server
-        .addrs()
-        .first()
-        .copied()
-        .context("no listening address")?;
+    let bound = server.addrs().first().copied().context("no listening address")?;
     tracing::info!(addr = %bound, "listening");
     if config.seed_dev_key {
         eprint!("{}", banner::render(&banner::endpoint(bound)));
@@ -133,8 +123,7 @@ async fn apply_migrations(config: &Config) -> anyhow::Result<()> {
     tracing::info!("running database migrations");
     let applied = migrate::run_pending(&config.database_url).await?;
     let mut conn = pool::dedicated(&config.database_url).await?;
-    let created =
-        partitions::ensure(&mut conn, &partitions::wanted_months(chrono::Utc::now())).await?;
+    let created = partitions::ensure(&mut conn, &partitions::wanted_months(chrono::Utc::now())).await?;
     tracing::info!(applied = ?applied, partitions_created = ?created, head = ?migrate::head_version(), "database migrations complete");
     Ok(())
 }
@@ -144,9 +133,9 @@ async fn bootstrap(config: &Config, pool: &strathon_schema::DbPool) -> anyhow::R
         .get()
         .await
         .map_err(|e| anyhow::anyhow!("database unavailable: {e}"))?;
-    migrate::current_version(&mut conn).await.context(
-        "the database is not migrated; run `strathon migrate` or set STRATHON_AUTO_MIGRATE=true",
-    )?;
+    migrate::current_version(&mut conn)
+        .await
+        .context("the database is not migrated; run `strathon migrate` or set STRATHON_AUTO_MIGRATE=true")?;
     if config.mode == Mode::SelfHosted {
         projects::ensure_default(&mut conn)
             .await
@@ -164,12 +153,7 @@ async fn bootstrap(config: &Config, pool: &strathon_schema::DbPool) -> anyhow::R
     Ok(())
 }
 
-fn start_actors(
-    config: &Config,
-    pool: &strathon_schema::DbPool,
-    metrics: &Metrics,
-    registry: &Registry,
-) {
+fn start_actors(config: &Config, pool: &strathon_schema::DbPool, metrics: &Metrics, registry: &Registry) {
     let sup = Supervision {
         registry: registry.clone(),
         metrics: metrics.actors.clone(),
@@ -208,9 +192,7 @@ fn start_actors(
 
 /// `strathon dev` convenience: creates the database DATABASE_URL names.
 async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
-    let target: tokio_postgres::Config = url
-        .parse()
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let target: tokio_postgres::Config = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
     let name = target
         .get_dbname()
         .context("DATABASE_URL names no database")?
@@ -230,9 +212,7 @@ async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
         .is_some();
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        client
-            .batch_execute(&format!("CREATE DATABASE {quoted}"))
-            .await?;
+        client.batch_execute(&format!("CREATE DATABASE {quoted}")).await?;
         tracing::info!(database = %name, "created database");
     }
     Ok(())

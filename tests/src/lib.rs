@@ -1,1 +1,22 @@
-//! Test harness.
+//! Black-box tests for the `strathon` binary.
+//!
+//! Every test starts the real binary over real HTTP against a Postgres
+//! database of its own, cloned from a migrated template (see [`harness`]),
+//! so tests run in parallel. Build the binary first (`tests/run` does).
+
+pub mod harness;
+
+#[cfg(test)]
+mod actors;
+#[cfg(test)]
+mod auth;
+#[cfg(test)]
+mod config;
+#[cfg(test)]
+mod logging;
+#[cfg(test)]
+mod migrations;
+#[cfg(test)]
+mod probes;
+#[cfg(test)]
+mod rate_limit;

@@ -20,9 +20,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                     .body("Unauthorized")
             }
             Some(token) if !constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
-                return HttpResponse::Forbidden()
-                    .content_type("text/plain")
-                    .body("Forbidden");
+                return HttpResponse::Forbidden().content_type("text/plain").body("Forbidden");
             }
             Some(_) => {}
         }

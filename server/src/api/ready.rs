@@ -54,15 +54,14 @@ async fn database_checks(state: &AppState) -> Vec<(String, Value)> {
     };
 
     use diesel_async::RunQueryDsl as _;
-    let db =
-        match tokio::time::timeout(BOUND, diesel::sql_query("SELECT 1").execute(&mut conn)).await {
-            Ok(Ok(_)) => {
-                let ms = started.elapsed().as_secs_f64() * 1000.0;
-                json!({ "status": "ok", "latency_ms": (ms * 100.0).round() / 100.0 })
-            }
-            Ok(Err(_)) => failed("database unreachable"),
-            Err(_) => failed("db check exceeded 500ms timeout"),
-        };
+    let db = match tokio::time::timeout(BOUND, diesel::sql_query("SELECT 1").execute(&mut conn)).await {
+        Ok(Ok(_)) => {
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            json!({ "status": "ok", "latency_ms": (ms * 100.0).round() / 100.0 })
+        }
+        Ok(Err(_)) => failed("database unreachable"),
+        Err(_) => failed("db check exceeded 500ms timeout"),
+    };
 
     let head = migrate::head_version();
     let migrations = match tokio::time::timeout(BOUND, migrate::current_version(&mut conn)).await {
@@ -104,8 +103,7 @@ async fn database_checks(state: &AppState) -> Vec<(String, Value)> {
 
 async fn actor_checks(state: &AppState) -> Vec<(String, Value)> {
     let names = state.actors.names();
-    let checks =
-        futures::future::join_all(names.iter().map(|name| state.actors.check(name, BOUND))).await;
+    let checks = futures::future::join_all(names.iter().map(|name| state.actors.check(name, BOUND))).await;
     names
         .into_iter()
         .zip(checks)
