@@ -363,3 +363,59 @@ mod tests {
         assert_eq!(c.audit_key(), None);
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use std::collections::BTreeMap;
+
+    use clap::CommandFactory;
+
+    use crate::cli::Cli;
+
+    /// `(variable, default)` for every setting the binary reads.
+    fn from_code() -> BTreeMap<String, String> {
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").expect("serve exists");
+        serve
+            .get_arguments()
+            .filter_map(|arg| {
+                let env = arg.get_env()?.to_string_lossy().into_owned();
+                let default = arg.get_default_values().first().map(|v| v.to_string_lossy().into_owned());
+                Some((env, default.unwrap_or_else(|| "(unset)".into())))
+            })
+            .collect()
+    }
+
+    /// `(variable, default)` rows of the receiver table in the doc.
+    fn from_doc() -> BTreeMap<String, String> {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).expect("doc exists");
+        let section = doc.split("## Receiver settings").nth(1).expect("receiver section").split("\n## ").next().unwrap_or("");
+        section
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[1].trim_matches('`').to_owned(), cells[2].trim_matches('`').to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn configuration_doc_matches_the_code() {
+        assert_eq!(from_doc(), from_code());
+    }
+
+    #[test]
+    fn every_subcommand_reads_the_same_settings() {
+        let cli = Cli::command();
+        let names = |sub: &str| -> Vec<String> {
+            cli.find_subcommand(sub)
+                .unwrap()
+                .get_arguments()
+                .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+                .collect()
+        };
+        assert_eq!(names("serve"), names("migrate"));
+        assert_eq!(names("serve"), names("dev"));
+    }
+}
