@@ -8,6 +8,7 @@
 //! a session advisory lock on a dedicated connection ([`Leadership`]).
 
 pub mod cleanup;
+pub mod ingest_writer;
 pub mod leader;
 pub mod metrics;
 pub mod partitions;

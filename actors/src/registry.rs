@@ -111,7 +111,7 @@ impl Registry {
         self.lock().keys().copied().collect()
     }
 
-    pub(crate) fn record_ok(&self, name: &str, leader: Option<bool>) {
+    pub fn record_ok(&self, name: &str, leader: Option<bool>) {
         if let Some(e) = self.lock().get_mut(name) {
             e.last_ok = Some(Instant::now());
             e.last_error = None;
@@ -120,20 +120,20 @@ impl Registry {
         }
     }
 
-    pub(crate) fn record_error(&self, name: &str, error: String) {
+    pub fn record_error(&self, name: &str, error: String) {
         if let Some(e) = self.lock().get_mut(name) {
             e.last_error = Some(error);
         }
     }
 
-    pub(crate) fn record_panic(&self, name: &str, message: String) {
+    pub fn record_panic(&self, name: &str, message: String) {
         if let Some(e) = self.lock().get_mut(name) {
             e.crashed = true;
             e.last_error = Some(format!("panicked: {message}"));
         }
     }
 
-    pub(crate) fn record_restart(&self, name: &str) {
+    pub fn record_restart(&self, name: &str) {
         if let Some(e) = self.lock().get_mut(name) {
             e.restarts += 1;
         }

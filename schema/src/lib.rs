@@ -6,7 +6,9 @@
 //! `diesel::QueryResult`; translating failures for clients is the server's job.
 
 pub mod api_keys;
+pub mod ingest;
 pub mod migrate;
+pub mod model_prices;
 pub mod partitions;
 pub mod pool;
 pub mod projects;

@@ -159,3 +159,18 @@ diesel::allow_tables_to_appear_in_same_query!(
     traces,
     spans,
 );
+
+diesel::table! {
+    model_price_overrides (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        model_name -> Text,
+        input_cost_per_token -> Numeric,
+        output_cost_per_token -> Numeric,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(model_price_overrides -> projects (project_id));
+diesel::allow_tables_to_appear_in_same_query!(model_price_overrides, projects);

@@ -67,3 +67,30 @@ pub async fn retention_targets(conn: &mut AsyncPgConnection) -> QueryResult<Vec<
         .load(conn)
         .await
 }
+
+/// The redaction columns of a project's settings row (defaults when absent).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = project_settings)]
+pub struct Redaction {
+    pub pii_redaction_enabled: bool,
+    pub pii_redaction_patterns: serde_json::Value,
+    pub pii_redaction_strategy: serde_json::Value,
+    pub pii_redaction_key_actions: serde_json::Value,
+    pub pii_attribute_allowlist: serde_json::Value,
+}
+
+pub async fn redaction(conn: &mut AsyncPgConnection, project_id: Uuid) -> QueryResult<Redaction> {
+    let found = project_settings::table
+        .find(project_id)
+        .select(Redaction::as_select())
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.unwrap_or(Redaction {
+        pii_redaction_enabled: true,
+        pii_redaction_patterns: serde_json::json!([]),
+        pii_redaction_strategy: serde_json::json!({}),
+        pii_redaction_key_actions: serde_json::json!({}),
+        pii_attribute_allowlist: serde_json::json!([]),
+    }))
+}

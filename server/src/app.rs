@@ -2,17 +2,21 @@
 
 use std::sync::Arc;
 
+use actix::Addr;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, Error, HttpRequest};
+use strathon_actors::ingest_writer::IngestWriter;
 use strathon_actors::Registry;
 use strathon_schema::DbPool;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::ingest::context::ContextCache;
+use crate::ingest::heartbeats::Heartbeats;
 use crate::metrics::Metrics;
 use crate::middleware;
 use crate::rate_limit::RateLimiter;
@@ -23,6 +27,9 @@ pub struct AppState {
     pub actors: Registry,
     pub metrics: Arc<Metrics>,
     pub limiter: Option<Arc<RateLimiter>>,
+    pub writer: Addr<IngestWriter>,
+    pub contexts: ContextCache,
+    pub heartbeats: Heartbeats,
 }
 
 /// Builds the application around `routes`. Middleware runs outermost first:

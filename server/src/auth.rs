@@ -14,6 +14,8 @@ use crate::error::ApiError;
 /// The scope strings keys and roles carry (`*` grants all of them).
 pub mod scope {
     pub const ALL: &str = "*";
+    pub const TRACES_WRITE: &str = "traces:write";
+    pub const TRACES_READ: &str = "traces:read";
     pub const PROJECT_SETTINGS_READ: &str = "project_settings:read";
     pub const PROJECT_SETTINGS_WRITE: &str = "project_settings:write";
 }

@@ -105,6 +105,18 @@ pub struct Config {
     #[arg(long, env = "STRATHON_SPAN_PARTITION_INTERVAL_SECONDS", default_value = "21600")]
     pub span_partition_interval_seconds: u64,
 
+    /// Scan stored attributes for credentials (API keys, tokens, connection strings) and redact them.
+    #[arg(long, env = "STRATHON_CREDENTIAL_SCAN_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub credential_scan_enabled: bool,
+
+    /// Most spans waiting for the database writer; beyond it OTLP requests get 503 with Retry-After.
+    #[arg(long, env = "STRATHON_INGEST_QUEUE_SPANS", default_value = "50000")]
+    pub ingest_queue_spans: usize,
+
+    /// Most spans written in one group commit.
+    #[arg(long, env = "STRATHON_INGEST_GROUP_SPANS", default_value = "5000")]
+    pub ingest_group_spans: usize,
+
     /// Per-identifier in-memory rate limiting.
     #[arg(long, env = "STRATHON_RATE_LIMIT_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub rate_limit_enabled: bool,
@@ -238,6 +250,12 @@ impl Config {
         }
         if self.rate_limit_burst == 0 {
             return err("STRATHON_RATE_LIMIT_BURST", "must be at least 1");
+        }
+        if self.ingest_queue_spans == 0 {
+            return err("STRATHON_INGEST_QUEUE_SPANS", "must be at least 1");
+        }
+        if self.ingest_group_spans == 0 {
+            return err("STRATHON_INGEST_GROUP_SPANS", "must be at least 1");
         }
         if self.db_pool_size == 0 {
             return err("STRATHON_DB_POOL_SIZE", "must be at least 1");
@@ -380,7 +398,10 @@ mod doc_tests {
             .get_arguments()
             .filter_map(|arg| {
                 let env = arg.get_env()?.to_string_lossy().into_owned();
-                let default = arg.get_default_values().first().map(|v| v.to_string_lossy().into_owned());
+                let default = arg
+                    .get_default_values()
+                    .first()
+                    .map(|v| v.to_string_lossy().into_owned());
                 Some((env, default.unwrap_or_else(|| "(unset)".into())))
             })
             .collect()
@@ -388,14 +409,24 @@ mod doc_tests {
 
     /// `(variable, default)` rows of the receiver table in the doc.
     fn from_doc() -> BTreeMap<String, String> {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).expect("doc exists");
-        let section = doc.split("## Receiver settings").nth(1).expect("receiver section").split("\n## ").next().unwrap_or("");
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md"))
+            .expect("doc exists");
+        let section = doc
+            .split("## Receiver settings")
+            .nth(1)
+            .expect("receiver section")
+            .split("\n## ")
+            .next()
+            .unwrap_or("");
         section
             .lines()
             .filter(|l| l.starts_with("| `"))
             .map(|l| {
                 let cells: Vec<&str> = l.split('|').map(str::trim).collect();
-                (cells[1].trim_matches('`').to_owned(), cells[2].trim_matches('`').to_owned())
+                (
+                    cells[1].trim_matches('`').to_owned(),
+                    cells[2].trim_matches('`').to_owned(),
+                )
             })
             .collect()
     }

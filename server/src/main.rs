@@ -7,6 +7,7 @@ mod banner;
 mod cli;
 mod config;
 mod error;
+mod ingest;
 mod logging;
 mod metrics;
 mod middleware;

@@ -5,8 +5,11 @@ use prometheus::{
     Encoder as _, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+use strathon_actors::ingest_writer::IngestMetrics;
 use strathon_actors::retention::RetentionMetrics;
 use strathon_actors::ActorMetrics;
+
+use crate::ingest::metrics::IngestCounters;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -19,6 +22,8 @@ pub struct Metrics {
     pub pool_connections: IntGaugeVec,
     pub actors: ActorMetrics,
     pub retention: RetentionMetrics,
+    pub ingest: IngestCounters,
+    pub writer: IngestMetrics,
 }
 
 impl Metrics {
@@ -72,6 +77,8 @@ impl Metrics {
         }
         let actors = ActorMetrics::register(&registry)?;
         let retention = RetentionMetrics::register(&registry)?;
+        let ingest = IngestCounters::register(&registry)?;
+        let writer = IngestMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
             http_requests,
@@ -83,6 +90,8 @@ impl Metrics {
             pool_connections,
             actors,
             retention,
+            ingest,
+            writer,
         })
     }
 

@@ -211,13 +211,19 @@ mod tests {
     async fn a_panicking_handler_answers_500_and_the_worker_keeps_serving() {
         let app = test::init_service(
             App::new()
-                .route("/boom", web::get().to(|| async { panic!("deliberate") as &'static str }))
+                .route(
+                    "/boom",
+                    web::get().to(|| async { panic!("deliberate") as &'static str }),
+                )
                 .route("/fine", web::get().to(|| async { "fine" }))
                 .wrap(from_fn(contain_panics)),
         )
         .await;
         let result = test::try_call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
-        let resp = result.err().expect("a contained panic surfaces as an error response").error_response();
+        let resp = result
+            .err()
+            .expect("a contained panic surfaces as an error response")
+            .error_response();
         assert_eq!(resp.status(), 500);
         let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();

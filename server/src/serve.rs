@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::{web, HttpServer};
 use anyhow::{bail, Context as _};
 use strathon_actors::cleanup::RetentionCleanup;
+use strathon_actors::ingest_writer::{self, WriterConfig};
 use strathon_actors::partitions::SpansPartitionMaintainer;
 use strathon_actors::retention::RetentionSweeper;
 use strathon_actors::{Registry, Supervision};
@@ -13,6 +14,8 @@ use strathon_schema::{api_keys, migrate, partitions, pool, projects};
 
 use crate::app::{self, AppState};
 use crate::config::{Config, Mode};
+use crate::ingest::context::ContextCache;
+use crate::ingest::heartbeats::Heartbeats;
 use crate::logging::redact_url;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -64,12 +67,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.rate_limit_requests_per_second,
         ))
     });
+    let writer = ingest_writer::start(
+        WriterConfig {
+            database_url: config.database_url.clone(),
+            max_queue_spans: config.ingest_queue_spans,
+            max_group_spans: config.ingest_group_spans,
+        },
+        &registry,
+        metrics.writer.clone(),
+    );
     let state = web::Data::new(AppState {
         config: config.clone(),
         pool,
         actors: registry,
         metrics,
         limiter,
+        writer,
+        contexts: ContextCache::new(config.credential_scan_enabled),
+        heartbeats: Heartbeats::default(),
     });
 
     let server = HttpServer::new(move || app::build(state.clone(), api::routes))

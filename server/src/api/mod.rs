@@ -7,6 +7,7 @@ pub mod health;
 pub mod metrics;
 pub mod project_settings;
 pub mod ready;
+pub mod traces;
 pub mod version;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -14,6 +15,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ready").route(web::get().to(ready::get)))
         .service(web::resource("/metrics").route(web::get().to(metrics::get)))
         .service(web::resource("/v1/version").route(web::get().to(version::get)))
+        .service(web::resource("/v1/traces").route(web::post().to(traces::ingest)))
         .service(
             web::resource("/v1/project/settings")
                 .route(web::get().to(project_settings::get))

@@ -1,0 +1,290 @@
+//! The IngestWriter: the only path by which spans reach Postgres.
+//!
+//! Request handlers hand it converted batches and wait for the commit, so a
+//! 2xx always means durable. While one group is being written, newly
+//! arriving batches queue up and go together in the next transaction (group
+//! commit): an idle writer flushes a single request at once (low latency),
+//! a busy one amortizes each commit over many requests (high throughput).
+//! The queue is bounded by span count; past it, callers are told to retry.
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use futures::FutureExt as _;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry as Prometheus};
+use strathon_schema::ingest::{self, SpanRow};
+use tokio::sync::oneshot;
+
+use crate::supervisor::Ping;
+use crate::Registry;
+
+pub const NAME: &str = "ingest_writer_task";
+
+/// Why a batch was not committed. Neither is the caller's fault, and both
+/// are worth a retry: nothing was acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("ingest queue is full")]
+    Busy,
+    #[error("spans could not be committed: {0}")]
+    Database(String),
+}
+
+pub struct WriteSpans {
+    pub rows: Vec<SpanRow>,
+    pub reply: oneshot::Sender<Result<(), WriteError>>,
+}
+
+impl Message for WriteSpans {
+    /// Accepted into the queue, or refused at once when it is full.
+    type Result = Result<(), WriteError>;
+}
+
+#[derive(Clone)]
+pub struct IngestMetrics {
+    pub stored: IntCounter,
+    pub groups: IntCounter,
+    pub errors: IntCounter,
+    pub queue_depth: IntGauge,
+    pub commit_seconds: Histogram,
+    pub group_spans: Histogram,
+}
+
+impl IngestMetrics {
+    pub fn register(registry: &Prometheus) -> prometheus::Result<Self> {
+        let stored = IntCounter::new(
+            "strathon_receiver_ingest_spans_stored_total",
+            "Spans committed to Postgres",
+        )?;
+        let groups = IntCounter::new(
+            "strathon_receiver_ingest_commits_total",
+            "Group commits (one transaction each)",
+        )?;
+        let errors = IntCounter::new(
+            "strathon_receiver_ingest_commit_errors_total",
+            "Group commits that failed",
+        )?;
+        let queue_depth = IntGauge::new("strathon_receiver_ingest_queue_spans", "Spans waiting for the writer")?;
+        let commit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "strathon_receiver_ingest_commit_duration_seconds",
+                "Time to write and commit one group",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
+        )?;
+        let group_spans = Histogram::with_opts(
+            HistogramOpts::new("strathon_receiver_ingest_commit_spans", "Spans per group commit")
+                .buckets(vec![1.0, 10.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0]),
+        )?;
+        for c in [
+            Box::new(stored.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(groups.clone()),
+            Box::new(errors.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(commit_seconds.clone()),
+            Box::new(group_spans.clone()),
+        ] {
+            registry.register(c)?;
+        }
+        Ok(IngestMetrics {
+            stored,
+            groups,
+            errors,
+            queue_depth,
+            commit_seconds,
+            group_spans,
+        })
+    }
+}
+
+pub struct WriterConfig {
+    pub database_url: String,
+    /// Most spans waiting at once; beyond it batches are refused.
+    pub max_queue_spans: usize,
+    /// Most spans written in one transaction.
+    pub max_group_spans: usize,
+}
+
+pub struct IngestWriter {
+    config: WriterConfig,
+    registry: Registry,
+    metrics: IngestMetrics,
+    client: Option<tokio_postgres::Client>,
+    pending: Vec<WriteSpans>,
+    pending_spans: usize,
+    busy: bool,
+}
+
+/// How often an idle writer proves its connection; `/ready` calls it stale
+/// after three missed beats (so a flush stuck for ~15 s fails readiness).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Starts the writer on an arbiter (thread) of its own, under a supervisor.
+pub fn start(config: WriterConfig, registry: &Registry, metrics: IngestMetrics) -> Addr<IngestWriter> {
+    let registry_for_actor = registry.clone();
+    let mut slot = Some(config);
+    let arbiter = Arbiter::new();
+    let addr = Supervisor::start_in_arbiter(&arbiter.handle(), move |_| IngestWriter {
+        config: slot.take().expect("the writer is constructed once; restarts reuse it"),
+        registry: registry_for_actor,
+        metrics,
+        client: None,
+        pending: Vec::new(),
+        pending_spans: 0,
+        busy: false,
+    });
+    registry.register(NAME, HEARTBEAT, addr.clone().recipient());
+    addr
+}
+
+impl Actor for IngestWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        self.heartbeat(ctx);
+        ctx.run_interval(HEARTBEAT, |act, ctx| act.heartbeat(ctx));
+    }
+}
+
+impl Supervised for IngestWriter {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        tracing::warn!(actor = NAME, "restarting the ingest writer after a panic");
+        self.registry.record_restart(NAME);
+        self.busy = false;
+        self.client = None;
+    }
+}
+
+impl Handler<Ping> for IngestWriter {
+    type Result = ();
+    fn handle(&mut self, _: Ping, _: &mut Self::Context) {}
+}
+
+impl Handler<WriteSpans> for IngestWriter {
+    type Result = Result<(), WriteError>;
+
+    fn handle(&mut self, msg: WriteSpans, ctx: &mut Self::Context) -> Self::Result {
+        let n = msg.rows.len();
+        if self.pending_spans > 0 && self.pending_spans + n > self.config.max_queue_spans {
+            return Err(WriteError::Busy);
+        }
+        self.pending_spans += n;
+        self.metrics.queue_depth.set(self.pending_spans as i64);
+        self.pending.push(msg);
+        self.flush(ctx);
+        Ok(())
+    }
+}
+
+impl IngestWriter {
+    /// Writes everything queued (up to the group limit) unless a write is
+    /// already in flight; its completion triggers the next one.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.pending.is_empty() {
+            return;
+        }
+        let mut group = Vec::new();
+        let mut spans = 0;
+        while let Some(next) = self.pending.first() {
+            if !group.is_empty() && spans + next.rows.len() > self.config.max_group_spans {
+                break;
+            }
+            spans += next.rows.len();
+            group.push(self.pending.remove(0));
+        }
+        self.pending_spans -= spans;
+        self.metrics.queue_depth.set(self.pending_spans as i64);
+        self.busy = true;
+
+        let mut rows = Vec::with_capacity(spans);
+        let mut replies = Vec::with_capacity(group.len());
+        for msg in group {
+            rows.extend(msg.rows);
+            replies.push(msg.reply);
+        }
+        let client = self.client.take();
+        let url = self.config.database_url.clone();
+        let started = Instant::now();
+        let work = async move {
+            let mut client = match client {
+                Some(c) if !c.is_closed() => c,
+                _ => ingest::connect(&url).await?,
+            };
+            ingest::write(&mut client, &rows).await?;
+            Ok::<_, tokio_postgres::Error>((client, rows.len()))
+        };
+        ctx.spawn(
+            AssertUnwindSafe(work)
+                .catch_unwind()
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    act.busy = false;
+                    let outcome = match result {
+                        Ok(Ok((client, n))) => {
+                            act.client = Some(client);
+                            act.metrics.stored.inc_by(n as u64);
+                            act.metrics.groups.inc();
+                            act.metrics.group_spans.observe(n as f64);
+                            act.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+                            act.registry.record_ok(NAME, None);
+                            Ok(())
+                        }
+                        Ok(Err(e)) => {
+                            act.metrics.errors.inc();
+                            tracing::warn!(actor = NAME, error = %e, "group commit failed; callers will retry");
+                            act.registry.record_error(NAME, e.to_string());
+                            Err(WriteError::Database(e.to_string()))
+                        }
+                        Err(_) => {
+                            act.metrics.errors.inc();
+                            act.registry.record_panic(NAME, "panicked while writing a group".into());
+                            tracing::error!(actor = NAME, "ingest writer panicked; the supervisor will restart it");
+                            for reply in replies {
+                                let _ = reply.send(Err(WriteError::Database("writer restarted".into())));
+                            }
+                            ctx.stop();
+                            return;
+                        }
+                    };
+                    for reply in replies {
+                        let _ = reply.send(outcome.clone());
+                    }
+                    act.flush(ctx);
+                }),
+        );
+    }
+
+    /// Proves the connection while idle; a busy writer proves itself by
+    /// completing groups.
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            return;
+        }
+        let client = self.client.take();
+        let url = self.config.database_url.clone();
+        self.busy = true;
+        let probe = async move {
+            let client = match client {
+                Some(c) if !c.is_closed() => c,
+                _ => ingest::connect(&url).await?,
+            };
+            client.simple_query("SELECT 1").await?;
+            Ok::<_, tokio_postgres::Error>(client)
+        };
+        ctx.spawn(probe.into_actor(self).map(|result, act, ctx| {
+            act.busy = false;
+            match result {
+                Ok(client) => {
+                    act.client = Some(client);
+                    act.registry.record_ok(NAME, None);
+                }
+                Err(e) => act.registry.record_error(NAME, e.to_string()),
+            }
+            act.flush(ctx);
+        }));
+    }
+}

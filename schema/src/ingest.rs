@@ -1,0 +1,202 @@
+//! The ingest write path: binary COPY of a group of span batches into a
+//! session-local staging table, then one merging insert and the trace
+//! rollup, all in one transaction on a tokio-postgres connection (diesel
+//! has no async COPY).
+
+use futures::pin_mut;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{Json, ToSql, Type};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+/// One span as stored: denormalized columns plus the redacted attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRow {
+    pub project_id: Uuid,
+    pub start_time_unix_nano: i64,
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
+    pub parent_span_id: Option<Vec<u8>>,
+    pub name: String,
+    pub kind: &'static str,
+    pub end_time_unix_nano: Option<i64>,
+    pub status_code: &'static str,
+    pub status_message: Option<String>,
+    pub operation_name: Option<String>,
+    pub provider_name: Option<String>,
+    pub request_model: Option<String>,
+    pub response_model: Option<String>,
+    pub agent_name: Option<String>,
+    pub agent_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub workflow_name: Option<String>,
+    pub conversation_id: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    /// Exact decimal text (numeric is staged as text and cast on merge).
+    pub cost_usd: Option<String>,
+    pub intervention_state: Option<String>,
+    pub attributes: serde_json::Value,
+}
+
+const COLUMNS: &str = "project_id, start_time_unix_nano, trace_id, span_id, parent_span_id, name, kind, \
+    end_time_unix_nano, status_code, status_message, operation_name, provider_name, request_model, \
+    response_model, agent_name, agent_id, tool_name, workflow_name, conversation_id, input_tokens, \
+    output_tokens, cost_usd, intervention_state, attributes";
+
+const TYPES: [Type; 25] = [
+    Type::UUID,
+    Type::INT8,
+    Type::BYTEA,
+    Type::BYTEA,
+    Type::BYTEA,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::JSONB,
+    Type::INT8,
+];
+
+/// Created once per writer connection; rows vanish at every commit.
+pub const STAGING_DDL: &str = "CREATE TEMP TABLE IF NOT EXISTS spans_staging ( \
+    project_id uuid NOT NULL, start_time_unix_nano bigint NOT NULL, trace_id bytea NOT NULL, \
+    span_id bytea NOT NULL, parent_span_id bytea, name text NOT NULL, kind text NOT NULL, \
+    end_time_unix_nano bigint, status_code text, status_message text, operation_name text, \
+    provider_name text, request_model text, response_model text, agent_name text, agent_id text, \
+    tool_name text, workflow_name text, conversation_id text, input_tokens bigint, \
+    output_tokens bigint, cost_usd text, intervention_state text, attributes jsonb NOT NULL, \
+    seq bigint NOT NULL) ON COMMIT DELETE ROWS";
+
+/// Traces first (spans reference them), then spans: the newest copy of a
+/// span sent twice in one group wins, and a span re-sent later merges into
+/// the stored row (attributes merged, new keys winning; end time and status
+/// replaced; cost and intervention state kept unless the new copy has them).
+/// Finally every touched trace is recomputed from its stored spans.
+const MERGE_SQL: &str = "
+INSERT INTO traces (project_id, id, start_time_unix_nano, agent_name)
+SELECT project_id, trace_id, min(start_time_unix_nano), min(agent_name)
+FROM spans_staging GROUP BY project_id, trace_id
+ON CONFLICT (project_id, id) DO NOTHING;
+
+INSERT INTO spans (COLUMNS)
+SELECT DISTINCT ON (project_id, start_time_unix_nano, trace_id, span_id)
+    project_id, start_time_unix_nano, trace_id, span_id, parent_span_id, name, kind,
+    end_time_unix_nano, status_code, status_message, operation_name, provider_name, request_model,
+    response_model, agent_name, agent_id, tool_name, workflow_name, conversation_id, input_tokens,
+    output_tokens, cost_usd::numeric, intervention_state, attributes
+FROM spans_staging
+ORDER BY project_id, start_time_unix_nano, trace_id, span_id, seq DESC
+ON CONFLICT (project_id, start_time_unix_nano, trace_id, span_id) DO UPDATE SET
+    end_time_unix_nano = EXCLUDED.end_time_unix_nano,
+    status_code = EXCLUDED.status_code,
+    status_message = EXCLUDED.status_message,
+    cost_usd = COALESCE(EXCLUDED.cost_usd, spans.cost_usd),
+    intervention_state = COALESCE(EXCLUDED.intervention_state, spans.intervention_state),
+    attributes = spans.attributes || EXCLUDED.attributes;
+
+WITH touched AS (SELECT DISTINCT project_id, trace_id FROM spans_staging),
+rollup AS (
+    SELECT s.project_id, s.trace_id,
+        count(*) AS span_count,
+        min(s.start_time_unix_nano) AS start_ns,
+        max(s.end_time_unix_nano) AS end_ns,
+        min(s.agent_name) AS agent_name,
+        coalesce(min(s.workflow_name), min(s.name) FILTER (WHERE s.parent_span_id IS NULL), min(s.operation_name)) AS workflow_name,
+        sum(s.cost_usd) AS cost,
+        coalesce(sum(s.input_tokens), 0) AS input_tokens,
+        coalesce(sum(s.output_tokens), 0) AS output_tokens,
+        bool_or(s.intervention_state IS NOT NULL AND s.intervention_state NOT IN ('running', 'approval_granted')) AS halted
+    FROM spans s JOIN touched t ON s.project_id = t.project_id AND s.trace_id = t.trace_id
+    GROUP BY s.project_id, s.trace_id
+)
+UPDATE traces t SET
+    span_count = r.span_count,
+    start_time_unix_nano = LEAST(t.start_time_unix_nano, r.start_ns),
+    end_time_unix_nano = r.end_ns,
+    agent_name = coalesce(t.agent_name, r.agent_name),
+    workflow_name = coalesce(t.workflow_name, r.workflow_name),
+    total_cost_usd = r.cost,
+    total_input_tokens = r.input_tokens,
+    total_output_tokens = r.output_tokens,
+    intervention_state = CASE WHEN r.halted THEN 'halted' ELSE t.intervention_state END
+FROM rollup r
+WHERE t.project_id = r.project_id AND t.id = r.trace_id;
+";
+
+/// Prepares a fresh writer connection.
+pub async fn prepare(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute(STAGING_DDL).await
+}
+
+/// Writes one group of spans in a single transaction; nothing is visible
+/// (or acknowledged) unless all of it commits.
+pub async fn write(client: &mut Client, rows: &[SpanRow]) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    let sink = tx
+        .copy_in(&format!("COPY spans_staging ({COLUMNS}, seq) FROM STDIN BINARY"))
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &TYPES);
+    pin_mut!(writer);
+    for (seq, r) in rows.iter().enumerate() {
+        let seq = seq as i64;
+        let attributes = Json(&r.attributes);
+        let values: [&(dyn ToSql + Sync); 25] = [
+            &r.project_id,
+            &r.start_time_unix_nano,
+            &r.trace_id,
+            &r.span_id,
+            &r.parent_span_id,
+            &r.name,
+            &r.kind,
+            &r.end_time_unix_nano,
+            &r.status_code,
+            &r.status_message,
+            &r.operation_name,
+            &r.provider_name,
+            &r.request_model,
+            &r.response_model,
+            &r.agent_name,
+            &r.agent_id,
+            &r.tool_name,
+            &r.workflow_name,
+            &r.conversation_id,
+            &r.input_tokens,
+            &r.output_tokens,
+            &r.cost_usd,
+            &r.intervention_state,
+            &attributes,
+            &seq,
+        ];
+        writer.as_mut().write(&values).await?;
+    }
+    writer.finish().await?;
+    tx.batch_execute(&MERGE_SQL.replace("COLUMNS", COLUMNS)).await?;
+    tx.commit().await
+}
+
+/// Connects the dedicated writer connection (NoTls, like the pool).
+pub async fn connect(database_url: &str) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "ingest writer connection closed");
+        }
+    });
+    prepare(&client).await?;
+    Ok(client)
+}

@@ -1,0 +1,11 @@
+//! Trace ingest: OTLP transport, conversion to stored rows, and the pure
+//! rules applied on the way (pricing, sampling, redaction).
+
+pub mod context;
+pub mod convert;
+pub mod heartbeats;
+pub mod metrics;
+pub mod otlp;
+pub mod pricing;
+pub mod redaction;
+pub mod sampling;
