@@ -14,6 +14,7 @@ pub mod pool;
 pub mod projects;
 pub mod schema;
 pub mod sessions;
+pub mod spans;
 pub mod settings;
 pub mod traces;
 

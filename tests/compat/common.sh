@@ -32,6 +32,12 @@
 # compat_start_receiver accepts extra KEY=VALUE arguments that are added to the
 # receiver's environment (e.g. STRATHON_SAMPLING_RATE=0.5).
 
+# tests/run executes every tests/compat/*.sh, this library included: as a
+# program it does nothing.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    exit 0
+fi
+
 COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 COMPAT_REPO="$(cd "$COMPAT_DIR/../.." && pwd)"
 COMPAT_VENV="$COMPAT_DIR/.venv"

@@ -4,9 +4,13 @@ use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use strathon_actors::ingest_writer::{WriteError, WriteSpans};
+use serde_json::{json, Value};
 use strathon_schema::partitions;
+use strathon_schema::traces::{self, Trace, TraceQuery, TraceSort};
 use tokio::sync::oneshot;
 
+use super::params::{self, Params};
+use super::span_tree;
 use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
@@ -138,4 +142,111 @@ pub async fn ingest(
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
         .body(otlp::response(rejected as i64, message, format)))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TraceCursor {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    t: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    o: Option<i64>,
+}
+
+fn render_trace(t: &Trace) -> Value {
+    json!({
+        "trace_id": hex::encode(&t.id),
+        "project_id": t.project_id,
+        "start_time_unix_nano": t.start_time_unix_nano,
+        "end_time_unix_nano": t.end_time_unix_nano,
+        "agent_name": t.agent_name,
+        "workflow_name": t.workflow_name,
+        "span_count": t.span_count,
+        "total_cost_usd": t.total_cost_usd.as_ref().map(|c| c.normalized().to_string()),
+        "total_input_tokens": t.total_input_tokens,
+        "total_output_tokens": t.total_output_tokens,
+        "intervention_state": t.intervention_state,
+    })
+}
+
+fn trace_sort(name: &str) -> Option<TraceSort> {
+    Some(match name {
+        "started" => TraceSort::Started,
+        "duration" => TraceSort::Duration,
+        "spans" => TraceSort::Spans,
+        "cost" => TraceSort::Cost,
+        "agent" => TraceSort::Agent,
+        _ => return None,
+    })
+}
+
+pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::TRACES_READ)?;
+    let p = query.into_inner();
+    let limit = params::limit(&p, 50, 1000)?;
+    let sort = params::sort(&p, trace_sort);
+    let mut q = TraceQuery {
+        start_after: params::time_ns(&p, "start_after")?,
+        start_before: params::time_ns(&p, "start_before")?,
+        agent_name: p.get("agent_name").cloned(),
+        intervention_state: p.get("intervention_state").cloned(),
+        sort,
+        limit: limit + 1,
+        ..Default::default()
+    };
+    if let Some(c) = params::decode_cursor::<TraceCursor>(&p)? {
+        match (sort, c) {
+            (Some(_), TraceCursor { o: Some(offset), .. }) => q.offset = offset.max(0),
+            (None, TraceCursor { t: Some(t), id: Some(id), .. }) => {
+                let id = hex::decode(id).map_err(|_| ApiError::BadRequest("invalid cursor: malformed position".into()))?;
+                q.after = Some((t, id));
+            }
+            _ => return Err(ApiError::BadRequest("invalid cursor: it does not match the requested order".into())),
+        }
+    }
+    let mut conn = state.pool.get().await?;
+    let mut found = traces::list(&mut conn, auth.project_id, &q).await?;
+    let next = (found.len() as i64 > limit).then(|| {
+        found.truncate(limit as usize);
+        let last = found.last();
+        params::encode_cursor(&match sort {
+            Some(_) => TraceCursor { t: None, id: None, o: Some(q.offset + limit) },
+            None => TraceCursor { t: last.map(|t| t.start_time_unix_nano), id: last.map(|t| hex::encode(&t.id)), o: None },
+        })
+    });
+    let data: Vec<Value> = found.iter().map(render_trace).collect();
+    // `traces` repeats `data` for the published CLI, which reads that key.
+    Ok(HttpResponse::Ok().json(json!({ "data": data, "traces": data, "next_cursor": next })))
+}
+
+async fn load_trace(
+    state: &AppState,
+    auth: &Auth,
+    raw_id: &str,
+) -> Result<(Trace, Vec<strathon_schema::spans::Span>), ApiError> {
+    let not_found = || ApiError::NotFound(format!("trace {raw_id} not found"));
+    let id = params::hex_id(raw_id, 16).ok_or_else(not_found)?;
+    let mut conn = state.pool.get().await?;
+    let trace = traces::find(&mut conn, auth.project_id, &id).await?.ok_or_else(not_found)?;
+    let spans = strathon_schema::spans::for_trace(&mut conn, auth.project_id, &id, MAX_TREE_SPANS).await?;
+    Ok((trace, spans))
+}
+
+/// The most spans a trace detail or tree returns.
+const MAX_TREE_SPANS: i64 = 10_000;
+
+pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::TRACES_READ)?;
+    let (trace, spans) = load_trace(&state, &auth, &path).await?;
+    let mut body = render_trace(&trace);
+    body["spans"] = Value::Array(spans.iter().map(super::spans::render).collect());
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn tree(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::TRACES_READ)?;
+    let (trace, spans) = load_trace(&state, &auth, &path).await?;
+    let root = span_tree::build(&spans, trace.workflow_name.as_deref());
+    Ok(HttpResponse::Ok().json(json!({ "trace": render_trace(&trace), "root": root, "span_count": spans.len() })))
 }

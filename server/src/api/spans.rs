@@ -1,0 +1,142 @@
+//! `GET /v1/spans` (search) and `GET /v1/spans/{trace_id}/{span_id}`.
+
+use actix_web::http::header::LINK;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use strathon_schema::spans::{self, Span, SpanQuery, SpanSort, EQUALITY_FILTERS};
+
+use super::params::{self, Params};
+use crate::app::AppState;
+use crate::auth::{scope, Auth};
+use crate::error::ApiError;
+
+/// The span read model shared by search, detail, trace detail and simulate.
+pub fn render(s: &Span) -> Value {
+    let cost = s.cost_usd.as_ref().map(|c| c.normalized().to_string());
+    json!({
+        "trace_id": hex::encode(&s.trace_id),
+        "span_id": hex::encode(&s.span_id),
+        "parent_span_id": s.parent_span_id.as_ref().map(hex::encode),
+        "project_id": s.project_id,
+        "name": s.name,
+        "kind": s.kind,
+        "start_time": params::iso(s.start_time_unix_nano),
+        "end_time": s.end_time_unix_nano.map(params::iso),
+        "start_time_unix_nano": s.start_time_unix_nano,
+        "end_time_unix_nano": s.end_time_unix_nano,
+        "status_code": s.status_code,
+        "status_message": s.status_message,
+        "operation_name": s.operation_name,
+        "provider_name": s.provider_name,
+        "request_model": s.request_model,
+        "response_model": s.response_model,
+        "agent_name": s.agent_name,
+        "agent_id": s.agent_id,
+        "tool_name": s.tool_name,
+        "workflow_name": s.workflow_name,
+        "conversation_id": s.conversation_id,
+        "tokens": {
+            "input_tokens": s.input_tokens,
+            "output_tokens": s.output_tokens,
+            "reasoning_tokens": null,
+            "cache_read_tokens": null,
+            "cache_creation_tokens": null,
+        },
+        "cost": { "cost_usd": cost, "cost_cumulative_usd": null, "cost_subtree_usd": null },
+        // The CLI reads cost at the top level.
+        "cost_usd": cost,
+        "agent_depth": null,
+        "spawn_parent_agent_id": null,
+        "spawn_reason": null,
+        "intervention_state": s.intervention_state,
+        "halt_reason": null,
+        "attributes": s.attributes,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    t: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    tr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    sp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    o: Option<i64>,
+}
+
+fn sort_field(name: &str) -> Option<SpanSort> {
+    Some(match name {
+        "started" => SpanSort::Started,
+        "duration" => SpanSort::Duration,
+        "name" => SpanSort::Name,
+        "operation" => SpanSort::Operation,
+        "status" => SpanSort::Status,
+        _ => return None,
+    })
+}
+
+pub async fn search(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::TRACES_READ)?;
+    let p = query.into_inner();
+    let limit = params::limit(&p, 50, 1000)?;
+    let cursor: Option<Cursor> = params::decode_cursor(&p)?;
+    let sort = params::sort(&p, sort_field);
+    let mut q = SpanQuery {
+        start_after: params::time_ns(&p, "start_after")?,
+        start_before: params::time_ns(&p, "start_before")?,
+        equals: EQUALITY_FILTERS.iter().filter_map(|c| p.get(*c).map(|v| (c.to_string(), v.clone()))).collect(),
+        attributes: p.iter().filter_map(|(k, v)| k.strip_prefix("attr.").map(|key| (key.to_owned(), v.clone()))).collect(),
+        text: p.get("q").map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
+        sort,
+        limit: limit + 1,
+        ..Default::default()
+    };
+    if let Some(c) = cursor {
+        match (sort, c) {
+            (Some(_), Cursor { o: Some(offset), .. }) => q.offset = offset.max(0),
+            (None, Cursor { t: Some(t), tr: Some(tr), sp: Some(sp), .. }) => {
+                let bad = || ApiError::BadRequest("invalid cursor: malformed position".into());
+                q.after = Some((t, hex::decode(tr).map_err(|_| bad())?, hex::decode(sp).map_err(|_| bad())?));
+            }
+            _ => return Err(ApiError::BadRequest("invalid cursor: it does not match the requested order".into())),
+        }
+    }
+    let mut conn = state.pool.get().await?;
+    let mut found = spans::search(&mut conn, auth.project_id, &q).await?;
+    let next = (found.len() as i64 > limit).then(|| {
+        found.truncate(limit as usize);
+        let last = found.last();
+        params::encode_cursor(&match sort {
+            Some(_) => Cursor { t: None, tr: None, sp: None, o: Some(q.offset + limit) },
+            None => Cursor {
+                t: last.map(|s| s.start_time_unix_nano),
+                tr: last.map(|s| hex::encode(&s.trace_id)),
+                sp: last.map(|s| hex::encode(&s.span_id)),
+                o: None,
+            },
+        })
+    });
+    let mut response = HttpResponse::Ok();
+    if let Some(cursor) = &next {
+        response.insert_header((LINK, format!("</v1/spans?cursor={cursor}>; rel=\"next\"")));
+    }
+    Ok(response.json(json!({ "data": found.iter().map(render).collect::<Vec<_>>(), "next_cursor": next })))
+}
+
+pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::TRACES_READ)?;
+    let (trace, span) = path.into_inner();
+    let not_found = || ApiError::NotFound(format!("span {trace}/{span} not found"));
+    let (Some(trace_id), Some(span_id)) = (params::hex_id(&trace, 16), params::hex_id(&span, 8)) else {
+        return Err(not_found());
+    };
+    let mut conn = state.pool.get().await?;
+    let found = spans::find(&mut conn, auth.project_id, &trace_id, &span_id).await?.ok_or_else(not_found)?;
+    let mut body = render(&found);
+    body["events"] = json!([]);
+    body["links"] = json!([]);
+    Ok(HttpResponse::Ok().json(body))
+}
