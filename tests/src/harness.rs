@@ -587,3 +587,30 @@ fn unsafe_is_root() -> bool {
         .map(|o| o.stdout.starts_with(b"0"))
         .unwrap_or(false)
 }
+
+impl Server {
+    /// POSTs an OTLP body; returns status, content type and body bytes.
+    pub async fn post_traces(&self, key: &str, body: Vec<u8>, content_type: &str, encoding: Option<&str>) -> (u16, String, Vec<u8>) {
+        let mut req = self.http.post(self.url("/v1/traces")).bearer_auth(key).header("content-type", content_type).body(body);
+        if let Some(enc) = encoding {
+            req = req.header("content-encoding", enc);
+        }
+        let resp = req.send().await.expect("ingest request");
+        let status = resp.status().as_u16();
+        let ctype = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        (status, ctype, resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+    }
+
+    /// The `data` array of a list endpoint, asserting 200.
+    pub async fn list(&self, path: &str, key: &str) -> Vec<Value> {
+        let (status, body) = self.get_json(path, Some(key)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Server {
+    pub async fn is_healthy(&self) -> bool {
+        self.get_json("/health", None).await.0 == 200
+    }
+}

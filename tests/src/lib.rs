@@ -5,6 +5,7 @@
 //! so tests run in parallel. Build the binary first (`tests/run` does).
 
 pub mod harness;
+pub mod otlp;
 
 #[cfg(test)]
 mod actors;
@@ -13,6 +14,8 @@ mod auth;
 #[cfg(test)]
 mod config;
 #[cfg(test)]
+mod ingest;
+#[cfg(test)]
 mod logging;
 #[cfg(test)]
 mod migrations;
@@ -20,3 +23,5 @@ mod migrations;
 mod probes;
 #[cfg(test)]
 mod rate_limit;
+#[cfg(test)]
+mod reads;

@@ -96,6 +96,8 @@ pub fn response(rejected: i64, message: String, format: Format) -> Vec<u8> {
     };
     match format {
         Format::Protobuf => response.encode_to_vec(),
+        // Omitted, not null, when everything was accepted (OTLP/JSON convention).
+        Format::Json if response.partial_success.is_none() => b"{}".to_vec(),
         Format::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
     }
 }
@@ -157,9 +159,9 @@ mod tests {
     #[test]
     fn responses_mirror_the_request_format() {
         assert!(response(0, String::new(), Format::Protobuf).is_empty());
-        assert_eq!(response(0, String::new(), Format::Json), b"{}");
+        assert_eq!(response(0, String::new(), Format::Json), b"{}".to_vec());
         let json: serde_json::Value = serde_json::from_slice(&response(2, "bad ids".into(), Format::Json)).unwrap();
-        assert_eq!(json["partialSuccess"]["rejectedSpans"], serde_json::json!("2"));
+        assert_eq!(json["partialSuccess"]["rejectedSpans"], 2);
         let proto = ExportTraceServiceResponse::decode(&response(2, "bad ids".into(), Format::Protobuf)[..]).unwrap();
         assert_eq!(proto.partial_success.unwrap().rejected_spans, 2);
     }
