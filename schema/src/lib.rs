@@ -6,16 +6,19 @@
 //! `diesel::QueryResult`; translating failures for clients is the server's job.
 
 pub mod api_keys;
+pub mod budgets;
+pub mod halts;
 pub mod ingest;
 pub mod migrate;
 pub mod model_prices;
 pub mod partitions;
+pub mod policies;
 pub mod pool;
 pub mod projects;
 pub mod schema;
 pub mod sessions;
-pub mod spans;
 pub mod settings;
+pub mod spans;
 pub mod traces;
 
 pub use diesel_async::AsyncPgConnection;

@@ -148,18 +148,6 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(project_members -> projects (project_id));
 diesel::joinable!(project_members -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    organizations,
-    projects,
-    project_settings,
-    users,
-    project_members,
-    sessions,
-    api_keys,
-    traces,
-    spans,
-);
-
 diesel::table! {
     model_price_overrides (id) {
         id -> Uuid,
@@ -173,4 +161,105 @@ diesel::table! {
 }
 
 diesel::joinable!(model_price_overrides -> projects (project_id));
-diesel::allow_tables_to_appear_in_same_query!(model_price_overrides, projects);
+
+diesel::table! {
+    policies (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        match_expression -> Text,
+        action -> Text,
+        action_config -> Jsonb,
+        applies_to -> Array<Text>,
+        enabled -> Bool,
+        priority -> Int4,
+        shadow -> Bool,
+        match_count -> Int8,
+        last_matched_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    policy_versions (id) {
+        id -> Int8,
+        policy_id -> Uuid,
+        project_id -> Uuid,
+        version -> Int4,
+        name -> Text,
+        description -> Nullable<Text>,
+        match_expression -> Text,
+        action -> Text,
+        action_config -> Jsonb,
+        applies_to -> Array<Text>,
+        enabled -> Bool,
+        priority -> Int4,
+        change_type -> Text,
+        changed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    halts (id) {
+        id -> Int8,
+        project_id -> Uuid,
+        scope -> Text,
+        scope_value -> Nullable<Text>,
+        state -> Text,
+        reason -> Text,
+        actor -> Text,
+        budget_id -> Nullable<Uuid>,
+        metadata -> Jsonb,
+        set_at -> Timestamptz,
+        cleared_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(policies -> projects (project_id));
+diesel::joinable!(policy_versions -> policies (policy_id));
+
+diesel::table! {
+    budgets (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        scope -> Text,
+        scope_value -> Nullable<Text>,
+        max_spend_usd -> Nullable<Numeric>,
+        spent_usd -> Numeric,
+        soft_limit_ratio -> Nullable<Numeric>,
+        max_repeated_calls -> Nullable<Int4>,
+        loop_window_seconds -> Nullable<Numeric>,
+        budget_duration -> Nullable<Text>,
+        window_type -> Text,
+        budget_reset_at -> Nullable<Timestamptz>,
+        last_evaluated_at -> Nullable<Timestamptz>,
+        current_count -> Int4,
+        is_active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(budgets -> projects (project_id));
+diesel::joinable!(halts -> projects (project_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    projects,
+    project_settings,
+    users,
+    project_members,
+    sessions,
+    api_keys,
+    traces,
+    spans,
+    model_price_overrides,
+    policies,
+    policy_versions,
+    halts,
+    budgets,
+);

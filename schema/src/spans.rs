@@ -120,7 +120,9 @@ pub async fn search(conn: &mut AsyncPgConnection, project_id: Uuid, q: &SpanQuer
     }
     if let Some(text) = &q.text {
         query = query.filter(
-            sql::<Bool>("search_vector @@ websearch_to_tsquery('simple', ").bind::<Text, _>(text.clone()).sql(")"),
+            sql::<Bool>("search_vector @@ websearch_to_tsquery('simple', ")
+                .bind::<Text, _>(text.clone())
+                .sql(")"),
         );
     }
     query = match q.sort {
@@ -136,18 +138,22 @@ pub async fn search(conn: &mut AsyncPgConnection, project_id: Uuid, q: &SpanQuer
                         .sql(")"),
                 );
             }
-            query.order((spans::start_time_unix_nano.desc(), spans::trace_id.desc(), spans::span_id.desc()))
+            query.order((
+                spans::start_time_unix_nano.desc(),
+                spans::trace_id.desc(),
+                spans::span_id.desc(),
+            ))
         }
         Some((field, asc)) => {
             let ordered = match (field, asc) {
                 (SpanSort::Started, true) => query.order(spans::start_time_unix_nano.asc()),
                 (SpanSort::Started, false) => query.order(spans::start_time_unix_nano.desc()),
-                (SpanSort::Duration, true) => {
-                    query.order(sql::<BigInt>("coalesce(end_time_unix_nano - start_time_unix_nano, 0) ASC"))
-                }
-                (SpanSort::Duration, false) => {
-                    query.order(sql::<BigInt>("coalesce(end_time_unix_nano - start_time_unix_nano, 0) DESC"))
-                }
+                (SpanSort::Duration, true) => query.order(sql::<BigInt>(
+                    "coalesce(end_time_unix_nano - start_time_unix_nano, 0) ASC",
+                )),
+                (SpanSort::Duration, false) => query.order(sql::<BigInt>(
+                    "coalesce(end_time_unix_nano - start_time_unix_nano, 0) DESC",
+                )),
                 (SpanSort::Name, true) => query.order(spans::name.asc()),
                 (SpanSort::Name, false) => query.order(spans::name.desc()),
                 (SpanSort::Operation, true) => query.order(spans::operation_name.asc()),
@@ -155,7 +161,9 @@ pub async fn search(conn: &mut AsyncPgConnection, project_id: Uuid, q: &SpanQuer
                 (SpanSort::Status, true) => query.order(spans::status_code.asc()),
                 (SpanSort::Status, false) => query.order(spans::status_code.desc()),
             };
-            ordered.then_order_by((spans::start_time_unix_nano.desc(), spans::span_id.desc())).offset(q.offset)
+            ordered
+                .then_order_by((spans::start_time_unix_nano.desc(), spans::span_id.desc()))
+                .offset(q.offset)
         }
     };
     query.select(Span::as_select()).limit(q.limit).load(conn).await
@@ -179,7 +187,12 @@ pub async fn find(
 }
 
 /// A trace's spans in start order, at most `limit`.
-pub async fn for_trace(conn: &mut AsyncPgConnection, project_id: Uuid, trace_id: &[u8], limit: i64) -> QueryResult<Vec<Span>> {
+pub async fn for_trace(
+    conn: &mut AsyncPgConnection,
+    project_id: Uuid,
+    trace_id: &[u8],
+    limit: i64,
+) -> QueryResult<Vec<Span>> {
     spans::table
         .select(Span::as_select())
         .filter(spans::project_id.eq(project_id))
@@ -188,4 +201,15 @@ pub async fn for_trace(conn: &mut AsyncPgConnection, project_id: Uuid, trace_id:
         .limit(limit)
         .load(conn)
         .await
+}
+
+/// The project's total span cost since `since_ns` (by end time).
+pub async fn cost_since(conn: &mut AsyncPgConnection, project_id: Uuid, since_ns: i64) -> QueryResult<BigDecimal> {
+    let total: Option<BigDecimal> = spans::table
+        .filter(spans::project_id.eq(project_id))
+        .filter(spans::end_time_unix_nano.ge(since_ns))
+        .select(diesel::dsl::sum(spans::cost_usd))
+        .first(conn)
+        .await?;
+    Ok(total.unwrap_or_default())
 }

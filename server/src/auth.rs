@@ -16,13 +16,26 @@ pub mod scope {
     pub const ALL: &str = "*";
     pub const TRACES_WRITE: &str = "traces:write";
     pub const TRACES_READ: &str = "traces:read";
+    pub const POLICIES_READ: &str = "policies:read";
+    pub const POLICIES_WRITE: &str = "policies:write";
+    pub const HALTS_READ: &str = "halts:read";
+    pub const HALTS_WRITE: &str = "halts:write";
+    pub const BUDGETS_READ: &str = "budgets:read";
+    pub const BUDGETS_WRITE: &str = "budgets:write";
     pub const PROJECT_SETTINGS_READ: &str = "project_settings:read";
     pub const PROJECT_SETTINGS_WRITE: &str = "project_settings:write";
+}
+
+/// Who is calling, for audit events.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    ApiKey { id: Uuid, prefix: String },
 }
 
 #[derive(Debug, Clone)]
 pub struct Auth {
     pub project_id: Uuid,
+    pub principal: Principal,
     scopes: Vec<String>,
 }
 
@@ -109,6 +122,10 @@ async fn authenticate(
     strathon_schema::api_keys::touch(&mut conn, key.id).await?;
     Ok(Auth {
         project_id: key.project_id,
+        principal: Principal::ApiKey {
+            id: key.id,
+            prefix: key.key_prefix,
+        },
         scopes: key.scopes,
     })
 }
@@ -131,6 +148,10 @@ mod tests {
     fn wildcard_grants_every_scope() {
         let auth = Auth {
             project_id: Uuid::nil(),
+            principal: Principal::ApiKey {
+                id: Uuid::nil(),
+                prefix: String::new(),
+            },
             scopes: vec!["*".into()],
         };
         assert!(auth.require(scope::PROJECT_SETTINGS_WRITE).is_ok());

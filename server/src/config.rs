@@ -117,6 +117,10 @@ pub struct Config {
     #[arg(long, env = "STRATHON_INGEST_GROUP_SPANS", default_value = "5000")]
     pub ingest_group_spans: usize,
 
+    /// Seconds between budget evaluations (the monitor halts agents over budget).
+    #[arg(long, env = "STRATHON_BUDGET_EVAL_INTERVAL_SECONDS", default_value = "5")]
+    pub budget_eval_interval_seconds: f64,
+
     /// Per-identifier in-memory rate limiting.
     #[arg(long, env = "STRATHON_RATE_LIMIT_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub rate_limit_enabled: bool,
@@ -256,6 +260,12 @@ impl Config {
         }
         if self.ingest_group_spans == 0 {
             return err("STRATHON_INGEST_GROUP_SPANS", "must be at least 1");
+        }
+        if !(self.budget_eval_interval_seconds > 0.0 && self.budget_eval_interval_seconds.is_finite()) {
+            return err(
+                "STRATHON_BUDGET_EVAL_INTERVAL_SECONDS",
+                "must be a positive number of seconds",
+            );
         }
         if self.db_pool_size == 0 {
             return err("STRATHON_DB_POOL_SIZE", "must be at least 1");

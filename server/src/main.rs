@@ -1,22 +1,8 @@
 //! The `strathon` binary.
 
-mod api;
-mod app;
-mod auth;
-mod banner;
-mod cli;
-mod config;
-mod error;
-mod ingest;
-mod logging;
-mod metrics;
-mod middleware;
-mod rate_limit;
-mod serve;
-
 use clap::Parser as _;
-
-use crate::cli::{Cli, Command};
+use strathon_server::cli::{self, Cli, Command};
+use strathon_server::{logging, serve};
 
 /// Exit status for configuration problems (bad flag or environment value).
 const EXIT_CONFIG: i32 = 2;

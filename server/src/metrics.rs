@@ -5,6 +5,7 @@ use prometheus::{
     Encoder as _, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+use strathon_actors::budget_monitor::BudgetMetrics;
 use strathon_actors::ingest_writer::IngestMetrics;
 use strathon_actors::retention::RetentionMetrics;
 use strathon_actors::ActorMetrics;
@@ -24,6 +25,7 @@ pub struct Metrics {
     pub retention: RetentionMetrics,
     pub ingest: IngestCounters,
     pub writer: IngestMetrics,
+    pub budgets: BudgetMetrics,
 }
 
 impl Metrics {
@@ -79,6 +81,7 @@ impl Metrics {
         let retention = RetentionMetrics::register(&registry)?;
         let ingest = IngestCounters::register(&registry)?;
         let writer = IngestMetrics::register(&registry)?;
+        let budgets = BudgetMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
             http_requests,
@@ -92,6 +95,7 @@ impl Metrics {
             retention,
             ingest,
             writer,
+            budgets,
         })
     }
 

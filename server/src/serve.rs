@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix_web::{web, HttpServer};
 use anyhow::{bail, Context as _};
+use strathon_actors::budget_monitor::BudgetMonitor;
 use strathon_actors::cleanup::RetentionCleanup;
 use strathon_actors::ingest_writer::{self, WriterConfig};
 use strathon_actors::partitions::SpansPartitionMaintainer;
@@ -196,6 +197,14 @@ fn start_actors(config: &Config, pool: &strathon_schema::DbPool, metrics: &Metri
     } else {
         registry.register_disabled("retention_task");
     }
+    strathon_actors::spawn(
+        BudgetMonitor {
+            pool: pool.clone(),
+            interval: Duration::from_secs_f64(config.budget_eval_interval_seconds),
+            metrics: metrics.budgets.clone(),
+        },
+        &sup,
+    );
     strathon_actors::spawn(
         RetentionCleanup {
             pool: pool.clone(),

@@ -590,15 +590,35 @@ fn unsafe_is_root() -> bool {
 
 impl Server {
     /// POSTs an OTLP body; returns status, content type and body bytes.
-    pub async fn post_traces(&self, key: &str, body: Vec<u8>, content_type: &str, encoding: Option<&str>) -> (u16, String, Vec<u8>) {
-        let mut req = self.http.post(self.url("/v1/traces")).bearer_auth(key).header("content-type", content_type).body(body);
+    pub async fn post_traces(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        encoding: Option<&str>,
+    ) -> (u16, String, Vec<u8>) {
+        let mut req = self
+            .http
+            .post(self.url("/v1/traces"))
+            .bearer_auth(key)
+            .header("content-type", content_type)
+            .body(body);
         if let Some(enc) = encoding {
             req = req.header("content-encoding", enc);
         }
         let resp = req.send().await.expect("ingest request");
         let status = resp.status().as_u16();
-        let ctype = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        (status, ctype, resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (
+            status,
+            ctype,
+            resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+        )
     }
 
     /// The `data` array of a list endpoint, asserting 200.

@@ -46,7 +46,10 @@ async fn protobuf_spans_are_stored_with_every_denormalized_column() {
     let (status, ctype, body) = server.post_traces(&key, protobuf(&req), PB, None).await;
     assert_eq!(status, 200);
     assert_eq!(ctype, PB);
-    assert!(ExportTraceServiceResponse::decode(&body[..]).unwrap().partial_success.is_none());
+    assert!(ExportTraceServiceResponse::decode(&body[..])
+        .unwrap()
+        .partial_success
+        .is_none());
 
     let spans = server.list("/v1/spans?limit=10", &key).await;
     assert_eq!(spans.len(), 3);
@@ -72,7 +75,10 @@ async fn protobuf_spans_are_stored_with_every_denormalized_column() {
 
     let tool = by_name("langgraph.tool.refund");
     assert_eq!(tool["tool_name"], "refund");
-    assert_eq!(tool["agent_name"], "billing-agent", "falls back to the resource's service.name");
+    assert_eq!(
+        tool["agent_name"], "billing-agent",
+        "falls back to the resource's service.name"
+    );
     assert_eq!(tool["intervention_state"], "blocked");
     assert_eq!(tool["status_code"], "ERROR");
     assert_eq!(tool["status_message"], "Blocked by Strathon policy 'no-refunds'");
@@ -98,18 +104,30 @@ async fn json_and_gzip_are_accepted_and_answered_in_kind() {
         "scopeSpans": [{"spans": [{"traceId": hex::encode(otlp::trace_id(2)), "spanId": hex::encode(otlp::span_id(1)),
             "name": "json.span", "kind": 3, "startTimeUnixNano": now.to_string(), "endTimeUnixNano": (now + 5).to_string(),
             "attributes": [{"key": "gen_ai.tool.name", "value": {"stringValue": "search"}}, {"key": "n", "value": {"intValue": "7"}}]}]}]}]});
-    let (status, ctype, body) = server.post_traces(&key, json_body.to_string().into_bytes(), "application/json", None).await;
+    let (status, ctype, body) = server
+        .post_traces(&key, json_body.to_string().into_bytes(), "application/json", None)
+        .await;
     assert_eq!((status, ctype.as_str()), (200, "application/json"));
     assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({}));
 
     let pb = protobuf(&request("gz-agent", vec![span(3, 1, "gzipped.span")]));
     assert_eq!(server.post_traces(&key, gzip(&pb), PB, Some("gzip")).await.0, 200);
-    let (status, _, _) = server.post_traces(&key, gzip(json_body.to_string().as_bytes()), "application/json", Some("gzip")).await;
+    let (status, _, _) = server
+        .post_traces(
+            &key,
+            gzip(json_body.to_string().as_bytes()),
+            "application/json",
+            Some("gzip"),
+        )
+        .await;
     assert_eq!(status, 200);
 
     let spans = server.list("/v1/spans?limit=10", &key).await;
     let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"json.span") && names.contains(&"gzipped.span"), "{names:?}");
+    assert!(
+        names.contains(&"json.span") && names.contains(&"gzipped.span"),
+        "{names:?}"
+    );
     let json_span = spans.iter().find(|s| s["name"] == "json.span").unwrap();
     assert_eq!(json_span["kind"], "CLIENT");
     assert_eq!(json_span["tool_name"], "search");
@@ -132,24 +150,49 @@ async fn invalid_spans_are_rejected_one_by_one_and_the_rest_stored() {
     );
     let (status, _, body) = server.post_traces(&key, protobuf(&req), PB, None).await;
     assert_eq!(status, 200);
-    let partial = ExportTraceServiceResponse::decode(&body[..]).unwrap().partial_success.expect("partial success");
+    let partial = ExportTraceServiceResponse::decode(&body[..])
+        .unwrap()
+        .partial_success
+        .expect("partial success");
     assert_eq!(partial.rejected_spans, 4);
-    assert!(partial.error_message.contains("invalid trace_id"), "{}", partial.error_message);
+    assert!(
+        partial.error_message.contains("invalid trace_id"),
+        "{}",
+        partial.error_message
+    );
     assert!(partial.error_message.contains("outside the accepted window"));
     let spans = server.list("/v1/spans", &key).await;
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0]["name"], "good");
-    assert_eq!(server.metric("strathon_receiver_ingest_spans_rejected_total").await, Some(4.0));
+    assert_eq!(
+        server.metric("strathon_receiver_ingest_spans_rejected_total").await,
+        Some(4.0)
+    );
 }
 
 #[tokio::test]
 async fn a_resent_span_merges_into_the_stored_row() {
     let (db, server, key) = setup().await;
     let start = otlp::now_ns();
-    let first = span(5, 1, "tool.call").start(start).attr("a", "1").attr("b", "old").attr("strathon.agent.cost.usd", "0.5");
-    let second = span(5, 1, "tool.call").start(start).end(start + 9_000_000).attr("b", "new").attr("c", "3").error("late failure");
+    let first = span(5, 1, "tool.call")
+        .start(start)
+        .attr("a", "1")
+        .attr("b", "old")
+        .attr("strathon.agent.cost.usd", "0.5");
+    let second = span(5, 1, "tool.call")
+        .start(start)
+        .end(start + 9_000_000)
+        .attr("b", "new")
+        .attr("c", "3")
+        .error("late failure");
     for s in [first, second] {
-        assert_eq!(server.post_traces(&key, protobuf(&request("agent", vec![s])), PB, None).await.0, 200);
+        assert_eq!(
+            server
+                .post_traces(&key, protobuf(&request("agent", vec![s])), PB, None)
+                .await
+                .0,
+            200
+        );
     }
     let spans = server.list("/v1/spans", &key).await;
     assert_eq!(spans.len(), 1, "one row per (start, trace, span)");
@@ -159,7 +202,10 @@ async fn a_resent_span_merges_into_the_stored_row() {
     assert_eq!(s["attributes"]["c"], "3");
     assert_eq!(s["status_code"], "ERROR");
     assert_eq!(s["end_time_unix_nano"], (start + 9_000_000) as i64);
-    assert_eq!(s["cost_usd"], "0.5", "the caller-supplied cost survives a re-send without one");
+    assert_eq!(
+        s["cost_usd"], "0.5",
+        "the caller-supplied cost survives a re-send without one"
+    );
     assert_eq!(db.scalar_i64("SELECT span_count::bigint FROM traces").await, 1);
 }
 
@@ -172,12 +218,29 @@ async fn oversized_compressed_bombs_and_malformed_bodies_get_clear_4xx() {
     let bomb = gzip(&vec![b'x'; 40 * 1024 * 1024]);
     assert!(bomb.len() < 4 * 1024 * 1024);
     assert_eq!(server.post_traces(&key, bomb, PB, Some("gzip")).await.0, 413);
-    let (status, _, body) = server.post_traces(&key, b"\x0a\xff\xff\xff\x0f garbage".to_vec(), PB, None).await;
+    let (status, _, body) = server
+        .post_traces(&key, b"\x0a\xff\xff\xff\x0f garbage".to_vec(), PB, None)
+        .await;
     assert_eq!(status, 400);
     let detail: Value = serde_json::from_slice(&body).unwrap();
-    assert!(detail["detail"].as_str().unwrap().starts_with("Invalid OTLP protobuf payload"), "{detail}");
-    assert_eq!(server.post_traces(&key, b"{not json".to_vec(), "application/json", None).await.0, 400);
-    assert_eq!(server.post_traces(&key, b"not gzip".to_vec(), PB, Some("gzip")).await.0, 400);
+    assert!(
+        detail["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid OTLP protobuf payload"),
+        "{detail}"
+    );
+    assert_eq!(
+        server
+            .post_traces(&key, b"{not json".to_vec(), "application/json", None)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        server.post_traces(&key, b"not gzip".to_vec(), PB, Some("gzip")).await.0,
+        400
+    );
     assert_eq!(server.post_traces(&key, vec![], PB, Some("br")).await.0, 415);
     // An empty export is valid and stores nothing.
     assert_eq!(server.post_traces(&key, vec![], PB, None).await.0, 200);
@@ -191,7 +254,10 @@ async fn credentials_are_checked_before_the_body_is_read() {
     let huge = vec![0u8; 5 * 1024 * 1024];
     let (status, _, body) = server.post_traces(&reader, huge.clone(), PB, None).await;
     assert_eq!(status, 403);
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({"detail": "missing required scope: traces:write"}));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"detail": "missing required scope: traces:write"})
+    );
     assert_eq!(server.post_traces("stra_nope", huge, PB, None).await.0, 401);
 }
 
@@ -208,7 +274,10 @@ async fn heartbeats_are_counted_not_stored() {
     let spans = server.list("/v1/spans", &key).await;
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0]["name"], "real.work");
-    assert_eq!(server.metric("strathon_receiver_agent_heartbeats_total").await, Some(1.0));
+    assert_eq!(
+        server.metric("strathon_receiver_agent_heartbeats_total").await,
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
@@ -226,12 +295,22 @@ async fn sampling_drops_ordinary_traces_but_keeps_errors_and_interventions() {
         ],
     );
     assert_eq!(server.post_traces(&key, protobuf(&req), PB, None).await.0, 200);
-    let mut names: Vec<String> =
-        server.list("/v1/spans", &key).await.iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect();
+    let mut names: Vec<String> = server
+        .list("/v1/spans", &key)
+        .await
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
     names.sort();
     assert_eq!(names, ["expensive", "failed", "steered"]);
-    assert_eq!(server.metric("strathon_receiver_sampling_spans_dropped_total").await, Some(1.0));
-    assert_eq!(server.metric("strathon_receiver_sampling_spans_force_kept_total").await, Some(3.0));
+    assert_eq!(
+        server.metric("strathon_receiver_sampling_spans_dropped_total").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        server.metric("strathon_receiver_sampling_spans_force_kept_total").await,
+        Some(3.0)
+    );
     assert_eq!(server.metric("strathon_receiver_sampling_rate").await, Some(0.0));
 }
 
@@ -248,11 +327,20 @@ async fn secrets_and_pii_are_redacted_before_storage() {
     assert_eq!(server.post_traces(&key, protobuf(&req), PB, None).await.0, 200);
     let s = &server.list("/v1/spans", &key).await[0];
     let args = s["attributes"]["strathon.tool.args"].as_str().unwrap();
-    assert!(!args.contains("alice@example.com") && args.contains("[EMAIL_ADDRESS]"), "{args}");
+    assert!(
+        !args.contains("alice@example.com") && args.contains("[EMAIL_ADDRESS]"),
+        "{args}"
+    );
     let output = s["attributes"]["strathon.tool.output"].as_str().unwrap();
     assert!(!output.contains("AKIAIOSFODNN7EXAMPLE"), "{output}");
     assert_eq!(s["attributes"]["note"], "nulbyte");
-    let stored = db.sql().await.query_one("SELECT attributes::text FROM spans", &[]).await.unwrap().get::<_, String>(0);
+    let stored = db
+        .sql()
+        .await
+        .query_one("SELECT attributes::text FROM spans", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0);
     assert!(!stored.contains("alice@example.com"));
 }
 
@@ -265,7 +353,10 @@ async fn nothing_acknowledged_is_missing_under_concurrency() {
         let (server, key) = (server.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             let spans = (0..50u8).map(|i| span(100 + batch, i + 1, "load.span")).collect();
-            server.post_traces(&key, protobuf(&request("agent", spans)), PB, None).await.0
+            server
+                .post_traces(&key, protobuf(&request("agent", spans)), PB, None)
+                .await
+                .0
         }));
     }
     let mut acked = 0;

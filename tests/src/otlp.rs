@@ -11,7 +11,13 @@ pub fn now_ns() -> u64 {
 }
 
 pub fn kv(key: &str, value: impl Into<Val>) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value.into().0) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(value.into().0),
+        }),
+        ..Default::default()
+    }
 }
 
 pub struct Val(any_value::Value);
@@ -54,7 +60,10 @@ pub fn span(trace: u8, id: u8, name: &str) -> SpanB {
         kind: 1,
         start_time_unix_nano: start,
         end_time_unix_nano: start + 1_000_000,
-        status: Some(Status { code: status::StatusCode::Ok as i32, message: String::new() }),
+        status: Some(Status {
+            code: status::StatusCode::Ok as i32,
+            message: String::new(),
+        }),
         ..Default::default()
     })
 }
@@ -81,7 +90,10 @@ impl SpanB {
         self
     }
     pub fn error(mut self, message: &str) -> Self {
-        self.0.status = Some(Status { code: status::StatusCode::Error as i32, message: message.into() });
+        self.0.status = Some(Status {
+            code: status::StatusCode::Error as i32,
+            message: message.into(),
+        });
         self
     }
     pub fn start(mut self, ns: u64) -> Self {
@@ -113,7 +125,11 @@ pub fn request(service: &str, spans: Vec<SpanB>) -> ExportTraceServiceRequest {
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope { name: "strathon".into(), version: "1.4.0".into(), ..Default::default() }),
+                scope: Some(InstrumentationScope {
+                    name: "strathon".into(),
+                    version: "1.4.0".into(),
+                    ..Default::default()
+                }),
                 spans: spans.into_iter().map(|s| s.0).collect(),
                 ..Default::default()
             }],

@@ -3,9 +3,14 @@
 
 use actix_web::web;
 
+pub mod budgets;
+pub mod halts;
 pub mod health;
+pub mod intervention;
 pub mod metrics;
 pub mod params;
+pub mod policies;
+pub mod policy_templates;
 pub mod project_settings;
 pub mod ready;
 pub mod span_tree;
@@ -18,11 +23,61 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/ready").route(web::get().to(ready::get)))
         .service(web::resource("/metrics").route(web::get().to(metrics::get)))
         .service(web::resource("/v1/version").route(web::get().to(version::get)))
-        .service(web::resource("/v1/traces").route(web::post().to(traces::ingest)).route(web::get().to(traces::list)))
+        .service(
+            web::resource("/v1/traces")
+                .route(web::post().to(traces::ingest))
+                .route(web::get().to(traces::list)),
+        )
         .service(web::resource("/v1/traces/{trace_id}").route(web::get().to(traces::get)))
         .service(web::resource("/v1/traces/{trace_id}/tree").route(web::get().to(traces::tree)))
         .service(web::resource("/v1/spans").route(web::get().to(spans::search)))
         .service(web::resource("/v1/spans/{trace_id}/{span_id}").route(web::get().to(spans::get)))
+        .service(
+            web::resource("/v1/policies")
+                .route(web::get().to(policies::list))
+                .route(web::post().to(policies::create)),
+        )
+        .service(web::resource("/v1/policies/export").route(web::get().to(policies::export)))
+        .service(web::resource("/v1/policies/import").route(web::post().to(policies::import)))
+        .service(web::resource("/v1/policies/batch").route(web::post().to(policies::batch)))
+        .service(
+            web::resource("/v1/policies/{policy_id}")
+                .route(web::get().to(policies::get))
+                .route(web::patch().to(policies::patch))
+                .route(web::delete().to(policies::delete)),
+        )
+        .service(web::resource("/v1/policies/{policy_id}/versions").route(web::get().to(policies::versions)))
+        .service(web::resource("/v1/policies/{policy_id}/versions/{version}").route(web::get().to(policies::version)))
+        .service(web::resource("/v1/policies/{policy_id}/shadow-stats").route(web::get().to(policies::shadow_stats)))
+        .service(web::resource("/v1/policy-templates").route(web::get().to(policy_templates::list)))
+        .service(web::resource("/v1/policy-templates/{template_id}").route(web::get().to(policy_templates::get)))
+        .service(
+            web::resource("/v1/policy-templates/{template_id}/apply").route(web::post().to(policy_templates::apply)),
+        )
+        .service(
+            web::resource("/v1/halts")
+                .route(web::get().to(halts::list))
+                .route(web::post().to(halts::create)),
+        )
+        .service(
+            web::resource("/v1/halts/{halt_id}")
+                .route(web::get().to(halts::get))
+                .route(web::delete().to(halts::clear)),
+        )
+        .service(web::resource("/v1/intervention/sync").route(web::post().to(intervention::sync)))
+        .service(
+            web::resource("/v1/budgets")
+                .route(web::get().to(budgets::list))
+                .route(web::post().to(budgets::create)),
+        )
+        .service(
+            web::resource("/v1/budgets/{budget_id}")
+                .route(web::get().to(budgets::get))
+                .route(web::patch().to(budgets::patch))
+                .route(web::delete().to(budgets::delete)),
+        )
+        .service(web::resource("/v1/budgets/{budget_id}/spend").route(web::get().to(budgets::spend)))
+        .service(web::resource("/v1/costs/forecast").route(web::get().to(budgets::forecast)))
         .service(
             web::resource("/v1/project/settings")
                 .route(web::get().to(project_settings::get))

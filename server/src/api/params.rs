@@ -24,7 +24,11 @@ pub fn time_ns(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
         .ok()
         .and_then(|t| t.timestamp_nanos_opt())
         .map(Some)
-        .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a nanosecond unix timestamp or ISO 8601 string; got {raw:?}")))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name} must be a nanosecond unix timestamp or ISO 8601 string; got {raw:?}"
+            ))
+        })
 }
 
 /// `limit` within `1..=max`, `default` when absent; anything else is a 422.
@@ -62,7 +66,9 @@ pub fn decode_cursor<T: DeserializeOwned>(params: &Params) -> Result<Option<T>, 
     let bytes = URL_SAFE_NO_PAD
         .decode(raw.trim_end_matches('='))
         .map_err(|e| ApiError::BadRequest(format!("invalid cursor: {e}")))?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| ApiError::BadRequest(format!("invalid cursor: {e}")))
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ApiError::BadRequest(format!("invalid cursor: {e}")))
 }
 
 /// Lower-case hex id of exactly `len` bytes, or `None`.
@@ -72,7 +78,9 @@ pub fn hex_id(raw: &str, len: usize) -> Option<Vec<u8>> {
 
 /// ns since the epoch as the read API's ISO timestamp (always microseconds).
 pub fn iso(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .format("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -85,18 +93,31 @@ mod tests {
 
     #[test]
     fn times_accept_nanoseconds_and_iso() {
-        let p = params(&[("a", "1700000000000000000"), ("b", "2023-11-14T22:13:20Z"), ("c", "yesterday")]);
+        let p = params(&[
+            ("a", "1700000000000000000"),
+            ("b", "2023-11-14T22:13:20Z"),
+            ("c", "yesterday"),
+        ]);
         assert_eq!(time_ns(&p, "a").unwrap(), Some(1_700_000_000_000_000_000));
         assert_eq!(time_ns(&p, "b").unwrap(), Some(1_700_000_000_000_000_000));
-        assert!(time_ns(&p, "c").unwrap_err().to_string().starts_with("c must be a nanosecond unix timestamp"));
+        assert!(time_ns(&p, "c")
+            .unwrap_err()
+            .to_string()
+            .starts_with("c must be a nanosecond unix timestamp"));
         assert_eq!(time_ns(&p, "missing").unwrap(), None);
     }
 
     #[test]
     fn limits_and_cursors() {
         assert_eq!(limit(&params(&[]), 50, 1000).unwrap(), 50);
-        assert!(matches!(limit(&params(&[("limit", "0")]), 50, 1000), Err(ApiError::Unprocessable(_))));
-        assert!(matches!(limit(&params(&[("limit", "1001")]), 50, 1000), Err(ApiError::Unprocessable(_))));
+        assert!(matches!(
+            limit(&params(&[("limit", "0")]), 50, 1000),
+            Err(ApiError::Unprocessable(_))
+        ));
+        assert!(matches!(
+            limit(&params(&[("limit", "1001")]), 50, 1000),
+            Err(ApiError::Unprocessable(_))
+        ));
         let cursor = encode_cursor(&(5i64, "ab".to_string()));
         let back: (i64, String) = decode_cursor(&params(&[("cursor", &cursor)])).unwrap().unwrap();
         assert_eq!(back, (5, "ab".into()));

@@ -10,7 +10,9 @@ use strathon_schema::spans::Span;
 use super::params::iso;
 
 fn node(s: &Span, children: Vec<Value>) -> Value {
-    let duration_ms = s.end_time_unix_nano.map(|e| ((e - s.start_time_unix_nano) as f64 / 1e4).round() / 100.0);
+    let duration_ms = s
+        .end_time_unix_nano
+        .map(|e| ((e - s.start_time_unix_nano) as f64 / 1e4).round() / 100.0);
     json!({
         "span_id": hex::encode(&s.span_id),
         "parent_span_id": s.parent_span_id.as_ref().map(hex::encode),
@@ -34,11 +36,20 @@ fn node(s: &Span, children: Vec<Value>) -> Value {
 
 /// `spans` in start order. A span whose parent is not stored counts as a root.
 pub fn build(spans: &[Span], trace_name: Option<&str>) -> Value {
-    let ids: HashMap<&[u8], usize> = spans.iter().enumerate().map(|(i, s)| (s.span_id.as_slice(), i)).collect();
+    let ids: HashMap<&[u8], usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_id.as_slice(), i))
+        .collect();
     let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut roots = Vec::new();
     for (i, s) in spans.iter().enumerate() {
-        match s.parent_span_id.as_deref().and_then(|p| ids.get(p)).filter(|p| **p != i) {
+        match s
+            .parent_span_id
+            .as_deref()
+            .and_then(|p| ids.get(p))
+            .filter(|p| **p != i)
+        {
             Some(parent) => children.entry(*parent).or_default().push(i),
             None => roots.push(i),
         }
@@ -49,7 +60,10 @@ pub fn build(spans: &[Span], trace_name: Option<&str>) -> Value {
         let kids = if depth > 256 {
             Vec::new()
         } else {
-            children.get(&i).map(|k| k.iter().map(|c| assemble(*c, spans, children, depth + 1)).collect()).unwrap_or_default()
+            children
+                .get(&i)
+                .map(|k| k.iter().map(|c| assemble(*c, spans, children, depth + 1)).collect())
+                .unwrap_or_default()
         };
         node(&spans[i], kids)
     }
@@ -118,7 +132,15 @@ mod tests {
 
     #[test]
     fn one_root_nests_children_in_start_order() {
-        let tree = build(&[span(1, None, 0), span(2, Some(1), 10), span(3, Some(1), 20), span(4, Some(2), 30)], None);
+        let tree = build(
+            &[
+                span(1, None, 0),
+                span(2, Some(1), 10),
+                span(3, Some(1), 20),
+                span(4, Some(2), 30),
+            ],
+            None,
+        );
         assert_eq!(tree["name"], "span-1");
         assert_eq!(tree["duration_ms"], 2.5);
         assert_eq!(tree["children"][0]["name"], "span-2");

@@ -78,7 +78,11 @@ fn sort_field(name: &str) -> Option<SpanSort> {
     })
 }
 
-pub async fn search(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
+pub async fn search(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<Params>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let p = query.into_inner();
     let limit = params::limit(&p, 50, 1000)?;
@@ -87,8 +91,14 @@ pub async fn search(auth: Auth, state: web::Data<AppState>, query: web::Query<Pa
     let mut q = SpanQuery {
         start_after: params::time_ns(&p, "start_after")?,
         start_before: params::time_ns(&p, "start_before")?,
-        equals: EQUALITY_FILTERS.iter().filter_map(|c| p.get(*c).map(|v| (c.to_string(), v.clone()))).collect(),
-        attributes: p.iter().filter_map(|(k, v)| k.strip_prefix("attr.").map(|key| (key.to_owned(), v.clone()))).collect(),
+        equals: EQUALITY_FILTERS
+            .iter()
+            .filter_map(|c| p.get(*c).map(|v| (c.to_string(), v.clone())))
+            .collect(),
+        attributes: p
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("attr.").map(|key| (key.to_owned(), v.clone())))
+            .collect(),
         text: p.get("q").map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
         sort,
         limit: limit + 1,
@@ -97,11 +107,27 @@ pub async fn search(auth: Auth, state: web::Data<AppState>, query: web::Query<Pa
     if let Some(c) = cursor {
         match (sort, c) {
             (Some(_), Cursor { o: Some(offset), .. }) => q.offset = offset.max(0),
-            (None, Cursor { t: Some(t), tr: Some(tr), sp: Some(sp), .. }) => {
+            (
+                None,
+                Cursor {
+                    t: Some(t),
+                    tr: Some(tr),
+                    sp: Some(sp),
+                    ..
+                },
+            ) => {
                 let bad = || ApiError::BadRequest("invalid cursor: malformed position".into());
-                q.after = Some((t, hex::decode(tr).map_err(|_| bad())?, hex::decode(sp).map_err(|_| bad())?));
+                q.after = Some((
+                    t,
+                    hex::decode(tr).map_err(|_| bad())?,
+                    hex::decode(sp).map_err(|_| bad())?,
+                ));
             }
-            _ => return Err(ApiError::BadRequest("invalid cursor: it does not match the requested order".into())),
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "invalid cursor: it does not match the requested order".into(),
+                ))
+            }
         }
     }
     let mut conn = state.pool.get().await?;
@@ -110,7 +136,12 @@ pub async fn search(auth: Auth, state: web::Data<AppState>, query: web::Query<Pa
         found.truncate(limit as usize);
         let last = found.last();
         params::encode_cursor(&match sort {
-            Some(_) => Cursor { t: None, tr: None, sp: None, o: Some(q.offset + limit) },
+            Some(_) => Cursor {
+                t: None,
+                tr: None,
+                sp: None,
+                o: Some(q.offset + limit),
+            },
             None => Cursor {
                 t: last.map(|s| s.start_time_unix_nano),
                 tr: last.map(|s| hex::encode(&s.trace_id)),
@@ -126,7 +157,11 @@ pub async fn search(auth: Auth, state: web::Data<AppState>, query: web::Query<Pa
     Ok(response.json(json!({ "data": found.iter().map(render).collect::<Vec<_>>(), "next_cursor": next })))
 }
 
-pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let (trace, span) = path.into_inner();
     let not_found = || ApiError::NotFound(format!("span {trace}/{span} not found"));
@@ -134,7 +169,9 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<(String
         return Err(not_found());
     };
     let mut conn = state.pool.get().await?;
-    let found = spans::find(&mut conn, auth.project_id, &trace_id, &span_id).await?.ok_or_else(not_found)?;
+    let found = spans::find(&mut conn, auth.project_id, &trace_id, &span_id)
+        .await?
+        .ok_or_else(not_found)?;
     let mut body = render(&found);
     body["events"] = json!([]);
     body["links"] = json!([]);

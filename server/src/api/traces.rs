@@ -3,8 +3,8 @@
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
-use strathon_actors::ingest_writer::{WriteError, WriteSpans};
 use serde_json::{json, Value};
+use strathon_actors::ingest_writer::{WriteError, WriteSpans};
 use strathon_schema::partitions;
 use strathon_schema::traces::{self, Trace, TraceQuery, TraceSort};
 use tokio::sync::oneshot;
@@ -198,11 +198,23 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     if let Some(c) = params::decode_cursor::<TraceCursor>(&p)? {
         match (sort, c) {
             (Some(_), TraceCursor { o: Some(offset), .. }) => q.offset = offset.max(0),
-            (None, TraceCursor { t: Some(t), id: Some(id), .. }) => {
-                let id = hex::decode(id).map_err(|_| ApiError::BadRequest("invalid cursor: malformed position".into()))?;
+            (
+                None,
+                TraceCursor {
+                    t: Some(t),
+                    id: Some(id),
+                    ..
+                },
+            ) => {
+                let id =
+                    hex::decode(id).map_err(|_| ApiError::BadRequest("invalid cursor: malformed position".into()))?;
                 q.after = Some((t, id));
             }
-            _ => return Err(ApiError::BadRequest("invalid cursor: it does not match the requested order".into())),
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "invalid cursor: it does not match the requested order".into(),
+                ))
+            }
         }
     }
     let mut conn = state.pool.get().await?;
@@ -211,8 +223,16 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
         found.truncate(limit as usize);
         let last = found.last();
         params::encode_cursor(&match sort {
-            Some(_) => TraceCursor { t: None, id: None, o: Some(q.offset + limit) },
-            None => TraceCursor { t: last.map(|t| t.start_time_unix_nano), id: last.map(|t| hex::encode(&t.id)), o: None },
+            Some(_) => TraceCursor {
+                t: None,
+                id: None,
+                o: Some(q.offset + limit),
+            },
+            None => TraceCursor {
+                t: last.map(|t| t.start_time_unix_nano),
+                id: last.map(|t| hex::encode(&t.id)),
+                o: None,
+            },
         })
     });
     let data: Vec<Value> = found.iter().map(render_trace).collect();
@@ -228,7 +248,9 @@ async fn load_trace(
     let not_found = || ApiError::NotFound(format!("trace {raw_id} not found"));
     let id = params::hex_id(raw_id, 16).ok_or_else(not_found)?;
     let mut conn = state.pool.get().await?;
-    let trace = traces::find(&mut conn, auth.project_id, &id).await?.ok_or_else(not_found)?;
+    let trace = traces::find(&mut conn, auth.project_id, &id)
+        .await?
+        .ok_or_else(not_found)?;
     let spans = strathon_schema::spans::for_trace(&mut conn, auth.project_id, &id, MAX_TREE_SPANS).await?;
     Ok((trace, spans))
 }

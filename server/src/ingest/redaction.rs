@@ -443,7 +443,12 @@ static ENTITIES: LazyLock<Vec<Entity>> = LazyLock::new(|| {
             None,
             Some(iban_valid),
         ),
-        entity("CREDIT_CARD", r"\b(?:\d[ \-]?){12,18}\d\b", None, Some(luhn_valid)),
+        Entity {
+            name: "CREDIT_CARD",
+            regex: Regex::new(r"(?-u:\b)(?:\d[ \-]?){12,18}\d(?-u:\b)").expect("built-in redaction pattern compiles"),
+            guard: Some(not_in_identifier),
+            validator: Some(luhn_valid),
+        },
         // ITIN group digits 50–65, 70–88, 90–92, 94–99. Separators are required (and must
         // agree) for the same reason as for SSNs: bare nine-digit runs are mostly IDs.
         entity(
@@ -456,7 +461,7 @@ static ENTITIES: LazyLock<Vec<Entity>> = LazyLock::new(|| {
         entity(
             "IN_AADHAAR",
             r"\b[2-9]\d{3}(?:\d{8}|-\d{4}-\d{4}| \d{4} \d{4})\b",
-            None,
+            Some(not_in_identifier),
             Some(verhoeff_valid),
         ),
         // The one pattern the original ran on Python `re`, so its classes stay Unicode.
@@ -524,9 +529,23 @@ fn ipv6_guard(text: &str, start: usize, end: usize) -> bool {
     !body.contains("::") || body.split(':').filter(|group| !group.is_empty()).count() <= 7
 }
 
+/// Digit groups glued to more hex by hyphens are pieces of a UUID or a
+/// longer identifier, not a card number.
+fn not_in_identifier(text: &str, start: usize, end: usize) -> bool {
+    let mut before = text[..start].chars().rev();
+    let mut after = text[end..].chars();
+    let glued = |sep: Option<char>, next: Option<char>| sep == Some('-') && next.is_some_and(|c| c.is_ascii_hexdigit());
+    !glued(before.next(), before.next()) && !glued(after.next(), after.next())
+}
+
 fn luhn_valid(candidate: &str) -> bool {
     let digits: Vec<u32> = candidate.chars().filter_map(|c| c.to_digit(10)).collect();
     if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    // No issuer number starts with 0, and a run of one digit (all zeros
+    // passes Luhn) is a placeholder, not a card.
+    if digits[0] == 0 || digits.iter().all(|d| *d == digits[0]) {
         return false;
     }
     let sum: u32 = digits
@@ -912,6 +931,15 @@ mod tests {
     fn credit_card_checked_with_luhn() {
         assert_eq!(scrub("card 4242 4242 4242 4242 expires"), "card [CREDIT_CARD] expires");
         assert_eq!(scrub("card 5555-5555-5555-4444"), "card [CREDIT_CARD]");
+        // UUIDs and placeholder digit runs are not cards.
+        assert_eq!(
+            scrub("project 00000000-0000-0000-0000-000000000001"),
+            "project 00000000-0000-0000-0000-000000000001"
+        );
+        assert_eq!(
+            scrub("id 12345678-1234-5678-1234-567812345678 end"),
+            "id 12345678-1234-5678-1234-567812345678 end"
+        );
         assert_eq!(
             scrub("order 1234567890123456 confirmed"),
             "order 1234567890123456 confirmed"

@@ -1,0 +1,6 @@
+DROP TABLE IF EXISTS approvals;
+DROP TABLE IF EXISTS halts;
+DROP TABLE IF EXISTS budgets;
+DROP TABLE IF EXISTS policy_matches;
+DROP TABLE IF EXISTS policy_versions;
+DROP TABLE IF EXISTS policies;

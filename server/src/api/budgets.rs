@@ -1,0 +1,534 @@
+//! `/v1/budgets` and `GET /v1/costs/forecast`. The CLI's field names
+//! (`budget_type`, `limit_usd`, `limit_count`, `window_type`) are accepted
+//! beside the original's, and both are returned.
+
+use std::str::FromStr as _;
+
+use actix_web::{web, HttpResponse};
+use bigdecimal::{BigDecimal, ToPrimitive as _, Zero as _};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use serde_json::{json, Map, Value};
+use strathon_actors::budget_monitor::{cost_window, duration_of};
+use strathon_schema::budgets::{self, Budget, BudgetChanges, NewBudget};
+use strathon_schema::halts;
+use uuid::Uuid;
+
+use super::params::{self, Params};
+use super::policies::object;
+use crate::app::AppState;
+use crate::audit::{self, Event};
+use crate::auth::{scope, Auth};
+use crate::error::ApiError;
+
+fn iso(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+fn dec(d: &BigDecimal) -> String {
+    d.normalized().to_string()
+}
+
+pub fn render(b: &Budget, auto_halted: bool) -> Value {
+    let is_cost = b.max_spend_usd.is_some();
+    json!({
+        "id": b.id,
+        "project_id": b.project_id,
+        "name": b.name,
+        "description": b.description,
+        "scope": b.scope,
+        "scope_value": b.scope_value,
+        "max_spend_usd": b.max_spend_usd.as_ref().map(dec),
+        "spent_usd": dec(&b.spent_usd),
+        "soft_limit_ratio": b.soft_limit_ratio.as_ref().map(dec),
+        "max_repeated_calls": b.max_repeated_calls,
+        "loop_window_seconds": b.loop_window_seconds.as_ref().map(dec),
+        "budget_duration": b.budget_duration,
+        "budget_reset_at": b.budget_reset_at.as_ref().map(iso),
+        "last_evaluated_at": b.last_evaluated_at.as_ref().map(iso),
+        "is_active": b.is_active,
+        "created_at": iso(&b.created_at),
+        "updated_at": iso(&b.updated_at),
+        "budget_type": if is_cost { "cost" } else { "iteration" },
+        "limit_usd": b.max_spend_usd.as_ref().and_then(BigDecimal::to_f64),
+        "limit_count": b.max_repeated_calls,
+        "current_spend": b.spent_usd.to_f64(),
+        "current_count": b.current_count,
+        "window_type": b.window_type,
+        "auto_halted": auto_halted,
+    })
+}
+
+fn wrapped(b: &Budget, auto_halted: bool) -> Value {
+    let mut body = render(b, auto_halted);
+    body["budget"] = render(b, auto_halted);
+    body
+}
+
+fn decimal(body: &Map<String, Value>, keys: &[&str]) -> Result<Option<BigDecimal>, ApiError> {
+    let Some((key, v)) = keys
+        .iter()
+        .find_map(|k| body.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)))
+    else {
+        return Ok(None);
+    };
+    let text = match v {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    };
+    BigDecimal::from_str(&text)
+        .map(Some)
+        .map_err(|_| ApiError::BadRequest(format!("{key} must be a decimal string (got '{text}')")))
+}
+
+fn int32(body: &Map<String, Value>, keys: &[&str]) -> Result<Option<i32>, ApiError> {
+    let Some((key, v)) = keys
+        .iter()
+        .find_map(|k| body.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)))
+    else {
+        return Ok(None);
+    };
+    v.as_i64().and_then(|n| i32::try_from(n).ok()).map(Some).ok_or_else(|| {
+        ApiError::Unprocessable(vec![json!({"type": "int_parsing", "loc": ["body", key], "msg": format!("{key} must be a 32-bit integer"), "input": v})])
+    })
+}
+
+fn text(body: &Map<String, Value>, key: &str) -> Option<String> {
+    body.get(key).and_then(Value::as_str).map(|s| s.replace('\0', ""))
+}
+
+fn parse(body: &Map<String, Value>, project_id: Uuid) -> Result<NewBudget, ApiError> {
+    let bad = |m: &str| ApiError::BadRequest(m.to_owned());
+    let cli = body.contains_key("budget_type");
+    let name = text(body, "name").ok_or_else(|| {
+        ApiError::Unprocessable(vec![
+            json!({"type": "missing", "loc": ["body", "name"], "msg": "Field required"}),
+        ])
+    })?;
+    if name.trim().is_empty() {
+        return Err(bad("name is required"));
+    }
+    let scope = match text(body, "scope") {
+        Some(s) => s,
+        None if cli => "project".into(),
+        None => {
+            return Err(ApiError::Unprocessable(vec![
+                json!({"type": "missing", "loc": ["body", "scope"], "msg": "Field required"}),
+            ]))
+        }
+    };
+    if !matches!(scope.as_str(), "agent" | "model" | "project") {
+        return Err(bad(&format!(
+            "invalid scope '{scope}'. Valid: ['agent', 'model', 'project']"
+        )));
+    }
+    let scope_value = text(body, "scope_value")
+        .or_else(|| text(body, "agent_name"))
+        .filter(|v| !v.trim().is_empty());
+    match (scope.as_str(), &scope_value) {
+        ("project", Some(_)) => return Err(bad("scope=project must not have a scope_value (applies to all)")),
+        ("agent" | "model", None) => return Err(bad(&format!("scope={scope} requires a non-empty scope_value"))),
+        _ => {}
+    }
+    let max_spend = decimal(body, &["max_spend_usd", "limit_usd"])?;
+    let max_calls = int32(body, &["max_repeated_calls", "limit_count"])?;
+    let window_type = text(body, "window_type").unwrap_or_else(|| "fixed".into());
+    if !matches!(window_type.as_str(), "fixed" | "rolling") {
+        return Err(bad(&format!(
+            "invalid window_type '{window_type}'. Valid: ['fixed', 'rolling']"
+        )));
+    }
+    let mut duration = text(body, "budget_duration");
+    let mut loop_window = decimal(body, &["loop_window_seconds"])?;
+    match (&max_spend, max_calls) {
+        (None, None) => {
+            return Err(bad(
+                "budget must have either max_spend_usd (cost budget) or max_repeated_calls (iteration budget)",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "budget cannot be both cost and iteration; create two separate budgets",
+            ))
+        }
+        (Some(max), None) => {
+            if *max <= BigDecimal::zero() {
+                return Err(bad("max_spend_usd must be positive"));
+            }
+            // The CLI has no duration option; a day is its natural window.
+            if duration.is_none() && cli {
+                duration = Some("1d".into());
+            }
+            match duration.as_deref() {
+                None => return Err(bad("cost budgets require budget_duration")),
+                Some(d) if duration_of(d).is_none() => {
+                    return Err(bad(&format!(
+                        "invalid budget_duration '{d}'. Valid: ['1d', '1h', '30d', '7d']"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        (None, Some(max)) => {
+            if max <= 0 {
+                return Err(bad("max_repeated_calls must be positive"));
+            }
+            if loop_window.is_none() && cli {
+                loop_window = Some(BigDecimal::from(3600));
+            }
+            if !loop_window.as_ref().is_some_and(|w| *w > BigDecimal::zero()) {
+                return Err(bad("iteration budgets require positive loop_window_seconds"));
+            }
+        }
+    }
+    let now = chrono::Utc::now();
+    let reset = duration
+        .as_deref()
+        .and_then(duration_of)
+        .filter(|_| window_type == "fixed")
+        .map(|d| now + d);
+    Ok(NewBudget {
+        project_id,
+        name,
+        description: text(body, "description"),
+        scope,
+        scope_value,
+        max_spend_usd: max_spend,
+        soft_limit_ratio: decimal(body, &["soft_limit_ratio"])?,
+        max_repeated_calls: max_calls,
+        loop_window_seconds: loop_window,
+        budget_duration: duration,
+        window_type,
+        budget_reset_at: reset,
+    })
+}
+
+async fn halted_budgets(conn: &mut AsyncPgConnection, project_id: Uuid) -> Result<Vec<Uuid>, ApiError> {
+    Ok(halts::list(conn, project_id, false, 10_000)
+        .await?
+        .into_iter()
+        .filter_map(|h| h.budget_id)
+        .collect())
+}
+
+pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::BUDGETS_WRITE)?;
+    let new = parse(&object(body)?, auth.project_id)?;
+    let mut conn = state.pool.get().await?;
+    let budget = conn
+        .transaction(async |conn| {
+            let b = budgets::insert(conn, &new).await?;
+            audit::record(
+                conn,
+                &auth,
+                Event::new("budget.create", "budget", b.id).after(render(&b, false)),
+            )
+            .await?;
+            Ok::<_, ApiError>(b)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(wrapped(&budget, false)))
+}
+
+pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::BUDGETS_READ)?;
+    let limit = params::limit(&query, 100, 1000)?.min(500);
+    let include_inactive = query
+        .get("include_inactive")
+        .is_some_and(|v| matches!(v.as_str(), "true" | "1"));
+    let mut conn = state.pool.get().await?;
+    let found = budgets::list(&mut conn, auth.project_id, include_inactive, limit).await?;
+    let halted = halted_budgets(&mut conn, auth.project_id).await?;
+    let data: Vec<Value> = found.iter().map(|b| render(b, halted.contains(&b.id))).collect();
+    Ok(HttpResponse::Ok().json(json!({ "budgets": data })))
+}
+
+fn budget_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::Unprocessable(vec![json!({"type": "uuid_parsing", "loc": ["path", "budget_id"], "msg": "Input should be a valid UUID", "input": raw})])
+    })
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("budget not found".into())
+}
+
+pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::BUDGETS_READ)?;
+    let id = budget_id(&path)?;
+    let mut conn = state.pool.get().await?;
+    let b = budgets::find(&mut conn, auth.project_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let halted = halted_budgets(&mut conn, auth.project_id).await?.contains(&b.id);
+    Ok(HttpResponse::Ok().json(wrapped(&b, halted)))
+}
+
+/// Live spend, computed now rather than read from the monitor's cache.
+pub async fn spend(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::BUDGETS_READ)?;
+    let id = budget_id(&path)?;
+    let mut conn = state.pool.get().await?;
+    let b = budgets::find(&mut conn, auth.project_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let now = chrono::Utc::now();
+    let ns = |t: chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0);
+    let body = match &b.max_spend_usd {
+        Some(max) => {
+            let (start, reset) = cost_window(&b, now);
+            let spent = budgets::spend_since(&mut conn, &b, ns(start)).await?;
+            json!({"budget_id": b.id, "kind": "cost", "spent_usd": dec(&spent), "max_spend_usd": dec(max),
+                   "window_start": iso(&start), "window_reset_at": reset.as_ref().map(iso)})
+        }
+        None => {
+            let window = b
+                .loop_window_seconds
+                .as_ref()
+                .and_then(BigDecimal::to_f64)
+                .unwrap_or(0.0);
+            let since = now - chrono::Duration::milliseconds((window * 1000.0) as i64);
+            let count = budgets::tool_calls_since(&mut conn, &b, ns(since)).await?;
+            json!({"budget_id": b.id, "kind": "iteration", "count": count, "max_repeated_calls": b.max_repeated_calls,
+                   "window_seconds": b.loop_window_seconds.as_ref().map(dec)})
+        }
+    };
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn patch(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::BUDGETS_WRITE)?;
+    let id = budget_id(&path)?;
+    let body = object(body)?;
+    let bad = |m: &str| ApiError::BadRequest(m.to_owned());
+    let mut conn = state.pool.get().await?;
+    let updated = conn
+        .transaction(async |conn| {
+            let current = budgets::find(conn, auth.project_id, id).await?.ok_or_else(not_found)?;
+            let is_cost = current.max_spend_usd.is_some();
+            let mut c = BudgetChanges::default();
+            if let Some(name) = text(&body, "name") {
+                if name.trim().is_empty() {
+                    return Err(bad("name must not be empty"));
+                }
+                c.name = Some(name);
+            }
+            if body.get("description").is_some_and(|v| !v.is_null()) {
+                c.description = Some(text(&body, "description"));
+            }
+            if let Some(max) = decimal(&body, &["max_spend_usd", "limit_usd"])? {
+                if !is_cost {
+                    return Err(bad("cannot set max_spend_usd on an iteration budget"));
+                }
+                if max <= BigDecimal::zero() {
+                    return Err(bad("max_spend_usd must be positive"));
+                }
+                c.max_spend_usd = Some(Some(max));
+            }
+            if let Some(max) = int32(&body, &["max_repeated_calls", "limit_count"])? {
+                if is_cost {
+                    return Err(bad("cannot set max_repeated_calls on a cost budget"));
+                }
+                if max <= 0 {
+                    return Err(bad("max_repeated_calls must be positive"));
+                }
+                c.max_repeated_calls = Some(Some(max));
+            }
+            if let Some(w) = decimal(&body, &["loop_window_seconds"])? {
+                if is_cost {
+                    return Err(bad("cannot set loop_window_seconds on a cost budget"));
+                }
+                c.loop_window_seconds = Some(Some(w));
+            }
+            if let Some(r) = decimal(&body, &["soft_limit_ratio"])? {
+                c.soft_limit_ratio = Some(Some(r));
+            }
+            c.is_active = body.get("is_active").and_then(Value::as_bool);
+            let unchanged = c.name.is_none()
+                && c.description.is_none()
+                && c.max_spend_usd.is_none()
+                && c.max_repeated_calls.is_none()
+                && c.loop_window_seconds.is_none()
+                && c.soft_limit_ratio.is_none()
+                && c.is_active.is_none();
+            if unchanged {
+                return Ok(current);
+            }
+            let b = budgets::update(conn, auth.project_id, id, &c)
+                .await?
+                .ok_or_else(not_found)?;
+            let event = Event::new("budget.update", "budget", id)
+                .before(render(&current, false))
+                .after(render(&b, false));
+            audit::record(conn, &auth, event).await?;
+            Ok(b)
+        })
+        .await?;
+    let halted = halted_budgets(&mut conn, auth.project_id).await?.contains(&updated.id);
+    Ok(HttpResponse::Ok().json(wrapped(&updated, halted)))
+}
+
+pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::BUDGETS_WRITE)?;
+    let id = budget_id(&path)?;
+    let mut conn = state.pool.get().await?;
+    conn.transaction(async |conn| {
+        let gone = budgets::delete(conn, auth.project_id, id)
+            .await?
+            .ok_or_else(not_found)?;
+        audit::record(
+            conn,
+            &auth,
+            Event::new("budget.delete", "budget", id).before(render(&gone, false)),
+        )
+        .await
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
+}
+
+/// Active budgets as the SDK's sync response carries them (informational).
+pub async fn sync_view(conn: &mut AsyncPgConnection, project_id: Uuid) -> Result<Vec<Value>, ApiError> {
+    let active = budgets::list(conn, project_id, false, 100).await?;
+    Ok(active
+        .iter()
+        .map(|b| {
+            json!({
+                "id": b.id, "name": b.name, "scope": b.scope, "scope_value": b.scope_value,
+                "max_spend_usd": b.max_spend_usd.as_ref().map(dec), "spent_usd": dec(&b.spent_usd),
+                "max_repeated_calls": b.max_repeated_calls, "budget_duration": b.budget_duration,
+                "budget_reset_at": b.budget_reset_at.as_ref().map(iso),
+            })
+        })
+        .collect())
+}
+
+/// `GET /v1/costs/forecast`: the last day's burn rate projected forward,
+/// and when each cost budget runs out at that rate.
+pub async fn forecast(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<Params>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::TRACES_READ)?;
+    let threshold: i64 = query
+        .get("alert_threshold_hours")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    let now = chrono::Utc::now();
+    let day_ago = (now - chrono::Duration::hours(24)).timestamp_nanos_opt().unwrap_or(0);
+    let mut conn = state.pool.get().await?;
+    let last_day = strathon_schema::spans::cost_since(&mut conn, auth.project_id, day_ago)
+        .await?
+        .to_f64()
+        .unwrap_or(0.0);
+    let burn = last_day / 24.0;
+    let mut forecasts = Vec::new();
+    let mut alerts = Vec::new();
+    for b in budgets::list(&mut conn, auth.project_id, false, 500)
+        .await?
+        .iter()
+        .filter(|b| b.max_spend_usd.is_some())
+    {
+        let max = b.max_spend_usd.clone().unwrap_or_default();
+        let remaining = (&max - &b.spent_usd).max(BigDecimal::zero());
+        let hours = (burn > 0.0).then(|| remaining.to_f64().unwrap_or(0.0) / burn);
+        let exhaustion = hours.map(|h| (now + chrono::Duration::seconds((h * 3600.0) as i64)).to_rfc3339());
+        let alert = hours.is_some_and(|h| h <= threshold as f64);
+        forecasts.push(json!({
+            "budget_id": b.id, "budget_name": b.name, "max_spend_usd": dec(&max),
+            "current_spend_usd": format!("{:.4}", b.spent_usd.to_f64().unwrap_or(0.0)),
+            "remaining_usd": format!("{:.4}", remaining.to_f64().unwrap_or(0.0)),
+            "hours_until_exhaustion": hours.map(|h| (h * 100.0).round() / 100.0),
+            "projected_exhaustion_date": exhaustion, "budget_alert": alert,
+        }));
+        if alert {
+            alerts.push(json!({
+                "budget_id": b.id, "budget_name": b.name, "severity": "warning",
+                "message": format!("Budget '{}' is projected to run out within {threshold} hours", b.name),
+                "projected_exhaustion_date": exhaustion,
+            }));
+        }
+    }
+    let round = |x: f64| (x * 1e6).round() / 1e6;
+    Ok(HttpResponse::Ok().json(json!({
+        "burn_rate_usd_per_hour": round(burn),
+        "total_cost_last_24h": round(last_day),
+        "projected_daily_cost": round(burn * 24.0),
+        "projected_weekly_cost": round(burn * 168.0),
+        "projected_monthly_cost": round(burn * 720.0),
+        "budget_forecasts": forecasts,
+        "budget_alerts": alerts,
+        "alert_threshold_hours": threshold,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn cli_shapes_map_onto_budgets() {
+        let p = Uuid::nil();
+        let cost = parse(
+            &body(json!({"name": "daily", "budget_type": "cost", "limit_usd": 5.5, "window_type": "fixed"})),
+            p,
+        )
+        .unwrap();
+        assert_eq!(
+            (cost.scope.as_str(), cost.budget_duration.as_deref()),
+            ("project", Some("1d"))
+        );
+        assert_eq!(cost.max_spend_usd, Some(BigDecimal::from_str("5.5").unwrap()));
+        let iter = parse(
+            &body(json!({"name": "loops", "budget_type": "iteration", "limit_count": 20})),
+            p,
+        )
+        .unwrap();
+        assert_eq!(iter.max_repeated_calls, Some(20));
+        assert_eq!(iter.loop_window_seconds, Some(BigDecimal::from(3600)));
+    }
+
+    #[test]
+    fn original_rules_and_messages() {
+        let p = Uuid::nil();
+        let err = |v: Value| parse(&body(v), p).unwrap_err().to_string();
+        assert_eq!(
+            err(json!({"name": "b", "scope": "project", "max_spend_usd": "1"})),
+            "cost budgets require budget_duration"
+        );
+        assert_eq!(
+            err(json!({"name": "b", "scope": "project"})),
+            "budget must have either max_spend_usd (cost budget) or max_repeated_calls (iteration budget)"
+        );
+        assert_eq!(
+            err(json!({"name": "b", "scope": "agent", "max_spend_usd": "1", "budget_duration": "1d"})),
+            "scope=agent requires a non-empty scope_value"
+        );
+        assert_eq!(
+            err(json!({"name": "b", "scope": "project", "max_spend_usd": "x", "budget_duration": "1d"})),
+            "max_spend_usd must be a decimal string (got 'x')"
+        );
+        assert_eq!(
+            err(json!({"name": "b", "scope": "project", "max_spend_usd": "-1", "budget_duration": "1d"})),
+            "max_spend_usd must be positive"
+        );
+        assert_eq!(
+            err(json!({"name": "b", "scope": "project", "max_repeated_calls": 3})),
+            "iteration budgets require positive loop_window_seconds"
+        );
+        assert!(matches!(
+            parse(&body(json!({"name": "b"})), p),
+            Err(ApiError::Unprocessable(_))
+        ));
+    }
+}

@@ -1,0 +1,214 @@
+//! `/v1/halts`: stop a whole project or one agent; SDKs obey at their next
+//! sync (every second).
+
+use actix_web::{web, HttpResponse};
+use diesel_async::AsyncConnection as _;
+use serde_json::{json, Value};
+use strathon_schema::halts::{self, Halt, NewHalt};
+
+use super::params::{self, Params};
+use super::policies::object;
+use crate::app::AppState;
+use crate::audit::{self, Event};
+use crate::auth::{scope, Auth};
+use crate::error::ApiError;
+
+fn iso(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+/// The halt object, with the CLI's names (`agent_name`, `created_at`) beside
+/// the original ones.
+pub fn render(h: &Halt) -> Value {
+    json!({
+        "id": h.id,
+        "project_id": h.project_id,
+        "scope": h.scope,
+        "scope_value": h.scope_value,
+        "agent_name": h.scope_value,
+        "state": h.state,
+        "reason": h.reason,
+        "actor": h.actor,
+        "budget_id": h.budget_id,
+        "set_at": iso(&h.set_at),
+        "created_at": iso(&h.set_at),
+        "cleared_at": h.cleared_at.as_ref().map(iso),
+    })
+}
+
+/// The halt at the top level (what the CLI prints) and under `halt`.
+fn wrapped(h: &Halt) -> Value {
+    let mut body = render(h);
+    body["halt"] = render(h);
+    body
+}
+
+/// Validates a create body. `agent_name` is accepted for `scope_value`,
+/// which is what the published CLI sends.
+fn parse(body: &serde_json::Map<String, Value>, project_id: uuid::Uuid) -> Result<NewHalt, ApiError> {
+    let bad = |m: String| ApiError::BadRequest(m);
+    let scope = body.get("scope").and_then(Value::as_str).ok_or_else(|| {
+        ApiError::Unprocessable(vec![
+            json!({"type": "missing", "loc": ["body", "scope"], "msg": "Field required"}),
+        ])
+    })?;
+    if !matches!(scope, "agent" | "project") {
+        return Err(bad(format!("invalid scope '{scope}'. Valid: ['agent', 'project']")));
+    }
+    let state = body.get("state").and_then(Value::as_str).unwrap_or("halted");
+    if !matches!(state, "paused" | "halted") {
+        return Err(bad(format!(
+            "invalid state '{state}'. Valid for new halts: ['paused', 'halted']"
+        )));
+    }
+    let reason = match body.get("reason") {
+        Some(Value::String(r)) => r.replace('\0', ""),
+        Some(Value::Null) | None => String::new(),
+        Some(_) => return Err(bad("reason must be a string".into())),
+    };
+    if reason.trim().is_empty() {
+        return Err(bad("reason is required".into()));
+    }
+    if reason.chars().count() > 1024 {
+        return Err(ApiError::Unprocessable(vec![
+            json!({"type": "string_too_long", "loc": ["body", "reason"], "msg": "reason must be at most 1024 characters"}),
+        ]));
+    }
+    let value = ["scope_value", "agent_name"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .map(|v| v.trim().replace('\0', ""))
+        .filter(|v| !v.is_empty());
+    let scope_value = match (scope, value) {
+        ("agent", None) => return Err(bad("scope=agent requires a non-empty scope_value".into())),
+        ("project", Some(_)) => {
+            return Err(bad(
+                "scope=project must not have a scope_value (project halts apply to all agents)".into(),
+            ));
+        }
+        (_, v) => v,
+    };
+    Ok(NewHalt {
+        project_id,
+        scope: scope.into(),
+        scope_value,
+        state: state.into(),
+        reason,
+        actor: "user".into(),
+        budget_id: None,
+        metadata: json!({}),
+    })
+}
+
+pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::HALTS_WRITE)?;
+    let new = parse(&object(body)?, auth.project_id)?;
+    let mut conn = state.pool.get().await?;
+    let halt = conn
+        .transaction(async |conn| {
+            let h = halts::insert(conn, &new).await?;
+            audit::record(conn, &auth, Event::new("halt.issue", "halt", h.id).after(render(&h))).await?;
+            Ok::<_, ApiError>(h)
+        })
+        .await?;
+    state
+        .metrics
+        .budgets
+        .halts_created
+        .with_label_values(&[halt.scope.as_str(), "user"])
+        .inc();
+    Ok(HttpResponse::Created().json(wrapped(&halt)))
+}
+
+pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::HALTS_READ)?;
+    let limit = params::limit(&query, 100, 1000)?.min(200);
+    let include_cleared = query
+        .get("include_cleared")
+        .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes"));
+    let mut conn = state.pool.get().await?;
+    let found = halts::list(&mut conn, auth.project_id, include_cleared, limit).await?;
+    Ok(HttpResponse::Ok().json(json!({ "halts": found.iter().map(render).collect::<Vec<_>>() })))
+}
+
+fn halt_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::Unprocessable(vec![json!({"type": "int_parsing", "loc": ["path", "halt_id"], "msg": "halt_id must be an integer", "input": raw})])
+    })
+}
+
+pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::HALTS_READ)?;
+    let id = halt_id(&path)?;
+    let mut conn = state.pool.get().await?;
+    let h = halts::find(&mut conn, auth.project_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("halt not found".into()))?;
+    Ok(HttpResponse::Ok().json(json!({ "halt": render(&h) })))
+}
+
+pub async fn clear(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::HALTS_WRITE)?;
+    let id = halt_id(&path)?;
+    let mut conn = state.pool.get().await?;
+    let halt = conn
+        .transaction(async |conn| {
+            let Some(h) = halts::clear(conn, auth.project_id, id).await? else {
+                return Err(match halts::find(conn, auth.project_id, id).await? {
+                    Some(existing) => ApiError::Conflict(format!(
+                        "halt {id} is already cleared (cleared_at={})",
+                        existing.cleared_at.as_ref().map(iso).unwrap_or_default()
+                    )),
+                    None => ApiError::NotFound("halt not found".into()),
+                });
+            };
+            audit::record(conn, &auth, Event::new("halt.clear", "halt", h.id).after(render(&h))).await?;
+            Ok(h)
+        })
+        .await?;
+    state
+        .metrics
+        .budgets
+        .halts_cleared
+        .with_label_values(&["user", "operator_request"])
+        .inc();
+    Ok(HttpResponse::Ok().json(wrapped(&halt)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: Value) -> serde_json::Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn cli_agent_name_is_an_alias_and_rules_hold() {
+        let p = uuid::Uuid::nil();
+        let agent = parse(
+            &body(json!({"scope": "agent", "agent_name": "bot", "reason": "CLI halt"})),
+            p,
+        )
+        .unwrap();
+        assert_eq!(agent.scope_value.as_deref(), Some("bot"));
+        let err = |v: Value| parse(&body(v), p).unwrap_err().to_string();
+        assert_eq!(
+            err(json!({"scope": "agent", "reason": "r"})),
+            "scope=agent requires a non-empty scope_value"
+        );
+        assert_eq!(
+            err(json!({"scope": "project", "scope_value": "x", "reason": "r"})),
+            "scope=project must not have a scope_value (project halts apply to all agents)"
+        );
+        assert_eq!(
+            err(json!({"scope": "trace", "reason": "r"})),
+            "invalid scope 'trace'. Valid: ['agent', 'project']"
+        );
+        assert_eq!(err(json!({"scope": "project", "reason": "  "})), "reason is required");
+        assert_eq!(
+            err(json!({"scope": "project", "reason": "r", "state": "resumed"})),
+            "invalid state 'resumed'. Valid for new halts: ['paused', 'halted']"
+        );
+    }
+}

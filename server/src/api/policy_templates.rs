@@ -1,0 +1,64 @@
+//! `/v1/policy-templates`: the built-in catalog, and applying a template.
+
+use actix_web::{web, HttpResponse};
+use diesel_async::AsyncConnection as _;
+use serde_json::{json, Value};
+use strathon_schema::policies::{self, PolicyFields};
+
+use super::policies::render;
+use crate::app::AppState;
+use crate::audit::{self, Event};
+use crate::auth::{scope, Auth};
+use crate::error::ApiError;
+use crate::policy::templates;
+
+pub async fn list(auth: Auth, query: web::Query<super::params::Params>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_READ)?;
+    let tag = query.get("tag");
+    let data: Vec<Value> = templates::all()
+        .iter()
+        .filter(|t| tag.is_none_or(|tag| t.tags.contains(&tag.as_str())))
+        .map(|t| t.render())
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+}
+
+fn find(id: &str) -> Result<templates::Template, ApiError> {
+    templates::all()
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| ApiError::NotFound("template not found".into()))
+}
+
+pub async fn get(auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_READ)?;
+    Ok(HttpResponse::Ok().json(find(&path)?.render()))
+}
+
+pub async fn apply(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_WRITE)?;
+    let t = find(&path)?;
+    let fields = PolicyFields {
+        name: Some(t.name.to_owned()),
+        description: Some(Some(t.description.to_owned())),
+        match_expression: Some(t.match_expression.clone()),
+        action: Some(t.action.to_owned()),
+        action_config: Some((t.action_config)()),
+        applies_to: Some(vec![]),
+        enabled: Some(true),
+        priority: Some(0),
+        shadow: Some(false),
+    };
+    let mut conn = state.pool.get().await?;
+    let policy = conn
+        .transaction(async |conn| {
+            let p = policies::insert(conn, auth.project_id, &fields).await?;
+            let event =
+                Event::new("policy.create", "policy", p.id).after(json!({"template_id": t.id, "policy": render(&p)}));
+            audit::record(conn, &auth, event).await?;
+            Ok::<_, ApiError>(p)
+        })
+        .await?;
+    state.contexts.invalidate(auth.project_id);
+    Ok(HttpResponse::Created().json(json!({ "template_id": t.id, "policy": render(&policy) })))
+}

@@ -1,0 +1,19 @@
+//! The Strathon receiver as a library: the `strathon` binary is a thin
+//! wrapper around it, and the fuzz targets and benchmarks reuse its pure
+//! modules (OTLP conversion, pricing, sampling, redaction).
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod banner;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod logging;
+pub mod metrics;
+pub mod middleware;
+pub mod policy;
+pub mod rate_limit;
+pub mod serve;

@@ -1,0 +1,148 @@
+//! The CEL environment shared with the SDK: variables `name` (span name),
+//! `attrs` (flat attribute map) and `now` (UTC timestamp). Reading a missing
+//! attribute is an evaluation error, never null. Regexes in `matches` use a
+//! linear-time engine.
+
+use cel::{Context, Program, Value};
+use serde_json::Map;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Match,
+    NoMatch,
+    /// A parse or runtime error, or a non-boolean result.
+    Error,
+}
+
+/// Compiles an expression for storage, with the messages the API returns
+/// after `invalid match expression: `.
+pub fn compile(expression: &serde_json::Value) -> Result<Program, String> {
+    let source = match expression {
+        serde_json::Value::String(s) => s,
+        other => return Err(format!("expression must be a string, got {}", json_type(other))),
+    };
+    if source.trim().is_empty() {
+        return Err("expression must not be empty".into());
+    }
+    compile_str(source)
+}
+
+pub fn compile_str(source: &str) -> Result<Program, String> {
+    // The parser may panic on pathological input; a policy write must get a
+    // 400, not a 500.
+    match std::panic::catch_unwind(|| Program::compile(source)) {
+        Ok(Ok(program)) => Ok(program),
+        Ok(Err(e)) => Err(format!(
+            "failed to compile CEL expression: {}",
+            one_line(&e.to_string())
+        )),
+        Err(_) => Err("failed to compile CEL expression: the parser could not handle this input".into()),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "NoneType",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(n) if n.is_f64() => "float",
+        serde_json::Value::Number(_) => "int",
+        serde_json::Value::String(_) => "str",
+        serde_json::Value::Array(_) => "list",
+        serde_json::Value::Object(_) => "dict",
+    }
+}
+
+/// Evaluates `program` against one span.
+pub fn evaluate(
+    program: &Program,
+    name: &str,
+    attrs: &Map<String, serde_json::Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Outcome {
+    let Ok(attrs) = cel::to_value(attrs) else {
+        return Outcome::Error;
+    };
+    let mut ctx = Context::default();
+    ctx.add_variable_from_value("name", Value::String(name.to_owned().into()));
+    ctx.add_variable_from_value("attrs", attrs);
+    ctx.add_variable_from_value("now", Value::Timestamp(now.fixed_offset()));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(&ctx))) {
+        Ok(Ok(Value::Bool(true))) => Outcome::Match,
+        Ok(Ok(Value::Bool(false))) => Outcome::NoMatch,
+        _ => Outcome::Error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+    use serde_json::json;
+
+    fn run(expr: &str, attrs: serde_json::Value) -> Outcome {
+        let program = compile_str(expr).unwrap();
+        let now = chrono::Utc.with_ymd_and_hms(2026, 5, 28, 23, 0, 0).unwrap();
+        evaluate(&program, "langgraph.tool.send_email", attrs.as_object().unwrap(), now)
+    }
+
+    #[test]
+    fn variables_and_missing_keys() {
+        let attrs =
+            json!({"gen_ai.tool.name": "send_email", "strathon.tool.args": "{\"to\": \"x@rival.com\"}", "n": 3});
+        assert_eq!(
+            run(r#"attrs["gen_ai.tool.name"] == "send_email""#, attrs.clone()),
+            Outcome::Match
+        );
+        assert_eq!(
+            run(r#"name.startsWith("langgraph.tool")"#, attrs.clone()),
+            Outcome::Match
+        );
+        assert_eq!(
+            run(r#"attrs["strathon.tool.args"].contains("@rival.com")"#, attrs.clone()),
+            Outcome::Match
+        );
+        assert_eq!(run(r#"attrs["missing"] == "x""#, attrs.clone()), Outcome::Error);
+        assert_eq!(run(r#""missing" in attrs"#, attrs.clone()), Outcome::NoMatch);
+        assert_eq!(run(r#"attrs.n > 2"#, attrs.clone()), Outcome::Match);
+        assert_eq!(
+            run(r#""a string""#, attrs),
+            Outcome::Error,
+            "non-boolean results are errors at the receiver"
+        );
+    }
+
+    #[test]
+    fn timestamps_regexes_and_time_zones() {
+        let attrs = json!({"tool": "rm -rf"});
+        assert_eq!(run("now.getHours() == 23", attrs.clone()), Outcome::Match);
+        assert_eq!(
+            run(
+                r#"now.getDayOfWeek() == 4 && now.getDayOfWeek("+05:30") == 5"#,
+                attrs.clone()
+            ),
+            Outcome::Match
+        );
+        assert_eq!(
+            run(r#"now.getHours("America/Los_Angeles") == 16"#, attrs.clone()),
+            Outcome::Match
+        );
+        assert_eq!(run(r#"attrs.tool.matches("^rm\\s")"#, attrs.clone()), Outcome::Match);
+        assert_eq!(run(r#"attrs.tool.matches("(?i)^RM")"#, attrs), Outcome::Match);
+    }
+
+    #[test]
+    fn compile_errors_are_messages_not_panics() {
+        assert_eq!(compile(&json!(5)).unwrap_err(), "expression must be a string, got int");
+        assert_eq!(compile(&json!("  ")).unwrap_err(), "expression must not be empty");
+        assert!(compile(&json!("attrs["))
+            .unwrap_err()
+            .starts_with("failed to compile CEL expression:"));
+        for nasty in ["((((((((((", "\"unterminated", "a.b.c(", "1 +", "}{"] {
+            assert!(compile(&json!(nasty)).is_err(), "{nasty}");
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Shared harness for the fuzz targets: the conversion contexts, the redaction
+//! configurations, and the invariants every converted batch must satisfy.
+//!
+//! Beyond "no panic", the checks here are properties the ingest code promises
+//! itself (span accounting, the accepted window, no NUL in anything bound for
+//! Postgres). A violated check aborts like a panic so libFuzzer records it.
+
+use std::str::FromStr as _;
+use std::sync::LazyLock;
+
+use bigdecimal::BigDecimal;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use serde_json::{json, Map, Value};
+use strathon_server::ingest::convert::{self, Context, Converted};
+use strathon_server::ingest::otlp::{self, Format};
+use strathon_server::ingest::pricing::Prices;
+use strathon_server::ingest::redaction::{self, RedactionConfig};
+use uuid::Uuid;
+
+/// 2023-11-14T22:13:20Z: the start time of the seed spans, inside the narrow window.
+pub const SEED_START_NS: i64 = 1_700_000_000_000_000_000;
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// The control byte that leads every `otlp_protobuf` input (and that the other
+/// targets derive from theirs):
+/// bits 0-1 content encoding, bits 2-3 sampling rate, bits 4-5 redaction config.
+pub fn encoding(ctl: u8) -> Option<&'static str> {
+    match ctl & 3 {
+        0 => None,
+        1 => Some("gzip"),
+        2 => Some("deflate"),
+        _ => Some("identity"),
+    }
+}
+
+fn sampling_rate(ctl: u8) -> f64 {
+    [1.0, 0.5, 0.0, 0.999][usize::from((ctl >> 2) & 3)]
+}
+
+static PRICES: LazyLock<Prices> = LazyLock::new(|| {
+    let price = |s: &str| BigDecimal::from_str(s).expect("literal price");
+    let mut prices = Prices::new();
+    prices.insert("in-house".into(), (price("0.5"), price("0")));
+    prices.insert("gpt-4o".into(), (price("0.000001"), price("0.000002")));
+    prices
+});
+
+/// Everything on, defaults otherwise (what the brief calls "everything enabled").
+static FULL: LazyLock<RedactionConfig> = LazyLock::new(|| RedactionConfig {
+    enabled: true,
+    credential_scan: true,
+    ..RedactionConfig::default()
+});
+
+/// Mask/hash strategies, per-key actions (delete included) and custom patterns,
+/// one of which can match the empty string. Built through `from_settings` so
+/// the settings parser runs too.
+static STRATEGIES: LazyLock<RedactionConfig> = LazyLock::new(|| {
+    RedactionConfig::from_settings(
+        true,
+        true,
+        &json!([
+            {"name": "EMPTYISH", "regex": "x*"},
+            "(?i)hunter[0-9]+",
+            {"name": 7, "regex": "[[:alpha:]]{30,}"},
+            {"name": "BROKEN", "regex": "(unclosed"},
+            {"regex": ""},
+            3
+        ]),
+        &json!({
+            "EMAIL_ADDRESS": "mask",
+            "CREDIT_CARD": "hash",
+            "PHONE_NUMBER": "mask",
+            "API_KEY": "hash",
+            "IPV6_ADDRESS": "mask",
+            "IN_AADHAAR": "mask",
+            "US_SSN": "hash",
+            "EMPTYISH": "hash",
+            "CUSTOM_2": "mask",
+            "7": "mask"
+        }),
+        &json!({
+            "secret.mask": "mask",
+            "secret.hash": "hash",
+            "secret.delete": "delete",
+            "secret.redact": "redact",
+            "gen_ai.prompt": "mask",
+            "gen_ai.request.model": "hash"
+        }),
+        &Value::Null,
+    )
+});
+
+/// An allowlist (non-listed keys dropped) and base64 rescan switched off.
+static ALLOWLIST: LazyLock<RedactionConfig> = LazyLock::new(|| {
+    RedactionConfig::from_settings(
+        true,
+        false,
+        &json!(["[0-9]{4}"]),
+        &json!({"base64_pii": "mask", "CRYPTO": "hash"}),
+        &json!({"note": "mask"}),
+        &json!(["note", "text", "service.name", "gen_ai.request.model", 5, null]),
+    )
+});
+
+/// Redaction off: only NUL stripping runs.
+static OFF: LazyLock<RedactionConfig> = LazyLock::new(RedactionConfig::default);
+
+pub fn redaction_config(variant: u8) -> &'static RedactionConfig {
+    match variant & 3 {
+        0 => &FULL,
+        1 => &STRATEGIES,
+        2 => &ALLOWLIST,
+        _ => &OFF,
+    }
+}
+
+/// Set `STRATHON_FUZZ_NUMERIC=1` to also require that every `cost_usd` fits
+/// the `spans.cost_usd numeric(16, 8)` column (off by default: it is a known
+/// finding, and libFuzzer stops at the first failure).
+static CHECK_NUMERIC: LazyLock<bool> =
+    LazyLock::new(|| std::env::var_os("STRATHON_FUZZ_NUMERIC").is_some_and(|v| v == "1"));
+
+/// Converts `request` twice, under a wide accept window and a narrow one,
+/// and checks the invariants of both results.
+pub fn check_request(request: ExportTraceServiceRequest, ctl: u8, format: Format) {
+    let spans: usize = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
+    let project_id = Uuid::from_u128(0x5714_7400_0000_4000_8000_0000_0000_0001);
+    let rate = sampling_rate(ctl);
+    let variant = (ctl >> 4) & 3;
+
+    let wide = Context {
+        project_id,
+        sampling_rate: rate,
+        accept_from: i64::MIN,
+        accept_until: i64::MAX,
+        prices: &PRICES,
+        redaction: redaction_config(variant),
+    };
+    let converted = convert::convert(request.clone(), &wide);
+    check_converted(&converted, &wide, spans, format);
+
+    let narrow = Context {
+        project_id,
+        sampling_rate: rate,
+        accept_from: SEED_START_NS - HOUR_NS,
+        accept_until: SEED_START_NS + HOUR_NS,
+        prices: &PRICES,
+        redaction: redaction_config(variant + 1),
+    };
+    let converted = convert::convert(request, &narrow);
+    check_converted(&converted, &narrow, spans, format);
+}
+
+fn check_converted(out: &Converted, ctx: &Context, spans: usize, format: Format) {
+    assert_eq!(out.received, spans, "every span is counted once");
+    assert_eq!(
+        out.rows.len() + out.sampled_out + out.rejected_count() + out.heartbeats.len(),
+        out.received,
+        "every span is stored, sampled out, rejected or a heartbeat"
+    );
+    assert!(out.force_kept <= out.rows.len());
+    if ctx.sampling_rate >= 1.0 {
+        assert_eq!(out.sampled_out, 0, "nothing is sampled out at rate 1");
+    }
+    for (model, cost) in &out.costs {
+        assert!(cost.is_finite() && *cost > 0.0, "{model}: cost {cost}");
+    }
+    for row in &out.rows {
+        assert_eq!(row.project_id, ctx.project_id);
+        assert!(
+            row.start_time_unix_nano != 0
+                && (ctx.accept_from..ctx.accept_until).contains(&row.start_time_unix_nano),
+            "start {} outside the window",
+            row.start_time_unix_nano
+        );
+        if let Some(end) = row.end_time_unix_nano {
+            assert!(end >= row.start_time_unix_nano, "end {end} before start");
+        }
+        assert_eq!(row.trace_id.len(), 16);
+        assert!(row.trace_id.iter().any(|b| *b != 0));
+        assert_eq!(row.span_id.len(), 8);
+        assert!(row.parent_span_id.as_ref().is_none_or(|p| p.len() == 8));
+        for text in [
+            Some(&row.name),
+            row.status_message.as_ref(),
+            row.operation_name.as_ref(),
+            row.provider_name.as_ref(),
+            row.request_model.as_ref(),
+            row.response_model.as_ref(),
+            row.agent_name.as_ref(),
+            row.agent_id.as_ref(),
+            row.tool_name.as_ref(),
+            row.workflow_name.as_ref(),
+            row.conversation_id.as_ref(),
+            row.cost_usd.as_ref(),
+            row.intervention_state.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(!text.contains('\0'), "NUL in a text column: {text:?}");
+        }
+        assert!(row.attributes.is_object(), "attributes are an object");
+        assert_no_nul(&row.attributes);
+        if let Some(cost) = &row.cost_usd {
+            let parsed = BigDecimal::from_str(cost).unwrap_or_else(|e| panic!("cost_usd {cost:?}: {e}"));
+            if *CHECK_NUMERIC {
+                assert!(fits_numeric_16_8(&parsed), "cost_usd {cost} overflows numeric(16, 8)");
+            }
+        }
+    }
+    let response = otlp::response(out.rejected_count() as i64, out.rejection_message(), format);
+    if out.rejected_count() == 0 && format == Format::Protobuf {
+        assert!(response.is_empty());
+    }
+}
+
+/// numeric(16, 8) holds |x| < 10^8 once rounded to 8 decimals.
+fn fits_numeric_16_8(value: &BigDecimal) -> bool {
+    value.round(8).abs() < BigDecimal::from(100_000_000)
+}
+
+pub fn assert_no_nul(value: &Value) {
+    match value {
+        Value::String(s) => assert!(!s.contains('\0'), "NUL in a JSON string: {s:?}"),
+        Value::Array(items) => items.iter().for_each(assert_no_nul),
+        Value::Object(map) => {
+            for (key, value) in map {
+                assert!(!key.contains('\0'), "NUL in a JSON key: {key:?}");
+                assert_no_nul(value);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// The `redaction` target's input: a control byte choosing the config, then
+/// key/value pairs separated by 0xFF (never valid UTF-8, so it cannot occur
+/// inside text; each piece is read lossily). A piece starting with 0xFE is a
+/// non-string value (number, bool, null or a nested array) instead.
+pub fn redaction_input(data: &[u8]) -> (u8, Map<String, Value>) {
+    let Some((&ctl, rest)) = data.split_first() else {
+        return (0, Map::new());
+    };
+    let mut attrs = Map::new();
+    let mut pieces = rest.split(|b| *b == 0xFF);
+    while let Some(key) = pieces.next() {
+        let value = match pieces.next() {
+            Some([0xFE, tail @ ..]) => match tail.first().copied().unwrap_or(0) % 4 {
+                0 => json!(tail.len()),
+                1 => json!(tail.len() % 2 == 0),
+                2 => Value::Null,
+                _ => json!([String::from_utf8_lossy(&tail[1..]), {"k": String::from_utf8_lossy(&tail[1..])}]),
+            },
+            Some(value) => Value::String(String::from_utf8_lossy(value).into_owned()),
+            None => Value::String(String::new()),
+        };
+        attrs.insert(String::from_utf8_lossy(key).into_owned(), value);
+    }
+    (ctl, attrs)
+}
+
+pub fn check_redaction(ctl: u8, mut attrs: Map<String, Value>) {
+    let config = redaction_config(ctl);
+    let keys_before: Vec<String> = attrs.keys().cloned().collect();
+    redaction::redact(&mut attrs, config);
+    for (key, value) in &attrs {
+        assert!(!key.contains('\0'), "NUL in a key: {key:?}");
+        if let Value::String(s) = value {
+            assert!(!s.contains('\0'), "NUL in a value: {s:?}");
+        }
+        if config.enabled {
+            assert_ne!(
+                config.key_actions.get(key.as_str()),
+                Some(&redaction::Action::Delete),
+                "a deleted key survived: {key:?}"
+            );
+            if !config.allowlist.is_empty() {
+                assert!(config.allowlist.contains(key), "a key off the allowlist survived: {key:?}");
+            }
+        }
+    }
+    if !config.enabled {
+        // Only NUL stripping: no key vanishes except by colliding after stripping.
+        let stripped: std::collections::BTreeSet<String> =
+            keys_before.iter().map(|k| k.replace('\0', "")).collect();
+        assert_eq!(attrs.len(), stripped.len(), "redaction off drops no key");
+    }
+}
