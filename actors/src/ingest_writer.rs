@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures::FutureExt as _;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry as Prometheus};
-use strathon_schema::ingest::{self, SpanRow};
+use strathon_schema::ingest::{self, Batch};
 use tokio::sync::oneshot;
 
 use crate::supervisor::Ping;
@@ -32,7 +32,7 @@ pub enum WriteError {
 }
 
 pub struct WriteSpans {
-    pub rows: Vec<SpanRow>,
+    pub batch: Batch,
     pub reply: oneshot::Sender<Result<(), WriteError>>,
 }
 
@@ -168,7 +168,7 @@ impl Handler<WriteSpans> for IngestWriter {
     type Result = Result<(), WriteError>;
 
     fn handle(&mut self, msg: WriteSpans, ctx: &mut Self::Context) -> Self::Result {
-        let n = msg.rows.len();
+        let n = msg.batch.spans.len();
         if self.pending_spans > 0 && self.pending_spans + n > self.config.max_queue_spans {
             return Err(WriteError::Busy);
         }
@@ -190,20 +190,20 @@ impl IngestWriter {
         let mut group = Vec::new();
         let mut spans = 0;
         while let Some(next) = self.pending.first() {
-            if !group.is_empty() && spans + next.rows.len() > self.config.max_group_spans {
+            if !group.is_empty() && spans + next.batch.spans.len() > self.config.max_group_spans {
                 break;
             }
-            spans += next.rows.len();
+            spans += next.batch.spans.len();
             group.push(self.pending.remove(0));
         }
         self.pending_spans -= spans;
         self.metrics.queue_depth.set(self.pending_spans as i64);
         self.busy = true;
 
-        let mut rows = Vec::with_capacity(spans);
+        let mut batch = Batch::default();
         let mut replies = Vec::with_capacity(group.len());
         for msg in group {
-            rows.extend(msg.rows);
+            batch.extend(msg.batch);
             replies.push(msg.reply);
         }
         let client = self.client.take();
@@ -214,8 +214,8 @@ impl IngestWriter {
                 Some(c) if !c.is_closed() => c,
                 _ => ingest::connect(&url).await?,
             };
-            ingest::write(&mut client, &rows).await?;
-            Ok::<_, tokio_postgres::Error>((client, rows.len()))
+            ingest::write(&mut client, &batch).await?;
+            Ok::<_, tokio_postgres::Error>((client, batch.spans.len()))
         };
         ctx.spawn(
             AssertUnwindSafe(work)

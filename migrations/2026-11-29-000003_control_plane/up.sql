@@ -19,8 +19,8 @@ CREATE TABLE policies (
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX idx_policies_project_order ON policies (project_id, priority DESC, name);
-CREATE TRIGGER trg_policies_updated_at BEFORE UPDATE ON policies
-    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+-- No updated_at trigger: ingest bumps match_count constantly, which is not
+-- an edit; the API sets updated_at itself.
 
 CREATE TABLE policy_versions (
     id                bigserial PRIMARY KEY,

@@ -138,14 +138,85 @@ FROM rollup r
 WHERE t.project_id = r.project_id AND t.id = r.trace_id;
 ";
 
+/// A policy that matched a stored span (at most one row per policy and span).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchRow {
+    pub project_id: Uuid,
+    pub policy_id: Uuid,
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
+    pub action: String,
+    pub outcome: &'static str,
+    pub metadata: serde_json::Value,
+}
+
+/// A human approval a `require_approval` match asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalRow {
+    pub project_id: Uuid,
+    pub policy_id: Uuid,
+    pub policy_name: String,
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
+    pub span_name: String,
+    pub agent_name: Option<String>,
+    pub tool_name: Option<String>,
+    pub tool_args: Option<String>,
+    pub timeout_seconds: i32,
+    pub approvers_required: i32,
+}
+
+/// Everything one request contributes to a group commit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub spans: Vec<SpanRow>,
+    pub matches: Vec<MatchRow>,
+    pub approvals: Vec<ApprovalRow>,
+}
+
+impl Batch {
+    pub fn extend(&mut self, other: Batch) {
+        self.spans.extend(other.spans);
+        self.matches.extend(other.matches);
+        self.approvals.extend(other.approvals);
+    }
+}
+
+/// New matches only (a span seen again is not a new match); each counts
+/// once on its policy. A policy deleted meanwhile simply records nothing.
+const MATCHES_SQL: &str = "
+WITH inserted AS (
+    INSERT INTO policy_matches (project_id, policy_id, trace_id, span_id, action, action_outcome, metadata)
+    SELECT m.* FROM unnest($1::uuid[], $2::uuid[], $3::bytea[], $4::bytea[], $5::text[], $6::text[], $7::jsonb[])
+        AS m(project_id, policy_id, trace_id, span_id, action, action_outcome, metadata)
+    WHERE EXISTS (SELECT 1 FROM policies p WHERE p.id = m.policy_id AND p.project_id = m.project_id)
+    ON CONFLICT (policy_id, trace_id, span_id) DO NOTHING
+    RETURNING policy_id
+)
+UPDATE policies p SET match_count = p.match_count + c.n, last_matched_at = now()
+FROM (SELECT policy_id, count(*) AS n FROM inserted GROUP BY policy_id) c
+WHERE p.id = c.policy_id";
+
+/// One approval per (policy, trace, span), however often the span arrives.
+const APPROVALS_SQL: &str = "
+INSERT INTO approvals (project_id, policy_id, policy_name, trace_id, span_id, span_name, agent_name,
+                       tool_name, tool_args, timeout_seconds, approvers_required, expires_at)
+SELECT a.*, now() + make_interval(secs => a.timeout_seconds)
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], $7::text[],
+            $8::text[], $9::text[], $10::int4[], $11::int4[])
+    AS a(project_id, policy_id, policy_name, trace_id, span_id, span_name, agent_name, tool_name, tool_args,
+         timeout_seconds, approvers_required)
+ON CONFLICT (policy_id, trace_id, span_id) WHERE span_id IS NOT NULL DO NOTHING";
+
 /// Prepares a fresh writer connection.
 pub async fn prepare(client: &Client) -> Result<(), tokio_postgres::Error> {
     client.batch_execute(STAGING_DDL).await
 }
 
-/// Writes one group of spans in a single transaction; nothing is visible
-/// (or acknowledged) unless all of it commits.
-pub async fn write(client: &mut Client, rows: &[SpanRow]) -> Result<(), tokio_postgres::Error> {
+/// Writes one group in a single transaction; nothing is visible (or
+/// acknowledged) unless all of it commits.
+pub async fn write(client: &mut Client, batch: &Batch) -> Result<(), tokio_postgres::Error> {
+    let rows = &batch.spans;
     let tx = client.transaction().await?;
     let sink = tx
         .copy_in(&format!("COPY spans_staging ({COLUMNS}, seq) FROM STDIN BINARY"))
@@ -186,6 +257,43 @@ pub async fn write(client: &mut Client, rows: &[SpanRow]) -> Result<(), tokio_po
     }
     writer.finish().await?;
     tx.batch_execute(&MERGE_SQL.replace("COLUMNS", COLUMNS)).await?;
+    if !batch.matches.is_empty() {
+        let m = &batch.matches;
+        let metadata: Vec<Json<&serde_json::Value>> = m.iter().map(|r| Json(&r.metadata)).collect();
+        tx.execute(
+            MATCHES_SQL,
+            &[
+                &m.iter().map(|r| r.project_id).collect::<Vec<_>>(),
+                &m.iter().map(|r| r.policy_id).collect::<Vec<_>>(),
+                &m.iter().map(|r| r.trace_id.as_slice()).collect::<Vec<_>>(),
+                &m.iter().map(|r| r.span_id.as_slice()).collect::<Vec<_>>(),
+                &m.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
+                &m.iter().map(|r| r.outcome).collect::<Vec<_>>(),
+                &metadata,
+            ],
+        )
+        .await?;
+    }
+    if !batch.approvals.is_empty() {
+        let a = &batch.approvals;
+        tx.execute(
+            APPROVALS_SQL,
+            &[
+                &a.iter().map(|r| r.project_id).collect::<Vec<_>>(),
+                &a.iter().map(|r| r.policy_id).collect::<Vec<_>>(),
+                &a.iter().map(|r| r.policy_name.as_str()).collect::<Vec<_>>(),
+                &a.iter().map(|r| r.trace_id.as_slice()).collect::<Vec<_>>(),
+                &a.iter().map(|r| r.span_id.as_slice()).collect::<Vec<_>>(),
+                &a.iter().map(|r| r.span_name.as_str()).collect::<Vec<_>>(),
+                &a.iter().map(|r| r.agent_name.as_deref()).collect::<Vec<_>>(),
+                &a.iter().map(|r| r.tool_name.as_deref()).collect::<Vec<_>>(),
+                &a.iter().map(|r| r.tool_args.as_deref()).collect::<Vec<_>>(),
+                &a.iter().map(|r| r.timeout_seconds).collect::<Vec<_>>(),
+                &a.iter().map(|r| r.approvers_required).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
     tx.commit().await
 }
 

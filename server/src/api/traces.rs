@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 use strathon_actors::ingest_writer::{WriteError, WriteSpans};
+use strathon_schema::ingest::Batch;
 use strathon_schema::partitions;
 use strathon_schema::traces::{self, Trace, TraceQuery, TraceSort};
 use tokio::sync::oneshot;
@@ -79,6 +80,8 @@ pub async fn ingest(
         accept_until: months.last().map(|m| m.end_ns()).unwrap_or(i64::MAX),
         prices: &project.prices,
         redaction: &project.redaction,
+        policies: &project.policies,
+        now,
     };
     let converted = convert::convert(request, &ctx);
 
@@ -94,6 +97,10 @@ pub async fn ingest(
         state.heartbeats.record(auth.project_id, beat, now);
     }
 
+    let mut match_counts: std::collections::BTreeMap<String, u64> = Default::default();
+    for matched in &converted.matches {
+        *match_counts.entry(matched.action.clone()).or_default() += 1;
+    }
     let rejected = converted.rejected_count();
     let message = if rejected > 0 {
         converted.rejection_message()
@@ -105,7 +112,7 @@ pub async fn ingest(
         let accepted = state
             .writer
             .send(WriteSpans {
-                rows: converted.rows,
+                batch: Batch { spans: converted.rows, matches: converted.matches, approvals: converted.approvals },
                 reply,
             })
             .await
@@ -134,6 +141,9 @@ pub async fn ingest(
         }
         for (model, usd) in &converted.costs {
             m.cost_usd.with_label_values(&[model]).inc_by(*usd);
+        }
+        for (action, n) in &match_counts {
+            m.policy_matches.with_label_values(&[action]).inc_by(*n);
         }
     }
     if rejected > 0 {

@@ -5,16 +5,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use strathon_schema::{model_prices, settings, DbPool};
+use strathon_schema::{model_prices, policies, settings, DbPool};
 use uuid::Uuid;
 
 use super::pricing::Prices;
 use super::redaction::RedactionConfig;
 use crate::error::ApiError;
+use crate::policy::CompiledPolicy;
 
 pub struct ProjectContext {
     pub redaction: RedactionConfig,
     pub prices: Prices,
+    /// Enabled policies, compiled, in evaluation order.
+    pub policies: Vec<CompiledPolicy>,
 }
 
 /// Edits made through this process apply at once (`invalidate`); edits made
@@ -47,6 +50,7 @@ impl ContextCache {
             .into_iter()
             .map(|(model, input, output)| (model, (input, output)))
             .collect();
+        let policies = policies::list(&mut conn, project_id).await?.into_iter().filter_map(CompiledPolicy::from_row).collect();
         let ctx = Arc::new(ProjectContext {
             redaction: RedactionConfig::from_settings(
                 r.pii_redaction_enabled,
@@ -57,6 +61,7 @@ impl ContextCache {
                 &r.pii_attribute_allowlist,
             ),
             prices,
+            policies,
         });
         self.entries
             .lock()

@@ -9,12 +9,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Map, Number, Value};
-use strathon_schema::ingest::SpanRow;
+use strathon_schema::ingest::{ApprovalRow, MatchRow, SpanRow};
 use uuid::Uuid;
 
 use super::pricing::{self, Prices};
 use super::redaction::{self, RedactionConfig};
 use super::sampling::{self, Verdict};
+use crate::policy::{self, CompiledPolicy};
 
 pub const HEARTBEAT_SPAN: &str = "strathon.heartbeat";
 
@@ -28,6 +29,8 @@ pub struct Context<'a> {
     pub accept_until: i64,
     pub prices: &'a Prices,
     pub redaction: &'a RedactionConfig,
+    pub policies: &'a [CompiledPolicy],
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// An agent's liveness beat, tracked in memory and never stored.
@@ -50,6 +53,8 @@ pub struct Converted {
     /// (model, USD) for each span with a positive cost.
     pub costs: Vec<(String, f64)>,
     pub unknown_model: usize,
+    pub matches: Vec<MatchRow>,
+    pub approvals: Vec<ApprovalRow>,
 }
 
 impl Converted {
@@ -223,6 +228,17 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
         }
     }
 
+    // Policies see the attributes before redaction, cost included.
+    let matched = policy::matching(ctx.policies, &span.name, &merged, ctx.now);
+    if !matched.is_empty() {
+        let ids: Vec<String> = matched.iter().map(|p| p.id.to_string()).collect();
+        let mut actions: Vec<&str> = matched.iter().map(|p| p.action.as_str()).collect();
+        actions.sort_unstable();
+        actions.dedup();
+        merged.insert("strathon.policy.matched_ids".into(), Value::String(ids.join(",")));
+        merged.insert("strathon.policy.matched_actions".into(), Value::String(actions.join(",")));
+    }
+
     let status = span.status.as_ref().map(|s| s.code).unwrap_or(0);
     let is_error = status == 2;
     match sampling::decide(ctx.sampling_rate, &span.trace_id, &merged, is_error) {
@@ -232,6 +248,34 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
         }
         Verdict::ForceKeep => out.force_kept += 1,
         Verdict::Keep => {}
+    }
+
+    for p in &matched {
+        out.matches.push(MatchRow {
+            project_id: ctx.project_id,
+            policy_id: p.id,
+            trace_id: span.trace_id.clone(),
+            span_id: span.span_id.clone(),
+            action: p.action.clone(),
+            outcome: p.outcome(),
+            metadata: serde_json::json!({ "span_name": span.name, "policy_name": p.name, "shadow": p.shadow }),
+        });
+        if p.action == "require_approval" && !p.shadow {
+            let config = |k: &str| p.action_config.get(k).and_then(Value::as_i64).filter(|n| *n > 0);
+            out.approvals.push(ApprovalRow {
+                project_id: ctx.project_id,
+                policy_id: p.id,
+                policy_name: p.name.clone(),
+                trace_id: span.trace_id.clone(),
+                span_id: span.span_id.clone(),
+                span_name: span.name.clone(),
+                agent_name: text(&merged, "gen_ai.agent.name").or_else(|| text(&merged, "strathon.agent.name")),
+                tool_name: text(&merged, "gen_ai.tool.name"),
+                tool_args: text(&merged, "strathon.tool.args"),
+                timeout_seconds: config("timeout_seconds").and_then(|n| i32::try_from(n).ok()).unwrap_or(300),
+                approvers_required: config("approvers_required").and_then(|n| i32::try_from(n).ok()).unwrap_or(1),
+            });
+        }
     }
 
     redaction::redact(&mut merged, ctx.redaction);

@@ -1,6 +1,6 @@
 //! Ingest counters kept by the HTTP side (the writer keeps its own).
 
-use prometheus::{CounterVec, IntCounter, Opts, Registry};
+use prometheus::{CounterVec, IntCounter, IntCounterVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct IngestCounters {
@@ -12,6 +12,7 @@ pub struct IngestCounters {
     pub heartbeats: IntCounter,
     pub refused_busy: IntCounter,
     pub cost_usd: CounterVec,
+    pub policy_matches: IntCounterVec,
     pub unknown_model: IntCounter,
 }
 
@@ -30,6 +31,11 @@ impl IngestCounters {
             &["model"],
         )?;
         registry.register(Box::new(cost_usd.clone()))?;
+        let policy_matches = IntCounterVec::new(
+            Opts::new("strathon_receiver_policy_matches_total", "Policy matches recorded at ingest, by action"),
+            &["action"],
+        )?;
+        registry.register(Box::new(policy_matches.clone()))?;
         Ok(IngestCounters {
             received: c(
                 "strathon_receiver_ingest_spans_received_total",
@@ -57,6 +63,7 @@ impl IngestCounters {
                 "Batches refused with 503 because the write queue was full",
             )?,
             cost_usd,
+            policy_matches,
             unknown_model: c(
                 "strathon_receiver_cost_spans_with_unknown_model_total",
                 "Spans with tokens for a model without a price",
