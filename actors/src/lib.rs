@@ -13,6 +13,7 @@ pub mod ingest_writer;
 pub mod leader;
 pub mod metrics;
 pub mod partitions;
+pub mod reapers;
 pub mod registry;
 pub mod retention;
 pub mod supervisor;

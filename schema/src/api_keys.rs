@@ -148,9 +148,10 @@ pub async fn remove_dev_key(conn: &mut AsyncPgConnection) -> QueryResult<usize> 
     diesel::delete(api_keys::table.find(DEV_KEY_ID)).execute(conn).await
 }
 
-/// Deletes keys whose hard expiry has passed; they can never authenticate again.
+/// Deletes keys revoked or expired more than 30 days ago: they can never
+/// authenticate again, and a month keeps them visible in listings first.
 pub async fn delete_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    diesel::delete(api_keys::table.filter(api_keys::expires_at.lt(diesel::dsl::now)))
+    diesel::sql_query("DELETE FROM api_keys WHERE coalesce(revoked_at, expires_at) < now() - interval '30 days'")
         .execute(conn)
         .await
 }
@@ -180,4 +181,128 @@ mod tests {
             "d167e0111ebddd7e1001ad51ded8b7f9f7887c127a626063a83e02b6e6807924"
         );
     }
+}
+
+/// The project's keys, newest first.
+pub async fn list(conn: &mut AsyncPgConnection, project_id: Uuid, include_revoked: bool) -> QueryResult<Vec<ApiKey>> {
+    let mut q = api_keys::table.filter(api_keys::project_id.eq(project_id)).into_boxed();
+    if !include_revoked {
+        q = q.filter(api_keys::revoked_at.is_null());
+    }
+    q.order((api_keys::created_at.desc(), api_keys::id.desc()))
+        .select(ApiKey::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, project_id: Uuid, id: Uuid) -> QueryResult<Option<ApiKey>> {
+    api_keys::table
+        .filter(api_keys::project_id.eq(project_id))
+        .find(id)
+        .select(ApiKey::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub struct Creation<'a> {
+    pub project_id: Uuid,
+    pub name: &'a str,
+    pub scopes: &'a [String],
+    pub expires_at: Option<DateTime<Utc>>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub rotated_from_id: Option<Uuid>,
+}
+
+pub async fn create(conn: &mut AsyncPgConnection, c: Creation<'_>, minted: &Minted) -> QueryResult<ApiKey> {
+    diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::project_id.eq(c.project_id),
+            api_keys::name.eq(c.name),
+            api_keys::key_hash.eq(&minted.hash),
+            api_keys::key_prefix.eq(&minted.prefix),
+            api_keys::scopes.eq(c.scopes),
+            api_keys::expires_at.eq(c.expires_at),
+            api_keys::allowed_ips.eq(c.allowed_ips),
+            api_keys::rotated_from_id.eq(c.rotated_from_id),
+        ))
+        .returning(ApiKey::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Marks a live, not yet rotated key as deprecated, working until `until`.
+pub async fn deprecate(
+    conn: &mut AsyncPgConnection,
+    project_id: Uuid,
+    id: Uuid,
+    until: DateTime<Utc>,
+) -> QueryResult<Option<ApiKey>> {
+    diesel::update(
+        api_keys::table
+            .filter(api_keys::project_id.eq(project_id))
+            .filter(api_keys::revoked_at.is_null())
+            .filter(api_keys::deprecated_at.is_null())
+            .find(id),
+    )
+    .set((
+        api_keys::deprecated_at.eq(diesel::dsl::now),
+        api_keys::expires_at.eq(until),
+    ))
+    .returning(ApiKey::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+pub async fn rename_or_expire(
+    conn: &mut AsyncPgConnection,
+    project_id: Uuid,
+    id: Uuid,
+    name: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
+) -> QueryResult<Option<ApiKey>> {
+    #[derive(AsChangeset)]
+    #[diesel(table_name = api_keys)]
+    struct Change<'a> {
+        name: Option<&'a str>,
+        expires_at: Option<DateTime<Utc>>,
+    }
+    diesel::update(
+        api_keys::table
+            .filter(api_keys::project_id.eq(project_id))
+            .filter(api_keys::revoked_at.is_null())
+            .find(id),
+    )
+    .set(&Change { name, expires_at })
+    .returning(ApiKey::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+pub async fn revoke(conn: &mut AsyncPgConnection, project_id: Uuid, id: Uuid) -> QueryResult<Option<ApiKey>> {
+    diesel::update(
+        api_keys::table
+            .filter(api_keys::project_id.eq(project_id))
+            .filter(api_keys::revoked_at.is_null())
+            .find(id),
+    )
+    .set(api_keys::revoked_at.eq(diesel::dsl::now))
+    .returning(ApiKey::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Revokes every key whose hard expiry has passed (the key reaper).
+pub async fn revoke_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+    diesel::update(
+        api_keys::table
+            .filter(api_keys::revoked_at.is_null())
+            .filter(api_keys::expires_at.le(diesel::dsl::now)),
+    )
+    .set(api_keys::revoked_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await
 }

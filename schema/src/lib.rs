@@ -6,6 +6,7 @@
 //! `diesel::QueryResult`; translating failures for clients is the server's job.
 
 pub mod api_keys;
+pub mod approvals;
 pub mod budgets;
 pub mod halts;
 pub mod ingest;

@@ -262,4 +262,29 @@ diesel::allow_tables_to_appear_in_same_query!(
     policy_versions,
     halts,
     budgets,
+    approvals,
 );
+
+diesel::table! {
+    approvals (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        policy_id -> Uuid,
+        trace_id -> Nullable<Bytea>,
+        span_id -> Nullable<Bytea>,
+        span_name -> Nullable<Text>,
+        agent_name -> Nullable<Text>,
+        tool_name -> Nullable<Text>,
+        tool_args -> Nullable<Text>,
+        policy_name -> Nullable<Text>,
+        status -> Text,
+        requested_at -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+        resolved_by -> Nullable<Text>,
+        timeout_seconds -> Int4,
+        expires_at -> Timestamptz,
+        approvers_required -> Int4,
+        current_approvals -> Int4,
+        approval_decisions -> Jsonb,
+    }
+}

@@ -20,8 +20,38 @@ pub mod scope {
     pub const POLICIES_WRITE: &str = "policies:write";
     pub const HALTS_READ: &str = "halts:read";
     pub const HALTS_WRITE: &str = "halts:write";
+    pub const API_KEYS_READ: &str = "api_keys:read";
+    pub const API_KEYS_WRITE: &str = "api_keys:write";
     pub const BUDGETS_READ: &str = "budgets:read";
     pub const BUDGETS_WRITE: &str = "budgets:write";
+
+    /// Every scope a key may be created with.
+    pub const KNOWN: [&str; 24] = [
+        "*",
+        "traces:write",
+        "traces:read",
+        "policies:read",
+        "policies:write",
+        "api_keys:read",
+        "api_keys:write",
+        "webhook_signing_keys:read",
+        "webhook_signing_keys:write",
+        "webhook_deliveries:read",
+        "webhook_deliveries:write",
+        "halts:read",
+        "halts:write",
+        "budgets:read",
+        "budgets:write",
+        "model_prices:read",
+        "model_prices:write",
+        "project_settings:read",
+        "project_settings:write",
+        "audit:read",
+        "audit:write",
+        "audit:admin",
+        "data:export",
+        "projects:manage",
+    ];
     pub const PROJECT_SETTINGS_READ: &str = "project_settings:read";
     pub const PROJECT_SETTINGS_WRITE: &str = "project_settings:write";
 }

@@ -9,6 +9,7 @@ use strathon_actors::budget_monitor::BudgetMonitor;
 use strathon_actors::cleanup::RetentionCleanup;
 use strathon_actors::ingest_writer::{self, WriterConfig};
 use strathon_actors::partitions::SpansPartitionMaintainer;
+use strathon_actors::reapers::{ApprovalReaper, KeyReaper};
 use strathon_actors::retention::RetentionSweeper;
 use strathon_actors::{Registry, Supervision};
 use strathon_schema::{api_keys, migrate, partitions, pool, projects};
@@ -202,6 +203,20 @@ fn start_actors(config: &Config, pool: &strathon_schema::DbPool, metrics: &Metri
             pool: pool.clone(),
             interval: Duration::from_secs_f64(config.budget_eval_interval_seconds),
             metrics: metrics.budgets.clone(),
+        },
+        &sup,
+    );
+    strathon_actors::spawn(
+        ApprovalReaper {
+            pool: pool.clone(),
+            interval: Duration::from_secs(30),
+        },
+        &sup,
+    );
+    strathon_actors::spawn(
+        KeyReaper {
+            pool: pool.clone(),
+            interval: Duration::from_secs(300),
         },
         &sup,
     );

@@ -208,7 +208,7 @@ async fn cleanup_removes_expired_sessions_and_keys() {
     let dead_key = db.key(DEFAULT_PROJECT_ID, &["*"]).await;
     let sql = db.sql().await;
     sql.execute(
-        "UPDATE api_keys SET expires_at = now() - interval '1 hour' WHERE key_hash = $1",
+        "UPDATE api_keys SET expires_at = now() - interval '31 days' WHERE key_hash = $1",
         &[&strathon_schema::api_keys::hash(&dead_key)],
     )
     .await
@@ -226,6 +226,7 @@ async fn cleanup_removes_expired_sessions_and_keys() {
     server
         .wait_for("cleanup", Duration::from_secs(20), async || {
             db.scalar_i64("SELECT count(*) FROM sessions").await == 1
+                && db.scalar_i64("SELECT count(*) FROM api_keys").await == 1
         })
         .await;
     assert_eq!(

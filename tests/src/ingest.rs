@@ -371,7 +371,13 @@ async fn nothing_acknowledged_is_missing_under_concurrency() {
 }
 
 async fn create_policy(server: &Server, key: &str, body: Value) -> Value {
-    let resp = server.request(reqwest::Method::POST, "/v1/policies").bearer_auth(key).json(&body).send().await.unwrap();
+    let resp = server
+        .request(reqwest::Method::POST, "/v1/policies")
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201);
     resp.json().await.unwrap()
 }
@@ -394,11 +400,18 @@ async fn policies_are_evaluated_at_ingest_and_each_match_recorded_once() {
                "action": "require_approval", "action_config": {"timeout_seconds": 60}, "applies_to": ["tool"]}),
     )
     .await;
-    let _never = create_policy(&server, &key, json!({"name": "errors", "match_expression": "attrs[\"missing\"] == 1", "action": "log"})).await;
+    let _never = create_policy(
+        &server,
+        &key,
+        json!({"name": "errors", "match_expression": "attrs[\"missing\"] == 1", "action": "log"}),
+    )
+    .await;
 
     let spans = vec![
         span(1, 1, "langgraph.tool.shell_exec").attr("gen_ai.tool.name", "shell_exec"),
-        span(1, 2, "langgraph.tool.refund").attr("gen_ai.tool.name", "refund").attr("strathon.tool.args", "{\"amount\": 5}"),
+        span(1, 2, "langgraph.tool.refund")
+            .attr("gen_ai.tool.name", "refund")
+            .attr("strathon.tool.args", "{\"amount\": 5}"),
         span(1, 3, "chain.refund").attr("gen_ai.tool.name", "refund"),
         span(1, 4, "ordinary.work"),
     ];
@@ -410,19 +423,48 @@ async fn policies_are_evaluated_at_ingest_and_each_match_recorded_once() {
     let stored = server.list("/v1/spans?limit=10", &key).await;
     let names: Vec<&str> = stored.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert!(!names.contains(&"ordinary.work"), "sampled out at rate 0: {names:?}");
-    assert_eq!(stored.len(), 2, "matched spans are always kept, applies_to excludes chain.refund: {names:?}");
-    let shell = stored.iter().find(|s| s["name"] == "langgraph.tool.shell_exec").unwrap();
+    assert_eq!(
+        stored.len(),
+        2,
+        "matched spans are always kept, applies_to excludes chain.refund: {names:?}"
+    );
+    let shell = stored
+        .iter()
+        .find(|s| s["name"] == "langgraph.tool.shell_exec")
+        .unwrap();
     assert_eq!(shell["attributes"]["strathon.policy.matched_ids"], block["id"]);
     assert_eq!(shell["attributes"]["strathon.policy.matched_actions"], "block");
 
     let (_, policies) = server.get_json("/v1/policies", Some(&key)).await;
-    let count = |id: &Value| policies["policies"].as_array().unwrap().iter().find(|p| &p["id"] == id).unwrap()["match_count"].clone();
+    let count = |id: &Value| {
+        policies["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| &p["id"] == id)
+            .unwrap()["match_count"]
+            .clone()
+    };
     assert_eq!(count(&block["id"]), 1);
     assert_eq!(count(&approve["id"]), 1);
     assert_eq!(db.scalar_i64("SELECT count(*) FROM policy_matches").await, 2);
-    let outcomes = db.sql().await.query("SELECT action_outcome FROM policy_matches ORDER BY 1", &[]).await.unwrap();
+    let outcomes = db
+        .sql()
+        .await
+        .query("SELECT action_outcome FROM policy_matches ORDER BY 1", &[])
+        .await
+        .unwrap();
     let outcomes: Vec<String> = outcomes.iter().map(|r| r.get(0)).collect();
     assert_eq!(outcomes, ["approval_requested", "shadow_recorded"]);
-    assert_eq!(db.scalar_i64("SELECT count(*) FROM approvals WHERE status = 'pending' AND timeout_seconds = 60").await, 1);
-    assert_eq!(server.metric(r#"strathon_receiver_policy_matches_total{action="block"}"#).await, Some(2.0));
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM approvals WHERE status = 'pending' AND timeout_seconds = 60")
+            .await,
+        1
+    );
+    assert_eq!(
+        server
+            .metric(r#"strathon_receiver_policy_matches_total{action="block"}"#)
+            .await,
+        Some(2.0)
+    );
 }

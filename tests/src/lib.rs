@@ -14,7 +14,11 @@ mod auth;
 #[cfg(test)]
 mod config;
 #[cfg(test)]
+mod control;
+#[cfg(test)]
 mod ingest;
+#[cfg(test)]
+mod keys;
 #[cfg(test)]
 mod logging;
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 use actix_web::web;
 
+pub mod api_keys;
+pub mod approvals;
 pub mod budgets;
 pub mod halts;
 pub mod health;
@@ -77,6 +79,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(budgets::delete)),
         )
         .service(web::resource("/v1/budgets/{budget_id}/spend").route(web::get().to(budgets::spend)))
+        .service(
+            web::resource("/v1/approvals")
+                .route(web::get().to(approvals::list))
+                .route(web::post().to(approvals::create)),
+        )
+        .service(web::resource("/v1/approvals/{approval_id}").route(web::get().to(approvals::get)))
+        .service(web::resource("/v1/approvals/{approval_id}/approve").route(web::post().to(approvals::approve)))
+        .service(web::resource("/v1/approvals/{approval_id}/deny").route(web::post().to(approvals::deny)))
+        .service(
+            web::resource("/v1/api_keys")
+                .route(web::get().to(api_keys::list))
+                .route(web::post().to(api_keys::create)),
+        )
+        .service(
+            web::resource("/v1/api_keys/{key_id}")
+                .route(web::patch().to(api_keys::patch))
+                .route(web::delete().to(api_keys::revoke)),
+        )
+        .service(web::resource("/v1/api_keys/{key_id}/rotate").route(web::post().to(api_keys::rotate)))
         .service(web::resource("/v1/costs/forecast").route(web::get().to(budgets::forecast)))
         .service(
             web::resource("/v1/project/settings")

@@ -112,7 +112,11 @@ pub async fn ingest(
         let accepted = state
             .writer
             .send(WriteSpans {
-                batch: Batch { spans: converted.rows, matches: converted.matches, approvals: converted.approvals },
+                batch: Batch {
+                    spans: converted.rows,
+                    matches: converted.matches,
+                    approvals: converted.approvals,
+                },
                 reply,
             })
             .await

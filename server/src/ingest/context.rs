@@ -50,7 +50,11 @@ impl ContextCache {
             .into_iter()
             .map(|(model, input, output)| (model, (input, output)))
             .collect();
-        let policies = policies::list(&mut conn, project_id).await?.into_iter().filter_map(CompiledPolicy::from_row).collect();
+        let policies = policies::list(&mut conn, project_id)
+            .await?
+            .into_iter()
+            .filter_map(CompiledPolicy::from_row)
+            .collect();
         let ctx = Arc::new(ProjectContext {
             redaction: RedactionConfig::from_settings(
                 r.pii_redaction_enabled,

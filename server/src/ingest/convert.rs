@@ -236,7 +236,10 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
         actions.sort_unstable();
         actions.dedup();
         merged.insert("strathon.policy.matched_ids".into(), Value::String(ids.join(",")));
-        merged.insert("strathon.policy.matched_actions".into(), Value::String(actions.join(",")));
+        merged.insert(
+            "strathon.policy.matched_actions".into(),
+            Value::String(actions.join(",")),
+        );
     }
 
     let status = span.status.as_ref().map(|s| s.code).unwrap_or(0);
@@ -272,8 +275,12 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
                 agent_name: text(&merged, "gen_ai.agent.name").or_else(|| text(&merged, "strathon.agent.name")),
                 tool_name: text(&merged, "gen_ai.tool.name"),
                 tool_args: text(&merged, "strathon.tool.args"),
-                timeout_seconds: config("timeout_seconds").and_then(|n| i32::try_from(n).ok()).unwrap_or(300),
-                approvers_required: config("approvers_required").and_then(|n| i32::try_from(n).ok()).unwrap_or(1),
+                timeout_seconds: config("timeout_seconds")
+                    .and_then(|n| i32::try_from(n).ok())
+                    .unwrap_or(300),
+                approvers_required: config("approvers_required")
+                    .and_then(|n| i32::try_from(n).ok())
+                    .unwrap_or(1),
             });
         }
     }

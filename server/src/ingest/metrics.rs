@@ -32,7 +32,10 @@ impl IngestCounters {
         )?;
         registry.register(Box::new(cost_usd.clone()))?;
         let policy_matches = IntCounterVec::new(
-            Opts::new("strathon_receiver_policy_matches_total", "Policy matches recorded at ingest, by action"),
+            Opts::new(
+                "strathon_receiver_policy_matches_total",
+                "Policy matches recorded at ingest, by action",
+            ),
             &["action"],
         )?;
         registry.register(Box::new(policy_matches.clone()))?;

@@ -1,0 +1,175 @@
+//! `/v1/approvals`: human approval of tool calls, N-of-M votes, first deny
+//! vetoes. Pending approvals expire through the approval reaper.
+
+use actix_web::{web, HttpResponse};
+use diesel_async::AsyncConnection as _;
+use serde_json::{json, Map, Value};
+use strathon_schema::approvals::{self, Approval, NewApproval};
+use uuid::Uuid;
+
+use super::params::{self, Params};
+use super::policies::object;
+use crate::app::AppState;
+use crate::audit::{self, Event};
+use crate::auth::{scope, Auth, Principal};
+use crate::error::ApiError;
+
+const STATUSES: [&str; 4] = ["approved", "denied", "expired", "pending"];
+
+fn iso(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+pub fn render(a: &Approval) -> Value {
+    json!({
+        "id": a.id, "project_id": a.project_id, "policy_id": a.policy_id,
+        "trace_id": a.trace_id.as_ref().map(hex::encode), "span_id": a.span_id.as_ref().map(hex::encode),
+        "span_name": a.span_name, "agent_name": a.agent_name, "tool_name": a.tool_name, "tool_args": a.tool_args,
+        "policy_name": a.policy_name, "status": a.status, "requested_at": iso(&a.requested_at),
+        "resolved_at": a.resolved_at.as_ref().map(iso), "resolved_by": a.resolved_by,
+        "timeout_seconds": a.timeout_seconds, "expires_at": iso(&a.expires_at),
+        "approvers_required": a.approvers_required, "current_approvals": a.current_approvals,
+        "approval_decisions": a.approval_decisions,
+    })
+}
+
+/// The approval at the top level and under `approval`: SDKs read either.
+fn wrapped(a: &Approval) -> Value {
+    let mut body = render(a);
+    body["approval"] = render(a);
+    body
+}
+
+fn text(body: &Map<String, Value>, key: &str) -> Option<String> {
+    body.get(key).and_then(Value::as_str).map(|s| s.replace('\0', ""))
+}
+
+fn at_least_one(body: &Map<String, Value>, key: &str, default: i32) -> Result<i32, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v.as_i64().filter(|n| *n >= 1).and_then(|n| i32::try_from(n).ok()).ok_or_else(|| {
+            ApiError::Unprocessable(vec![json!({"type": "greater_than_equal", "loc": ["body", key], "msg": "Input should be greater than or equal to 1", "input": v})])
+        }),
+    }
+}
+
+pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::TRACES_WRITE)?;
+    let body = object(body)?;
+    let policy_id = text(&body, "policy_id")
+        .and_then(|p| Uuid::parse_str(&p).ok())
+        .ok_or_else(|| ApiError::BadRequest("invalid policy_id".into()))?;
+    let timeout = at_least_one(&body, "timeout_seconds", 300)?;
+    let new = NewApproval {
+        project_id: auth.project_id,
+        policy_id,
+        span_name: text(&body, "span_name"),
+        agent_name: text(&body, "agent_name"),
+        tool_name: text(&body, "tool_name"),
+        tool_args: text(&body, "tool_args"),
+        policy_name: text(&body, "policy_name"),
+        timeout_seconds: timeout,
+        expires_at: chrono::Utc::now() + chrono::Duration::seconds(i64::from(timeout)),
+        approvers_required: at_least_one(&body, "approvers_required", 1)?,
+    };
+    let mut conn = state.pool.get().await?;
+    let created = approvals::insert(&mut conn, &new).await?;
+    Ok(HttpResponse::Created().json(wrapped(&created)))
+}
+
+pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_READ)?;
+    let limit = params::limit(&query, 100, 1000)?;
+    // `status` is what the CLI sends; `status_filter` what the original read.
+    let status = query
+        .get("status_filter")
+        .or_else(|| query.get("status"))
+        .filter(|s| !s.is_empty());
+    if let Some(s) = status {
+        if !STATUSES.contains(&s.as_str()) {
+            return Err(ApiError::BadRequest(
+                "status must be one of ['approved', 'denied', 'expired', 'pending']".into(),
+            ));
+        }
+    }
+    let mut conn = state.pool.get().await?;
+    let found = approvals::list(&mut conn, auth.project_id, status.map(String::as_str), limit).await?;
+    Ok(HttpResponse::Ok().json(json!({ "approvals": found.iter().map(render).collect::<Vec<_>>() })))
+}
+
+fn approval_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::BadRequest("invalid approval id".into()))
+}
+
+pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_READ)?;
+    let id = approval_id(&path)?;
+    let mut conn = state.pool.get().await?;
+    let a = approvals::find(&mut conn, auth.project_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("approval not found".into()))?;
+    Ok(HttpResponse::Ok().json(wrapped(&a)))
+}
+
+pub async fn approve(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    decide(auth, state, path, "approved").await
+}
+
+pub async fn deny(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    decide(auth, state, path, "denied").await
+}
+
+async fn decide(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    decision: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_WRITE)?;
+    let id = approval_id(&path)?;
+    let Principal::ApiKey { id: actor, .. } = &auth.principal;
+    let actor = actor.to_string();
+    let mut conn = state.pool.get().await?;
+    let decided = conn
+        .transaction(async |conn| {
+            let gone = || ApiError::NotFound("approval not found or already resolved".into());
+            let a = approvals::pending_for_update(conn, auth.project_id, id)
+                .await?
+                .ok_or_else(gone)?;
+            let mut decisions = a.approval_decisions.as_array().cloned().unwrap_or_default();
+            if decisions.iter().any(|d| d["actor"] == actor.as_str()) {
+                return Err(gone());
+            }
+            decisions.push(json!({"actor": actor, "decision": decision, "timestamp": chrono::Utc::now().to_rfc3339()}));
+            let approvals_now = a.current_approvals + i32::from(decision == "approved");
+            let status = match decision {
+                "denied" => "denied",
+                _ if approvals_now >= a.approvers_required => "approved",
+                _ => "pending",
+            };
+            let resolved_by = (status != "pending").then_some(actor.as_str());
+            let saved =
+                approvals::save_decision(conn, id, status, approvals_now, &Value::Array(decisions), resolved_by)
+                    .await?;
+            let action = if decision == "approved" {
+                "approval.approve"
+            } else {
+                "approval.deny"
+            };
+            audit::record(
+                conn,
+                &auth,
+                Event::new(action, "approval", id)
+                    .before(render(&a))
+                    .after(render(&saved)),
+            )
+            .await?;
+            Ok(saved)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(wrapped(&decided)))
+}
