@@ -151,7 +151,7 @@ pub async fn remove_dev_key(conn: &mut AsyncPgConnection) -> QueryResult<usize> 
 /// Deletes keys revoked or expired more than 30 days ago: they can never
 /// authenticate again, and a month keeps them visible in listings first.
 pub async fn delete_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    diesel::sql_query("DELETE FROM api_keys WHERE coalesce(revoked_at, expires_at) < now() - interval '30 days'")
+    diesel::sql_query("DELETE FROM api_keys WHERE least(revoked_at, expires_at) < now() - interval '30 days'")
         .execute(conn)
         .await
 }
