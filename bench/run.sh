@@ -87,10 +87,12 @@ log "ready; idle RSS $((IDLE_RSS_KB / 1024)) MiB"
 
 TICK=$(getconf CLK_TCK)
 ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# Postgres CPU: every live process, plus the postmaster's reaped children
+# (cutime/cstime), so backends that exit during the run still count.
 pg_ticks() {
     local sum=0 t p
     for p in $(ps -C postgres -o pid=); do
-        t=$(ticks_of "$p")
+        t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo 0)
         sum=$((sum + ${t:-0}))
     done
     echo "$sum"

@@ -173,3 +173,41 @@ pub async fn version(
         .await
         .optional()
 }
+
+/// Recent matches with their policy, newest first: (policy name, action,
+/// outcome, trace id, span id, matched at, span name).
+pub async fn recent_matches(
+    conn: &mut AsyncPgConnection,
+    project_id: Uuid,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<
+    Vec<(
+        String,
+        String,
+        String,
+        Vec<u8>,
+        Vec<u8>,
+        DateTime<Utc>,
+        serde_json::Value,
+    )>,
+> {
+    use crate::schema::policy_matches;
+    policy_matches::table
+        .inner_join(policies::table)
+        .filter(policy_matches::project_id.eq(project_id))
+        .filter(policy_matches::matched_at.ge(since))
+        .order(policy_matches::matched_at.desc())
+        .limit(limit)
+        .select((
+            policies::name,
+            policy_matches::action,
+            policy_matches::action_outcome,
+            policy_matches::trace_id,
+            policy_matches::span_id,
+            policy_matches::matched_at,
+            policy_matches::metadata,
+        ))
+        .load(conn)
+        .await
+}

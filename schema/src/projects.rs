@@ -94,3 +94,74 @@ pub async fn create(conn: &mut AsyncPgConnection, org_id: Uuid, name: &str, slug
         .await?;
     Ok(project)
 }
+
+/// Live projects of an organization (and deleted ones when asked), by name.
+pub async fn list(conn: &mut AsyncPgConnection, org_id: Uuid, include_deleted: bool) -> QueryResult<Vec<Project>> {
+    let mut q = projects::table.filter(projects::org_id.eq(org_id)).into_boxed();
+    if !include_deleted {
+        q = q.filter(projects::deleted_at.is_null());
+    }
+    q.order(projects::name.asc())
+        .select(Project::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn find_by_slug(conn: &mut AsyncPgConnection, org_id: Uuid, slug: &str) -> QueryResult<Option<Project>> {
+    projects::table
+        .filter(projects::org_id.eq(org_id))
+        .filter(projects::slug.eq(slug))
+        .filter(projects::deleted_at.is_null())
+        .select(Project::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn rename(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> QueryResult<Project> {
+    diesel::update(projects::table.find(id))
+        .set(projects::name.eq(name))
+        .returning(Project::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Soft-deletes a project and revokes its live keys.
+pub async fn soft_delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    use crate::schema::api_keys;
+    diesel::update(projects::table.find(id))
+        .set(projects::deleted_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    diesel::update(
+        api_keys::table
+            .filter(api_keys::project_id.eq(id))
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set(api_keys::revoked_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Counts shown with a project: live keys, policies, traces.
+pub async fn resource_counts(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<(i64, i64, i64)> {
+    use crate::schema::{api_keys, policies, traces};
+    let keys = api_keys::table
+        .filter(api_keys::project_id.eq(id))
+        .filter(api_keys::revoked_at.is_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    let pols = policies::table
+        .filter(policies::project_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    let trs = traces::table
+        .filter(traces::project_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok((keys, pols, trs))
+}

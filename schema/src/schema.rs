@@ -244,6 +244,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    policy_matches (id) {
+        id -> Int8,
+        policy_id -> Uuid,
+        project_id -> Uuid,
+        trace_id -> Bytea,
+        span_id -> Bytea,
+        action -> Text,
+        action_outcome -> Text,
+        matched_at -> Timestamptz,
+        metadata -> Jsonb,
+    }
+}
+
+diesel::joinable!(policy_matches -> policies (policy_id));
 diesel::joinable!(budgets -> projects (project_id));
 diesel::joinable!(halts -> projects (project_id));
 
@@ -263,6 +278,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     halts,
     budgets,
     approvals,
+    policy_matches,
 );
 
 diesel::table! {

@@ -213,3 +213,46 @@ pub async fn cost_since(conn: &mut AsyncPgConnection, project_id: Uuid, since_ns
         .await?;
     Ok(total.unwrap_or_default())
 }
+
+/// One agent's activity in a window, for the agent inventory.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct AgentActivity {
+    #[diesel(sql_type = Text)]
+    pub agent_name: String,
+    #[diesel(sql_type = BigInt)]
+    pub first_seen: i64,
+    #[diesel(sql_type = BigInt)]
+    pub last_active: i64,
+    #[diesel(sql_type = BigInt)]
+    pub total_spans: i64,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub total_cost_usd: BigDecimal,
+    #[diesel(sql_type = BigInt)]
+    pub total_tool_calls: i64,
+    #[diesel(sql_type = diesel::sql_types::Array<Text>)]
+    pub tools_used: Vec<String>,
+    #[diesel(sql_type = diesel::sql_types::Array<Text>)]
+    pub models_used: Vec<String>,
+}
+
+pub async fn agents(
+    conn: &mut AsyncPgConnection,
+    project_id: Uuid,
+    since_ns: i64,
+    limit: i64,
+) -> QueryResult<Vec<AgentActivity>> {
+    diesel::sql_query(
+        "SELECT agent_name, min(start_time_unix_nano) AS first_seen, max(start_time_unix_nano) AS last_active, \
+                count(*) AS total_spans, coalesce(sum(cost_usd), 0) AS total_cost_usd, \
+                count(tool_name) AS total_tool_calls, \
+                coalesce(array_agg(DISTINCT tool_name) FILTER (WHERE tool_name IS NOT NULL), '{}') AS tools_used, \
+                coalesce(array_agg(DISTINCT request_model) FILTER (WHERE request_model IS NOT NULL), '{}') AS models_used \
+         FROM spans WHERE project_id = $1 AND start_time_unix_nano >= $2 AND agent_name IS NOT NULL \
+         GROUP BY agent_name ORDER BY max(start_time_unix_nano) DESC LIMIT $3",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(project_id)
+    .bind::<BigInt, _>(since_ns)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}

@@ -24,6 +24,10 @@ pub mod scope {
     pub const API_KEYS_WRITE: &str = "api_keys:write";
     pub const BUDGETS_READ: &str = "budgets:read";
     pub const BUDGETS_WRITE: &str = "budgets:write";
+    pub const MODEL_PRICES_READ: &str = "model_prices:read";
+    pub const MODEL_PRICES_WRITE: &str = "model_prices:write";
+    pub const DATA_EXPORT: &str = "data:export";
+    pub const PROJECTS_MANAGE: &str = "projects:manage";
 
     /// Every scope a key may be created with.
     pub const KNOWN: [&str; 24] = [

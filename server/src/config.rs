@@ -161,6 +161,10 @@ pub struct Config {
     #[arg(long, env = "STRATHON_DB_POOL_SIZE", default_value = "10")]
     pub db_pool_size: u32,
 
+    /// Key for the AI provider behind `POST /v1/policies/generate` (English to CEL).
+    #[arg(long, env = "STRATHON_AI_API_KEY", hide_env_values = true)]
+    pub ai_api_key: Option<String>,
+
     /// Bearer token required to scrape /metrics (unset: open).
     #[arg(long, env = "STRATHON_METRICS_AUTH_TOKEN", hide_env_values = true)]
     pub metrics_auth_token: Option<String>,
@@ -206,6 +210,10 @@ impl Config {
 
     pub fn pepper(&self) -> Option<&str> {
         set(&self.password_pepper)
+    }
+
+    pub fn ai_key(&self) -> Option<&str> {
+        set(&self.ai_api_key)
     }
 
     pub fn metrics_token(&self) -> Option<&str> {

@@ -2096,3 +2096,227 @@ async fn the_cost_forecast_projects_burn_rate_and_budget_exhaustion() {
         (403, detail("missing required scope: traces:read"))
     );
 }
+
+#[tokio::test]
+async fn a_fixed_window_rolls_over_and_a_rolling_window_forgets_old_spend() {
+    let db = TestDb::migrated().await;
+    let (server, key) = monitored(&db).await;
+    let hourly = create_budget(
+        &server,
+        &key,
+        json!({"name": "hourly", "scope": "project", "max_spend_usd": "1", "budget_duration": "1h"}),
+    )
+    .await;
+    let rolling = create_budget(
+        &server,
+        &key,
+        json!({"name": "rolling", "scope": "project", "max_spend_usd": "3", "budget_duration": "1h",
+               "window_type": "rolling"}),
+    )
+    .await;
+    // The fixed window began 20 minutes ago (as if created then).
+    let sql = db.sql().await;
+    let hourly_id = uuid::Uuid::parse_str(hourly["id"].as_str().unwrap()).unwrap();
+    sql.execute(
+        "UPDATE budgets SET budget_reset_at = now() + interval '40 minutes' WHERE id = $1",
+        &[&hourly_id],
+    )
+    .await
+    .unwrap();
+    let minutes_ago = |m: u64| otlp::now_ns() - m * 60 * 1_000_000_000;
+    send(
+        &server,
+        &key,
+        "agent",
+        vec![
+            span(1, 1, "old.step")
+                .start(minutes_ago(120))
+                .attr("strathon.agent.cost.usd", 5.0),
+            span(1, 2, "recent.step")
+                .start(minutes_ago(10))
+                .attr("strathon.agent.cost.usd", 2.0),
+        ],
+    )
+    .await;
+
+    server
+        .wait_for("the fixed window to trip", ASYNC, async || {
+            halts_by(&server, &key, "budget_monitor", false)
+                .await
+                .iter()
+                .any(|h| h["budget_id"] == hourly["id"])
+        })
+        .await;
+    server
+        .wait_for("the rolling budget to be evaluated", ASYNC, async || {
+            approx(&budget(&server, &key, &rolling["id"]).await["current_spend"], 2.0)
+        })
+        .await;
+    assert!(approx(
+        &budget(&server, &key, &hourly["id"]).await["current_spend"],
+        2.0
+    ));
+    assert_eq!(
+        budget(&server, &key, &rolling["id"]).await["auto_halted"],
+        false,
+        "the $5 two hours ago is outside the last hour"
+    );
+    assert_eq!(halts_by(&server, &key, "budget_monitor", false).await.len(), 1);
+
+    // The window ended 5 minutes ago: a new one starts, from zero.
+    sql.execute(
+        "UPDATE budgets SET budget_reset_at = now() - interval '5 minutes' WHERE id = $1",
+        &[&hourly_id],
+    )
+    .await
+    .unwrap();
+    server
+        .wait_for("the new window to lift the halt", ASYNC, async || {
+            sync_halts(&server, &key).await.is_empty()
+        })
+        .await;
+    let after = budget(&server, &key, &hourly["id"]).await;
+    assert_eq!(after["auto_halted"], false);
+    assert!(approx(&after["current_spend"], 0.0), "{after}");
+    near_now(&after["budget_reset_at"], chrono::Duration::minutes(55));
+    let (_, spend) = get(&server, &format!("{BUDGETS}/{hourly_id}/spend"), &key).await;
+    assert_eq!(spend["spent_usd"], "0");
+    near_now(&spend["window_start"], -chrono::Duration::minutes(5));
+}
+
+#[tokio::test]
+#[ignore = "server bug: budget numbers beyond the numeric(16,6)/(4,3)/(10,2) columns answer 500 (numeric field overflow)"]
+async fn budget_numbers_that_do_not_fit_are_refused_as_client_errors() {
+    let db = TestDb::migrated().await;
+    let (server, key) = started(&db).await;
+    for body in [
+        json!({"name": "huge", "scope": "project", "max_spend_usd": "99999999999", "budget_duration": "1d"}),
+        json!({"name": "huge", "budget_type": "cost", "limit_usd": 1e15}),
+        json!({"name": "ratio", "scope": "project", "max_spend_usd": "1", "budget_duration": "1d",
+               "soft_limit_ratio": "12.5"}),
+        json!({"name": "window", "scope": "project", "max_repeated_calls": 3, "loop_window_seconds": "1e12"}),
+    ] {
+        let (status, answer) = post(&server, BUDGETS, &key, body.clone()).await;
+        assert!(matches!(status, 400 | 422), "{body} -> {status} {answer}");
+    }
+    let b = create_budget(
+        &server,
+        &key,
+        json!({"name": "ok", "scope": "project", "max_spend_usd": "5", "budget_duration": "1d"}),
+    )
+    .await;
+    let (status, answer) = patch(
+        &server,
+        &format!("{BUDGETS}/{}", b["id"].as_str().unwrap()),
+        &key,
+        json!({"max_spend_usd": "1e11"}),
+    )
+    .await;
+    assert!(matches!(status, 400 | 422), "{status} {answer}");
+    assert_eq!(
+        get(&server, BUDGETS, &key).await.1["budgets"].as_array().unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
+#[ignore = "server bug: a positive max_spend_usd below $0.000001 passes validation, is stored as 0, and the monitor halts the project at $0 spent"]
+async fn a_positive_limit_never_becomes_zero_and_halts_an_idle_project() {
+    let db = TestDb::migrated().await;
+    let (server, key) = monitored(&db).await;
+    let (status, created) = post(
+        &server,
+        BUDGETS,
+        &key,
+        json!({"name": "tiny", "scope": "project", "max_spend_usd": "0.0000001", "budget_duration": "1d"}),
+    )
+    .await;
+    match status {
+        400 | 422 => {}
+        201 => {
+            assert_ne!(created["max_spend_usd"], "0", "a positive limit was stored as zero");
+            server
+                .wait_for("an evaluation", ASYNC, async || {
+                    !budget(&server, &key, &created["id"]).await["last_evaluated_at"].is_null()
+                })
+                .await;
+        }
+        other => panic!("{other}: {created}"),
+    }
+    assert_eq!(
+        sync_halts(&server, &key).await,
+        Vec::<Value>::new(),
+        "nothing was spent, so nothing may be halted"
+    );
+}
+
+#[tokio::test]
+#[ignore = "server bug: compiling a CEL member chain 5000 links deep (10 KB) overflows the worker's stack and aborts the whole receiver"]
+async fn a_deeply_nested_expression_never_takes_the_receiver_down() {
+    let db = TestDb::migrated().await;
+    let (mut server, key) = started(&db).await;
+    // Any policies:write key can send this; the answer may be 201 or 400,
+    // but the receiver must survive it.
+    let chain = format!("attrs{} == 1", ".b".repeat(5000));
+    let resp = server
+        .request(Method::POST, POLICIES)
+        .bearer_auth(&key)
+        .json(&json!({"name": "deep", "match_expression": chain, "action": "log"}))
+        .send()
+        .await;
+    let status = resp.as_ref().map(|r| r.status().as_u16()).ok();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(server.is_running(), "the receiver died: {:#?}", server.logs());
+    assert!(matches!(status, Some(201 | 400)), "{status:?}");
+    assert!(server.is_healthy().await);
+    assert_eq!(feed(&server, &key).await["intervention_default_action"], "allow");
+}
+
+#[tokio::test]
+#[ignore = "server bug: budget name (1..200) and description (<=1024) lengths are not enforced (spec 6.8 says 422)"]
+async fn budget_name_and_description_lengths_follow_the_contract() {
+    let db = TestDb::migrated().await;
+    let (server, key) = started(&db).await;
+    let body = |name: String, description: String| json!({"name": name, "description": description, "budget_type": "cost", "limit_usd": 1});
+    create_budget(&server, &key, body("n".repeat(200), "d".repeat(1024))).await;
+    assert_eq!(
+        post(&server, BUDGETS, &key, body("n".repeat(201), "d".into())).await.0,
+        422
+    );
+    assert_eq!(
+        post(&server, BUDGETS, &key, body("n".into(), "d".repeat(1025))).await.0,
+        422
+    );
+}
+
+#[tokio::test]
+async fn deep_expressions_the_write_path_accepts_are_evaluated_at_ingest_without_harm() {
+    let db = TestDb::migrated().await;
+    let (mut server, key) = started(&db).await;
+    for (name, expression) in [
+        ("negations", format!("{}true", "!".repeat(50_000))),
+        ("minus", format!("{}1 == 1", "-".repeat(50_000))),
+        ("chain", format!("attrs{} == 1", ".b".repeat(2_000))),
+        ("ors", vec!["false"; 20_000].join(" || ")),
+    ] {
+        let (status, answer) = post(
+            &server,
+            POLICIES,
+            &key,
+            json!({"name": name, "match_expression": expression, "action": "log"}),
+        )
+        .await;
+        assert!(matches!(status, 201 | 400), "{name}: {status} {answer}");
+        assert!(server.is_running(), "{name} killed the receiver: {:#?}", server.logs());
+    }
+    send(
+        &server,
+        &key,
+        "agent",
+        vec![span(1, 1, "langgraph.tool.search").attr("gen_ai.tool.name", "search")],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(server.is_running(), "ingest died: {:#?}", server.logs());
+    assert_eq!(server.list("/v1/spans", &key).await.len(), 1);
+}

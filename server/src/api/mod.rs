@@ -3,17 +3,21 @@
 
 use actix_web::web;
 
+pub mod agents;
 pub mod api_keys;
 pub mod approvals;
 pub mod budgets;
+pub mod compliance;
 pub mod halts;
 pub mod health;
 pub mod intervention;
 pub mod metrics;
+pub mod model_prices;
 pub mod params;
 pub mod policies;
 pub mod policy_templates;
 pub mod project_settings;
+pub mod projects;
 pub mod ready;
 pub mod span_tree;
 pub mod spans;
@@ -42,6 +46,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/policies/export").route(web::get().to(policies::export)))
         .service(web::resource("/v1/policies/import").route(web::post().to(policies::import)))
         .service(web::resource("/v1/policies/batch").route(web::post().to(policies::batch)))
+        .service(web::resource("/v1/policies/simulate").route(web::post().to(policies::simulate)))
+        .service(web::resource("/v1/policies/conflicts").route(web::get().to(policies::conflicts)))
+        .service(web::resource("/v1/policies/suggest").route(web::get().to(policies::suggest)))
+        .service(web::resource("/v1/policies/generate").route(web::post().to(policies::generate)))
         .service(
             web::resource("/v1/policies/{policy_id}")
                 .route(web::get().to(policies::get))
@@ -98,6 +106,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(api_keys::revoke)),
         )
         .service(web::resource("/v1/api_keys/{key_id}/rotate").route(web::post().to(api_keys::rotate)))
+        .service(
+            web::resource("/v1/projects")
+                .route(web::get().to(projects::list))
+                .route(web::post().to(projects::create)),
+        )
+        .service(
+            web::resource("/v1/projects/{slug}")
+                .route(web::get().to(projects::get))
+                .route(web::patch().to(projects::patch))
+                .route(web::delete().to(projects::delete)),
+        )
+        .service(
+            web::resource("/v1/model_prices")
+                .route(web::get().to(model_prices::list))
+                .route(web::post().to(model_prices::upsert)),
+        )
+        .service(web::resource("/v1/model_prices/{model_name}").route(web::delete().to(model_prices::delete)))
+        .service(web::resource("/v1/agents").route(web::get().to(agents::list)))
+        .service(web::resource("/v1/compliance/export").route(web::post().to(compliance::export)))
         .service(web::resource("/v1/costs/forecast").route(web::get().to(budgets::forecast)))
         .service(
             web::resource("/v1/project/settings")

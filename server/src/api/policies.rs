@@ -354,3 +354,165 @@ pub async fn import(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     state.contexts.invalidate(auth.project_id);
     Ok(HttpResponse::Ok().json(json!({ "created": created, "skipped": skipped, "errors": errors })))
 }
+
+/// `POST /v1/policies/simulate`: how an expression would have matched the
+/// project's stored (redacted) spans in a time window.
+pub async fn simulate(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_READ)?;
+    let body = object(body)?;
+    let expression = body.get("match_expression").cloned().unwrap_or(Value::Null);
+    let program = crate::policy::cel::compile(&expression)
+        .map_err(|e| ApiError::BadRequest(format!("invalid match_expression: {e}")))?;
+    let applies_to: Vec<String> = body
+        .get("applies_to")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let bound = |key: &str| -> Result<Option<i64>, ApiError> {
+        match body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => {
+                let raw = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+                let p: super::params::Params = [(key.to_owned(), raw.clone())].into_iter().collect();
+                super::params::time_ns(&p, key)
+                    .map_err(|_| ApiError::BadRequest(format!("{key} must be nanosecond unix or ISO 8601: {raw}")))
+            }
+        }
+    };
+    let now = chrono::Utc::now();
+    let now_ns = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
+    // The CLI sends `hours`; honour it as the window length.
+    let hours = body
+        .get("hours")
+        .and_then(Value::as_i64)
+        .filter(|h| *h > 0)
+        .unwrap_or(24);
+    let after = bound("start_after")?.unwrap_or(now_ns - hours * 3_600_000_000_000);
+    let before = bound("start_before")?.unwrap_or(now_ns);
+    if after > before {
+        return Err(ApiError::BadRequest("start_after must be <= start_before".into()));
+    }
+    let scan_limit = match body.get("scan_limit") {
+        None | Some(Value::Null) => 1000,
+        Some(v) => v.as_i64().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
+            ApiError::Unprocessable(vec![json!({"type": "value_error", "loc": ["body", "scan_limit"], "msg": "scan_limit must be between 1 and 10000"})])
+        })?,
+    };
+    let started = std::time::Instant::now();
+    let mut conn = state.pool.get().await?;
+    let query = strathon_schema::spans::SpanQuery {
+        start_after: Some(after - 1),
+        start_before: Some(before + 1),
+        limit: scan_limit,
+        ..Default::default()
+    };
+    let scanned = strathon_schema::spans::search(&mut conn, auth.project_id, &query).await?;
+    let matched: Vec<&strathon_schema::spans::Span> = scanned
+        .iter()
+        .filter(|s| crate::policy::applies_to::applies(&applies_to, &s.name))
+        .filter(|s| {
+            let attrs = s.attributes.as_object().cloned().unwrap_or_default();
+            crate::policy::cel::evaluate(&program, &s.name, &attrs, now) == crate::policy::cel::Outcome::Match
+        })
+        .collect();
+    let traces: std::collections::HashSet<&[u8]> = scanned.iter().map(|s| s.trace_id.as_slice()).collect();
+    let matches: Vec<Value> = matched
+        .iter()
+        .take(100)
+        .map(|s| {
+            let mut m = super::spans::render(s);
+            m["span_name"] = json!(s.name);
+            m["timestamp"] = m["start_time"].clone();
+            m
+        })
+        .collect();
+    let rate = if scanned.is_empty() {
+        0.0
+    } else {
+        (matched.len() as f64 / scanned.len() as f64 * 1e6).round() / 1e6
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "summary": {
+            "scanned": scanned.len(), "matched": matched.len(), "match_rate": rate,
+            "elapsed_ms": started.elapsed().as_millis() as u64, "truncated": matched.len() > 100, "uses_redacted_data": true,
+        },
+        "matches": matches,
+        "spans_tested": scanned.len(),
+        "traces_tested": traces.len(),
+    })))
+}
+
+pub async fn conflicts(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_READ)?;
+    let mut conn = state.pool.get().await?;
+    let all = policies::list(&mut conn, auth.project_id).await?;
+    let found = crate::policy::analysis::conflicts(&all);
+    Ok(HttpResponse::Ok().json(json!({ "conflicts": found, "policies_analyzed": all.len() })))
+}
+
+pub async fn suggest(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<super::params::Params>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_READ)?;
+    let days: i64 = query
+        .get("days")
+        .and_then(|d| d.parse().ok())
+        .filter(|d| (1..=365).contains(d))
+        .unwrap_or(7);
+    let since = (chrono::Utc::now() - chrono::Duration::days(days))
+        .timestamp_nanos_opt()
+        .unwrap_or(0);
+    let mut conn = state.pool.get().await?;
+    let all = policies::list(&mut conn, auth.project_id).await?;
+    let activity = strathon_schema::spans::agents(&mut conn, auth.project_id, since, 500).await?;
+    let has_budget = !strathon_schema::budgets::list(&mut conn, auth.project_id, false, 1)
+        .await?
+        .is_empty();
+    let hours = (days * 24) as f64;
+    let agents: Vec<(String, Vec<String>, f64, f64)> = activity
+        .iter()
+        .map(|a| {
+            let cost = bigdecimal::ToPrimitive::to_f64(&a.total_cost_usd).unwrap_or(0.0);
+            (
+                a.agent_name.clone(),
+                a.tools_used.clone(),
+                a.total_tool_calls as f64 / hours,
+                cost,
+            )
+        })
+        .collect();
+    let suggestions = crate::policy::analysis::suggestions(&all, &agents, has_budget);
+    Ok(HttpResponse::Ok().json(json!({
+        "suggestions": suggestions, "count": suggestions.len(), "lookback_days": days, "agents_analyzed": agents.len(),
+    })))
+}
+
+/// `POST /v1/policies/generate`: English to CEL through an AI provider.
+pub async fn generate(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_WRITE)?;
+    let body = object(body)?;
+    let description = body.get("description").and_then(Value::as_str).unwrap_or_default();
+    if !(5..=1000).contains(&description.chars().count()) {
+        return Err(ApiError::Unprocessable(vec![
+            json!({"type": "string_length", "loc": ["body", "description"], "msg": "description must be 5 to 1000 characters"}),
+        ]));
+    }
+    if state.config.ai_key().is_none() {
+        return Err(ApiError::BadRequest(
+            "Policy generation needs an AI provider key: set STRATHON_AI_API_KEY on the receiver (an OpenAI key, or an Anthropic key starting with sk-ant-) and restart it. Until then, write the CEL expression yourself or start from a template (GET /v1/policy-templates).".into(),
+        ));
+    }
+    Err(ApiError::NotImplemented(
+        "STRATHON_AI_API_KEY is set, but this receiver build has no outbound AI client; write the CEL expression or start from a template".into(),
+    ))
+}

@@ -1,6 +1,7 @@
 //! Policies as pure logic: the CEL environment the SDK shares, `applies_to`
 //! matching, write-time validation and the template catalog. No I/O.
 
+pub mod analysis;
 pub mod applies_to;
 pub mod cel;
 pub mod templates;

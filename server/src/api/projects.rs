@@ -1,0 +1,168 @@
+//! `/v1/projects`: the organization's projects. Creating one mints its first
+//! API key (shown once); deleting one is soft and revokes its keys.
+
+use actix_web::{web, HttpResponse};
+use diesel_async::AsyncConnection as _;
+use serde_json::{json, Value};
+use strathon_schema::api_keys::{self, Creation};
+use strathon_schema::projects::{self, Project};
+
+use super::api_keys::DEFAULT_SCOPES;
+use super::params::Params;
+use super::policies::object;
+use crate::app::AppState;
+use crate::auth::{scope, Auth};
+use crate::error::ApiError;
+
+fn iso(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+fn render(p: &Project) -> Value {
+    json!({
+        "id": p.id, "name": p.name, "slug": p.slug, "api_key": null, "api_key_scopes": null,
+        "created_at": iso(&p.created_at), "deleted_at": p.deleted_at.as_ref().map(iso), "resource_counts": null,
+    })
+}
+
+async fn caller_org(conn: &mut strathon_schema::AsyncPgConnection, auth: &Auth) -> Result<uuid::Uuid, ApiError> {
+    projects::find(conn, auth.project_id)
+        .await?
+        .map(|p| p.org_id)
+        .ok_or_else(|| ApiError::BadRequest("could not resolve organization for the calling project".into()))
+}
+
+fn valid_slug(slug: &str) -> bool {
+    let bytes = slug.as_bytes();
+    (3..=64).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECTS_MANAGE)?;
+    let body = object(body)?;
+    let field = |k: &str| body.get(k).and_then(Value::as_str).map(|s| s.replace('\0', ""));
+    let (Some(name), Some(slug)) = (field("name"), field("slug")) else {
+        return Err(ApiError::Unprocessable(vec![
+            json!({"type": "missing", "loc": ["body"], "msg": "name and slug are required"}),
+        ]));
+    };
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::Unprocessable(vec![
+            json!({"type": "string_length", "loc": ["body", "name"], "msg": "name must be 1 to 200 characters"}),
+        ]));
+    }
+    if !valid_slug(&slug) {
+        return Err(ApiError::BadRequest(
+            "slug must be 3-64 chars, lowercase alphanumeric + hyphens, cannot start/end with hyphen".into(),
+        ));
+    }
+    let minted = api_keys::mint();
+    let mut conn = state.pool.get().await?;
+    let (project, key) = conn
+        .transaction(async |conn| {
+            let org = caller_org(conn, &auth).await?;
+            if projects::find_by_slug(conn, org, &slug).await?.is_some() {
+                return Err(ApiError::Conflict(format!("project with slug '{slug}' already exists")));
+            }
+            let p = projects::create(conn, org, &name, &slug).await?;
+            let scopes: Vec<String> = DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect();
+            let key_name = format!("{slug}-default-key");
+            let creation = Creation {
+                project_id: p.id,
+                name: &key_name,
+                scopes: &scopes,
+                expires_at: None,
+                allowed_ips: None,
+                rotated_from_id: None,
+            };
+            let k = api_keys::create(conn, creation, &minted).await?;
+            Ok((p, k))
+        })
+        .await?;
+    let mut body = render(&project);
+    body["api_key"] = json!(minted.raw);
+    body["api_key_scopes"] = json!(key.scopes);
+    Ok(HttpResponse::Created().json(body))
+}
+
+pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECTS_MANAGE)?;
+    let include_deleted = query
+        .get("include_deleted")
+        .is_some_and(|v| matches!(v.as_str(), "true" | "1"));
+    let mut conn = state.pool.get().await?;
+    let org = caller_org(&mut conn, &auth).await?;
+    let all = projects::list(&mut conn, org, include_deleted).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render).collect::<Vec<_>>() })))
+}
+
+async fn by_slug(conn: &mut strathon_schema::AsyncPgConnection, auth: &Auth, slug: &str) -> Result<Project, ApiError> {
+    let org = caller_org(conn, auth).await?;
+    projects::find_by_slug(conn, org, slug)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("project not found".into()))
+}
+
+pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECTS_MANAGE)?;
+    let mut conn = state.pool.get().await?;
+    let p = by_slug(&mut conn, &auth, &path).await?;
+    let (keys, policies, traces) = projects::resource_counts(&mut conn, p.id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": p.id, "name": p.name, "slug": p.slug, "created_at": iso(&p.created_at),
+        "resource_counts": {"api_keys": keys, "policies": policies, "traces": traces},
+    })))
+}
+
+pub async fn patch(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECTS_MANAGE)?;
+    let body = object(body)?;
+    let Some(name) = body.get("name").and_then(Value::as_str).map(|s| s.replace('\0', "")) else {
+        return Err(ApiError::BadRequest("nothing to update".into()));
+    };
+    let mut conn = state.pool.get().await?;
+    let p = by_slug(&mut conn, &auth, &path).await?;
+    let renamed = projects::rename(&mut conn, p.id, &name).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": renamed.id, "name": renamed.name, "slug": renamed.slug })))
+}
+
+pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECTS_MANAGE)?;
+    let mut conn = state.pool.get().await?;
+    conn.transaction(async |conn| {
+        let org = caller_org(conn, &auth).await?;
+        if projects::list(conn, org, false).await?.len() <= 1 {
+            return Err(ApiError::Conflict(
+                "Cannot delete the last project. Create another project first.".into(),
+            ));
+        }
+        let p = by_slug(conn, &auth, &path).await?;
+        projects::soft_delete(conn, p.id).await?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slugs() {
+        for ok in ["abc", "team-1", "a1b"] {
+            assert!(super::valid_slug(ok), "{ok}");
+        }
+        for bad in ["ab", "-abc", "abc-", "Abc", "a_b", &"a".repeat(65)] {
+            assert!(!super::valid_slug(bad), "{bad}");
+        }
+    }
+}
