@@ -18,6 +18,8 @@ mod control;
 #[cfg(test)]
 mod ingest;
 #[cfg(test)]
+mod insights;
+#[cfg(test)]
 mod keys;
 #[cfg(test)]
 mod logging;
@@ -25,6 +27,8 @@ mod logging;
 mod migrations;
 #[cfg(test)]
 mod probes;
+#[cfg(test)]
+mod projects;
 #[cfg(test)]
 mod rate_limit;
 #[cfg(test)]
