@@ -91,7 +91,8 @@ CREATE TABLE halts (
     state        text NOT NULL CHECK (state IN ('paused', 'halted')),
     reason       text NOT NULL,
     actor        text NOT NULL CHECK (actor IN ('user', 'budget_monitor', 'system')),
-    budget_id    uuid REFERENCES budgets(id) ON DELETE CASCADE,
+    -- Deleting a budget keeps its halts as history (cleared first).
+    budget_id    uuid REFERENCES budgets(id) ON DELETE SET NULL,
     metadata     jsonb NOT NULL DEFAULT '{}',
     set_at       timestamptz NOT NULL DEFAULT now(),
     cleared_at   timestamptz,

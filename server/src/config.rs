@@ -174,6 +174,10 @@ pub struct Config {
     pub fault_inject: Option<String>,
 }
 
+/// The development audit key used when none is configured in self-hosted
+/// mode. It is public, so rows signed with it prove nothing to an outsider.
+pub const DEV_AUDIT_HMAC_KEY: &str = "strathon_dev_audit_key_DO_NOT_USE_IN_PRODUCTION_xx";
+
 /// A setting that cannot be used, named by its environment variable.
 #[derive(Debug, PartialEq)]
 pub struct ConfigError {
@@ -214,6 +218,12 @@ impl Config {
 
     pub fn ai_key(&self) -> Option<&str> {
         set(&self.ai_api_key)
+    }
+
+    /// The audit HMAC key in force: the configured one, or the public dev
+    /// key (self-hosted only; `validate` refuses a missing key otherwise).
+    pub fn effective_audit_key(&self) -> &str {
+        self.audit_key().unwrap_or(DEV_AUDIT_HMAC_KEY)
     }
 
     pub fn metrics_token(&self) -> Option<&str> {

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use strathon_schema::api_keys::{self, ApiKey, Creation};
 use uuid::Uuid;
 
-use super::params::Params;
+use super::params::{self, Params};
 use super::policies::object;
 use crate::app::AppState;
 use crate::audit::{self, Event};
@@ -55,9 +55,7 @@ fn timestamp(body: &Map<String, Value>, key: &str) -> Result<Option<chrono::Date
 
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::API_KEYS_READ)?;
-    let include_revoked = query
-        .get("include_revoked")
-        .is_some_and(|v| matches!(v.as_str(), "true" | "1"));
+    let include_revoked = params::flag(&query, "include_revoked");
     let mut conn = state.pool.get().await?;
     let keys: Vec<Value> = api_keys::list(&mut conn, auth.project_id, include_revoked)
         .await?

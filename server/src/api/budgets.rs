@@ -81,6 +81,43 @@ fn decimal(body: &Map<String, Value>, keys: &[&str]) -> Result<Option<BigDecimal
         .map_err(|_| ApiError::BadRequest(format!("{key} must be a decimal string (got '{text}')")))
 }
 
+/// Refuses values the numeric column cannot hold exactly as given, so a
+/// tiny positive limit never rounds to zero and a huge one never
+/// overflows into a 500.
+fn fits(key: &str, value: &BigDecimal, scale: i64, whole_digits: u64) -> Result<(), ApiError> {
+    let (_, exponent) = value.as_bigint_and_exponent();
+    if exponent > scale {
+        return Err(ApiError::BadRequest(format!(
+            "{key} allows at most {scale} decimal places"
+        )));
+    }
+    if value.abs() >= BigDecimal::from(10u64.pow(whole_digits as u32)) {
+        return Err(ApiError::BadRequest(format!(
+            "{key} must be less than 1e{whole_digits}"
+        )));
+    }
+    Ok(())
+}
+
+fn checked(
+    body: &Map<String, Value>,
+    keys: &[&str],
+    scale: i64,
+    whole_digits: u64,
+) -> Result<Option<BigDecimal>, ApiError> {
+    let value = decimal(body, keys)?;
+    if let Some(v) = &value {
+        fits(keys[0], &v.normalized(), scale, whole_digits)?;
+    }
+    Ok(value)
+}
+
+fn too_long(key: &str, max: usize) -> ApiError {
+    ApiError::Unprocessable(vec![
+        json!({"type": "string_too_long", "loc": ["body", key], "msg": format!("{key} must be at most {max} characters")}),
+    ])
+}
+
 fn int32(body: &Map<String, Value>, keys: &[&str]) -> Result<Option<i32>, ApiError> {
     let Some((key, v)) = keys
         .iter()
@@ -108,6 +145,12 @@ fn parse(body: &Map<String, Value>, project_id: Uuid) -> Result<NewBudget, ApiEr
     if name.trim().is_empty() {
         return Err(bad("name is required"));
     }
+    if name.chars().count() > 200 {
+        return Err(too_long("name", 200));
+    }
+    if text(body, "description").is_some_and(|d| d.chars().count() > 1024) {
+        return Err(too_long("description", 1024));
+    }
     let scope = match text(body, "scope") {
         Some(s) => s,
         None if cli => "project".into(),
@@ -130,7 +173,7 @@ fn parse(body: &Map<String, Value>, project_id: Uuid) -> Result<NewBudget, ApiEr
         ("agent" | "model", None) => return Err(bad(&format!("scope={scope} requires a non-empty scope_value"))),
         _ => {}
     }
-    let max_spend = decimal(body, &["max_spend_usd", "limit_usd"])?;
+    let max_spend = checked(body, &["max_spend_usd", "limit_usd"], 6, 10)?;
     let max_calls = int32(body, &["max_repeated_calls", "limit_count"])?;
     let window_type = text(body, "window_type").unwrap_or_else(|| "fixed".into());
     if !matches!(window_type.as_str(), "fixed" | "rolling") {
@@ -139,7 +182,7 @@ fn parse(body: &Map<String, Value>, project_id: Uuid) -> Result<NewBudget, ApiEr
         )));
     }
     let mut duration = text(body, "budget_duration");
-    let mut loop_window = decimal(body, &["loop_window_seconds"])?;
+    let mut loop_window = checked(body, &["loop_window_seconds"], 2, 8)?;
     match (&max_spend, max_calls) {
         (None, None) => {
             return Err(bad(
@@ -194,7 +237,7 @@ fn parse(body: &Map<String, Value>, project_id: Uuid) -> Result<NewBudget, ApiEr
         scope,
         scope_value,
         max_spend_usd: max_spend,
-        soft_limit_ratio: decimal(body, &["soft_limit_ratio"])?,
+        soft_limit_ratio: checked(body, &["soft_limit_ratio"], 3, 1)?,
         max_repeated_calls: max_calls,
         loop_window_seconds: loop_window,
         budget_duration: duration,
@@ -233,9 +276,7 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_READ)?;
     let limit = params::limit(&query, 100, 1000)?.min(500);
-    let include_inactive = query
-        .get("include_inactive")
-        .is_some_and(|v| matches!(v.as_str(), "true" | "1"));
+    let include_inactive = params::flag(&query, "include_inactive");
     let mut conn = state.pool.get().await?;
     let found = budgets::list(&mut conn, auth.project_id, include_inactive, limit).await?;
     let halted = halted_budgets(&mut conn, auth.project_id).await?;
@@ -321,7 +362,12 @@ pub async fn patch(
             if body.get("description").is_some_and(|v| !v.is_null()) {
                 c.description = Some(text(&body, "description"));
             }
-            if let Some(max) = decimal(&body, &["max_spend_usd", "limit_usd"])? {
+            if let Some(name) = &c.name {
+                if name.chars().count() > 200 {
+                    return Err(too_long("name", 200));
+                }
+            }
+            if let Some(max) = checked(&body, &["max_spend_usd", "limit_usd"], 6, 10)? {
                 if !is_cost {
                     return Err(bad("cannot set max_spend_usd on an iteration budget"));
                 }
@@ -339,13 +385,13 @@ pub async fn patch(
                 }
                 c.max_repeated_calls = Some(Some(max));
             }
-            if let Some(w) = decimal(&body, &["loop_window_seconds"])? {
+            if let Some(w) = checked(&body, &["loop_window_seconds"], 2, 8)? {
                 if is_cost {
                     return Err(bad("cannot set loop_window_seconds on a cost budget"));
                 }
                 c.loop_window_seconds = Some(Some(w));
             }
-            if let Some(r) = decimal(&body, &["soft_limit_ratio"])? {
+            if let Some(r) = checked(&body, &["soft_limit_ratio"], 3, 1)? {
                 c.soft_limit_ratio = Some(Some(r));
             }
             c.is_active = body.get("is_active").and_then(Value::as_bool);
@@ -362,6 +408,10 @@ pub async fn patch(
             let b = budgets::update(conn, auth.project_id, id, &c)
                 .await?
                 .ok_or_else(not_found)?;
+            if c.is_active == Some(false) {
+                // A switched-off budget is no longer evaluated; its halt must not outlive it.
+                budgets::clear_monitor_halt(conn, id).await?;
+            }
             let event = Event::new("budget.update", "budget", id)
                 .before(render(&current, false))
                 .after(render(&b, false));
@@ -378,6 +428,9 @@ pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<Stri
     let id = budget_id(&path)?;
     let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {
+        budgets::find(conn, auth.project_id, id).await?.ok_or_else(not_found)?;
+        // The halt stays as history (its budget_id goes NULL) but is lifted.
+        budgets::clear_monitor_halt(conn, id).await?;
         let gone = budgets::delete(conn, auth.project_id, id)
             .await?
             .ok_or_else(not_found)?;

@@ -123,9 +123,7 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_READ)?;
     let limit = params::limit(&query, 100, 1000)?.min(200);
-    let include_cleared = query
-        .get("include_cleared")
-        .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "yes"));
+    let include_cleared = params::flag(&query, "include_cleared");
     let mut conn = state.pool.get().await?;
     let found = halts::list(&mut conn, auth.project_id, include_cleared, limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "halts": found.iter().map(render).collect::<Vec<_>>() })))

@@ -71,6 +71,13 @@ pub fn decode_cursor<T: DeserializeOwned>(params: &Params) -> Result<Option<T>, 
         .map_err(|e| ApiError::BadRequest(format!("invalid cursor: {e}")))
 }
 
+/// A boolean query flag: `true`, `1` or `yes` in any case.
+pub fn flag(params: &Params, name: &str) -> bool {
+    params
+        .get(name)
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+}
+
 /// Lower-case hex id of exactly `len` bytes, or `None`.
 pub fn hex_id(raw: &str, len: usize) -> Option<Vec<u8>> {
     hex::decode(raw.trim()).ok().filter(|b| b.len() == len)

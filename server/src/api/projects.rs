@@ -8,7 +8,7 @@ use strathon_schema::api_keys::{self, Creation};
 use strathon_schema::projects::{self, Project};
 
 use super::api_keys::DEFAULT_SCOPES;
-use super::params::Params;
+use super::params::{self, Params};
 use super::policies::object;
 use crate::app::AppState;
 use crate::auth::{scope, Auth};
@@ -92,9 +92,7 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
 
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECTS_MANAGE)?;
-    let include_deleted = query
-        .get("include_deleted")
-        .is_some_and(|v| matches!(v.as_str(), "true" | "1"));
+    let include_deleted = params::flag(&query, "include_deleted");
     let mut conn = state.pool.get().await?;
     let org = caller_org(&mut conn, &auth).await?;
     let all = projects::list(&mut conn, org, include_deleted).await?;

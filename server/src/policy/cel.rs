@@ -27,7 +27,40 @@ pub fn compile(expression: &serde_json::Value) -> Result<Program, String> {
     compile_str(source)
 }
 
+/// Bounds that keep the recursive parser and evaluator far from the end of
+/// a thread's stack, whatever an API caller sends.
+const MAX_LEN: usize = 4096;
+const MAX_NESTING: usize = 64;
+const MAX_MEMBER_ACCESS: usize = 256;
+
+fn too_complex(source: &str) -> Option<String> {
+    if source.len() > MAX_LEN {
+        return Some(format!("expression must be at most {MAX_LEN} characters"));
+    }
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in source.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_NESTING {
+        return Some(format!("expression nests deeper than {MAX_NESTING} levels"));
+    }
+    if source.matches('.').count() > MAX_MEMBER_ACCESS {
+        return Some(format!("expression has more than {MAX_MEMBER_ACCESS} member accesses"));
+    }
+    None
+}
+
 pub fn compile_str(source: &str) -> Result<Program, String> {
+    if let Some(problem) = too_complex(source) {
+        return Err(problem);
+    }
     // The parser may panic on pathological input; a policy write must get a
     // 400, not a 500.
     match std::panic::catch_unwind(|| Program::compile(source)) {
@@ -144,5 +177,15 @@ mod tests {
         for nasty in ["((((((((((", "\"unterminated", "a.b.c(", "1 +", "}{"] {
             assert!(compile(&json!(nasty)).is_err(), "{nasty}");
         }
+        // Deep expressions are refused before the recursive parser sees them.
+        let deep = format!("attrs{} == 1", ".b".repeat(5000));
+        assert_eq!(
+            compile(&json!(deep)).unwrap_err(),
+            "expression must be at most 4096 characters"
+        );
+        let chained = format!("attrs{} == 1", ".b".repeat(300));
+        assert!(compile(&json!(chained)).unwrap_err().contains("member accesses"));
+        let nested = format!("{}true{}", "(".repeat(100), ")".repeat(100));
+        assert!(compile(&json!(nested)).unwrap_err().contains("nests deeper"));
     }
 }

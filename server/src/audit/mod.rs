@@ -2,6 +2,8 @@
 //! mutation's transaction, so a failure to record rolls the change back.
 //! Until the tamper-evident log lands, events go to the structured log.
 
+pub mod chain;
+
 use diesel_async::AsyncPgConnection;
 use serde_json::Value;
 
