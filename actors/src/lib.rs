@@ -7,6 +7,7 @@
 //! a dead actor from a slow one. Jobs that must run once across replicas take
 //! a session advisory lock on a dedicated connection ([`Leadership`]).
 
+pub mod audit;
 pub mod budget_monitor;
 pub mod cleanup;
 pub mod ingest_writer;

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod approvals;
+pub mod audit;
 pub mod budgets;
 pub mod halts;
 pub mod ingest;

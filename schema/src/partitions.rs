@@ -65,6 +65,52 @@ impl Month {
     }
 }
 
+/// `audit.events_2026_05` for May 2026.
+pub fn audit_partition(m: Month) -> String {
+    format!("events_{:04}_{:02}", m.year, m.month)
+}
+
+/// Months of audit partitions kept ready: this one and three ahead. Audit
+/// partitions are never dropped.
+pub fn audit_months(now: DateTime<Utc>) -> Vec<Month> {
+    let current = Month::of(now);
+    (0..=3).map(|offset| current.plus(offset)).collect()
+}
+
+/// Creates missing audit partitions among `months`; returns those created.
+pub async fn ensure_audit(conn: &mut AsyncPgConnection, months: &[Month]) -> diesel::QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        present: bool,
+    }
+    let months = months.to_vec();
+    conn.transaction(async |conn| {
+        lock_ddl(conn).await?;
+        let mut created = Vec::new();
+        for m in months {
+            let name = audit_partition(m);
+            let row: Exists = diesel::sql_query("SELECT to_regclass('audit.' || $1) IS NOT NULL AS present")
+                .bind::<Text, _>(&name)
+                .get_result(conn)
+                .await?;
+            if row.present {
+                continue;
+            }
+            let next = m.plus(1);
+            // Bounds are UTC instants, whatever the session's time zone.
+            let ddl = format!(
+                "CREATE TABLE audit.{name} PARTITION OF audit.events FOR VALUES FROM ('{:04}-{:02}-01 00:00:00+00') TO ('{:04}-{:02}-01 00:00:00+00')",
+                m.year, m.month, next.year, next.month
+            );
+            diesel::sql_query(ddl).execute(conn).await?;
+            created.push(name);
+        }
+        Ok(created)
+    })
+    .await
+}
+
 /// Months the maintainer keeps: last month through three months ahead.
 pub fn wanted_months(now: DateTime<Utc>) -> Vec<Month> {
     let current = Month::of(now);

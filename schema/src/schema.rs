@@ -304,3 +304,49 @@ diesel::table! {
         approval_decisions -> Jsonb,
     }
 }
+
+diesel::table! {
+    audit.events (occurred_at, id) {
+        id -> Uuid,
+        sequence_no -> Int8,
+        occurred_at -> Timestamptz,
+        ingested_at -> Timestamptz,
+        project_id -> Uuid,
+        actor_type -> Text,
+        actor_id -> Text,
+        actor_display -> Nullable<Text>,
+        on_behalf_of -> Nullable<Text>,
+        action -> Text,
+        action_category -> Text,
+        outcome -> Text,
+        reason -> Nullable<Text>,
+        resource_type -> Text,
+        resource_id -> Text,
+        resource_parent -> Nullable<Text>,
+        cascade_root_id -> Nullable<Uuid>,
+        request_id -> Uuid,
+        source_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        api_key_id -> Nullable<Text>,
+        auth_method -> Nullable<Text>,
+        before_state -> Nullable<Jsonb>,
+        after_state -> Nullable<Jsonb>,
+        diff -> Nullable<Jsonb>,
+        pii_classes -> Array<Text>,
+        schema_version -> Int2,
+        prev_hash -> Bytea,
+        row_hash -> Bytea,
+        hmac_key_id -> Int2,
+    }
+}
+
+diesel::table! {
+    audit.anchors (anchor_at) {
+        anchor_at -> Timestamptz,
+        last_sequence -> Int8,
+        last_row_hash -> Bytea,
+        merkle_root -> Bytea,
+        event_count -> Int4,
+        first_sequence -> Int8,
+    }
+}

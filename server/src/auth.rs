@@ -28,6 +28,7 @@ pub mod scope {
     pub const MODEL_PRICES_WRITE: &str = "model_prices:write";
     pub const DATA_EXPORT: &str = "data:export";
     pub const PROJECTS_MANAGE: &str = "projects:manage";
+    pub const AUDIT_READ: &str = "audit:read";
 
     /// Every scope a key may be created with.
     pub const KNOWN: [&str; 24] = [
@@ -66,10 +67,20 @@ pub enum Principal {
     ApiKey { id: Uuid, prefix: String },
 }
 
+/// Where a request came from, for audit events.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The caller's `X-Request-ID` when it is a UUID, else a fresh one.
+    pub request_id: Uuid,
+}
+
 #[derive(Debug, Clone)]
 pub struct Auth {
     pub project_id: Uuid,
     pub principal: Principal,
+    pub meta: RequestMeta,
     scopes: Vec<String>,
 }
 
@@ -111,10 +122,31 @@ impl FromRequest for Auth {
             .get("x-project-id")
             .map(|v| v.to_str().unwrap_or("").to_owned());
         let peer_ip = req.peer_addr().map(|a| a.ip().to_string());
+        let meta = RequestMeta {
+            source_ip: peer_ip.clone(),
+            user_agent: req
+                .headers()
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            request_id: req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| Uuid::parse_str(v.trim()).ok())
+                .unwrap_or_else(Uuid::new_v4),
+        };
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let result = authenticate(&state, header.as_deref(), project_header.as_deref(), peer_ip.as_deref()).await;
+            let result = authenticate(
+                &state,
+                header.as_deref(),
+                project_header.as_deref(),
+                peer_ip.as_deref(),
+                meta,
+            )
+            .await;
             match &result {
                 Ok(_) => state.metrics.auth_successes.inc(),
                 Err(ApiError::Unauthorized(_) | ApiError::Forbidden(_)) => state.metrics.auth_failures.inc(),
@@ -130,6 +162,7 @@ async fn authenticate(
     header: Option<&str>,
     project_header: Option<&str>,
     peer_ip: Option<&str>,
+    meta: RequestMeta,
 ) -> Result<Auth, ApiError> {
     let token = header
         .and_then(bearer_token)
@@ -160,6 +193,7 @@ async fn authenticate(
             id: key.id,
             prefix: key.key_prefix,
         },
+        meta,
         scopes: key.scopes,
     })
 }
@@ -185,6 +219,11 @@ mod tests {
             principal: Principal::ApiKey {
                 id: Uuid::nil(),
                 prefix: String::new(),
+            },
+            meta: RequestMeta {
+                source_ip: None,
+                user_agent: None,
+                request_id: Uuid::nil(),
             },
             scopes: vec!["*".into()],
         };

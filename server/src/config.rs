@@ -121,6 +121,10 @@ pub struct Config {
     #[arg(long, env = "STRATHON_BUDGET_EVAL_INTERVAL_SECONDS", default_value = "5")]
     pub budget_eval_interval_seconds: f64,
 
+    /// Seconds between Merkle anchors sealing new audit events.
+    #[arg(long, env = "STRATHON_AUDIT_ANCHOR_INTERVAL_SECONDS", default_value = "60")]
+    pub audit_anchor_interval_seconds: u64,
+
     /// Per-identifier in-memory rate limiting.
     #[arg(long, env = "STRATHON_RATE_LIMIT_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub rate_limit_enabled: bool,
@@ -284,6 +288,9 @@ impl Config {
                 "STRATHON_BUDGET_EVAL_INTERVAL_SECONDS",
                 "must be a positive number of seconds",
             );
+        }
+        if !(10..=3600).contains(&self.audit_anchor_interval_seconds) {
+            return err("STRATHON_AUDIT_ANCHOR_INTERVAL_SECONDS", "must be between 10 and 3600");
         }
         if self.db_pool_size == 0 {
             return err("STRATHON_DB_POOL_SIZE", "must be at least 1");

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix_web::{web, HttpServer};
 use anyhow::{bail, Context as _};
+use strathon_actors::audit::{AnchorSealer, AuditPartitionMaintainer};
 use strathon_actors::budget_monitor::BudgetMonitor;
 use strathon_actors::cleanup::RetentionCleanup;
 use strathon_actors::ingest_writer::{self, WriterConfig};
@@ -53,6 +54,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pool = pool::build(&config.database_url, config.db_pool_size, Duration::from_secs(5));
     bootstrap(&config, &pool).await?;
 
+    crate::audit::install_key(config.effective_audit_key());
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     metrics.sampling_rate.set(config.sampling_rate);
     let registry = Registry::default();
@@ -140,7 +142,9 @@ async fn apply_migrations(config: &Config) -> anyhow::Result<()> {
     tracing::info!("running database migrations");
     let applied = migrate::run_pending(&config.database_url).await?;
     let mut conn = pool::dedicated(&config.database_url).await?;
-    let created = partitions::ensure(&mut conn, &partitions::wanted_months(chrono::Utc::now())).await?;
+    let now = chrono::Utc::now();
+    let mut created = partitions::ensure(&mut conn, &partitions::wanted_months(now)).await?;
+    created.extend(partitions::ensure_audit(&mut conn, &partitions::audit_months(now)).await?);
     tracing::info!(applied = ?applied, partitions_created = ?created, head = ?migrate::head_version(), "database migrations complete");
     Ok(())
 }
@@ -203,6 +207,21 @@ fn start_actors(config: &Config, pool: &strathon_schema::DbPool, metrics: &Metri
             pool: pool.clone(),
             interval: Duration::from_secs_f64(config.budget_eval_interval_seconds),
             metrics: metrics.budgets.clone(),
+        },
+        &sup,
+    );
+    strathon_actors::spawn(
+        AuditPartitionMaintainer {
+            pool: pool.clone(),
+            interval: Duration::from_secs(86_400),
+        },
+        &sup,
+    );
+    strathon_actors::spawn(
+        AnchorSealer {
+            pool: pool.clone(),
+            interval: Duration::from_secs(config.audit_anchor_interval_seconds),
+            merkle_root: crate::audit::chain::merkle_root,
         },
         &sup,
     );

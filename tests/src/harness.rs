@@ -79,8 +79,9 @@ async fn ensure_template(admin: &tokio_postgres::Client) -> anyhow::Result<Strin
     strathon_schema::migrate::run_pending(&db_url(&building)).await?;
     {
         let mut conn = AsyncPgConnection::establish(&db_url(&building)).await?;
-        let months = strathon_schema::partitions::wanted_months(chrono::Utc::now());
-        strathon_schema::partitions::ensure(&mut conn, &months).await?;
+        let now = chrono::Utc::now();
+        strathon_schema::partitions::ensure(&mut conn, &strathon_schema::partitions::wanted_months(now)).await?;
+        strathon_schema::partitions::ensure_audit(&mut conn, &strathon_schema::partitions::audit_months(now)).await?;
     }
     admin
         .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))

@@ -10,6 +10,8 @@ pub mod otlp;
 #[cfg(test)]
 mod actors;
 #[cfg(test)]
+mod audit;
+#[cfg(test)]
 mod auth;
 #[cfg(test)]
 mod config;

@@ -6,6 +6,7 @@ use actix_web::web;
 pub mod agents;
 pub mod api_keys;
 pub mod approvals;
+pub mod audit;
 pub mod budgets;
 pub mod compliance;
 pub mod halts;
@@ -125,6 +126,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/model_prices/{model_name}").route(web::delete().to(model_prices::delete)))
         .service(web::resource("/v1/agents").route(web::get().to(agents::list)))
         .service(web::resource("/v1/compliance/export").route(web::post().to(compliance::export)))
+        .service(web::resource("/v1/audit/events").route(web::get().to(audit::list)))
+        .service(web::resource("/v1/audit/events/{event_id}").route(web::get().to(audit::get)))
+        .service(web::resource("/v1/audit/events/{event_id}/verify").route(web::get().to(audit::verify_one)))
+        .service(web::resource("/v1/audit/verify").route(web::get().to(audit::verify_chain)))
+        .service(web::resource("/v1/audit/anchors").route(web::get().to(audit::anchors)))
+        .service(web::resource("/v1/audit/anchors/status").route(web::get().to(audit::anchor_status)))
         .service(web::resource("/v1/costs/forecast").route(web::get().to(budgets::forecast)))
         .service(
             web::resource("/v1/project/settings")

@@ -1,0 +1,269 @@
+//! `/v1/audit`: the tamper-evident log. Events are listed with a SCIM-style
+//! filter and cursor, verified one by one, and the whole chain can be
+//! walked to find the first broken link. Reading the log is itself audited.
+
+use actix_web::http::header::LINK;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::sql_types::{Bool, Text};
+use diesel::BoolExpressionMethods;
+use diesel_async::AsyncConnection as _;
+use serde_json::{json, Value};
+use strathon_schema::audit::{self as rows, Filter};
+use uuid::Uuid;
+
+use super::params::{self, Params};
+use crate::app::AppState;
+use crate::audit::filter::{self, Expr, Literal, Op};
+use crate::audit::{self, chain};
+use crate::auth::{scope, Auth};
+use crate::error::ApiError;
+
+fn iso(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub fn render(e: &rows::Event) -> Value {
+    json!({
+        "id": e.id, "sequence_no": e.sequence_no, "occurred_at": iso(&e.occurred_at), "ingested_at": iso(&e.ingested_at),
+        "project_id": e.project_id,
+        "actor": {"type": e.actor_type, "id": e.actor_id, "display": e.actor_display, "on_behalf_of": e.on_behalf_of},
+        "action": e.action, "action_category": e.action_category, "outcome": e.outcome, "reason": e.reason,
+        "resource": {"type": e.resource_type, "id": e.resource_id, "parent": e.resource_parent},
+        "cascade_root_id": e.cascade_root_id, "request_id": e.request_id, "source_ip": e.source_ip,
+        "user_agent": e.user_agent, "api_key_id": e.api_key_id, "auth_method": e.auth_method,
+        "before_state": e.before_state, "after_state": e.after_state, "diff": e.diff, "pii_classes": e.pii_classes,
+        "schema_version": e.schema_version, "prev_hash": hex::encode(&e.prev_hash), "row_hash": hex::encode(&e.row_hash),
+        "hmac_key_id": e.hmac_key_id,
+        // The columns the published CLI prints.
+        "created_at": iso(&e.occurred_at), "category": e.action_category, "actor_ip": e.source_ip,
+        "actor_key_prefix": e.actor_display, "resource_type": e.resource_type,
+    })
+}
+
+/// Turns a parsed filter into SQL over the allow-listed columns; values are
+/// always bound, never spliced.
+fn to_sql(e: &Expr) -> Filter {
+    match e {
+        Expr::And(a, b) => Box::new(BoolExpressionMethods::and(to_sql(a), to_sql(b))),
+        Expr::Or(a, b) => Box::new(BoolExpressionMethods::or(to_sql(a), to_sql(b))),
+        Expr::Not(a) => Box::new(diesel::dsl::not(to_sql(a))),
+        Expr::Compare { attr, op, value } => {
+            let column = filter::ATTRIBUTES
+                .iter()
+                .find(|(a, _)| a == attr)
+                .map(|(_, c)| *c)
+                .unwrap_or("NULL");
+            let text = match value {
+                Literal::Text(s) | Literal::Number(s) => s.clone(),
+                Literal::Bool(b) => b.to_string(),
+                Literal::Null => {
+                    let test = if *op == Op::Ne { "IS NOT NULL" } else { "IS NULL" };
+                    return Box::new(sql::<Bool>(&format!("({column} {test})")));
+                }
+            };
+            let timed = matches!(attr.as_str(), "occurred_at" | "ingested_at");
+            let (prefix, suffix) = match op {
+                Op::Eq => (" = ", ""),
+                Op::Ne => (" <> ", ""),
+                Op::Gt => (" > ", ""),
+                Op::Lt => (" < ", ""),
+                Op::Ge => (" >= ", ""),
+                Op::Le => (" <= ", ""),
+                Op::Co => (" LIKE '%' || ", " || '%'"),
+                Op::Sw => (" LIKE ", " || '%'"),
+                Op::Ew => (" LIKE '%' || ", ""),
+            };
+            let (cast_open, cast_close) = if timed && !matches!(op, Op::Co | Op::Sw | Op::Ew) {
+                ("CAST(", " AS timestamptz)")
+            } else {
+                ("", "")
+            };
+            let lhs = if timed && matches!(op, Op::Co | Op::Sw | Op::Ew) {
+                format!("{column}::text")
+            } else {
+                column.to_owned()
+            };
+            Box::new(
+                sql::<Bool>(&format!("({lhs}{prefix}{cast_open}"))
+                    .bind::<Text, _>(text)
+                    .sql(&format!("{cast_close}{suffix})")),
+            )
+        }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    occurred_at: String,
+    id: Uuid,
+}
+
+pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::AUDIT_READ)?;
+    let limit = params::limit(&query, 50, 1000)?;
+    let raw_filter = query
+        .get("filter")
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned);
+    let parsed = match &raw_filter {
+        Some(f) => Some(filter::parse(f).map_err(|e| ApiError::BadRequest(format!("invalid filter: {e}")))?),
+        None => None,
+    };
+    let after = match params::decode_cursor::<Cursor>(&query)? {
+        Some(c) => Some((
+            DateTime::parse_from_rfc3339(&c.occurred_at)
+                .map_err(|e| ApiError::BadRequest(format!("invalid cursor: {e}")))?
+                .to_utc(),
+            c.id,
+        )),
+        None => None,
+    };
+    let mut conn = state.pool.get().await?;
+    let (found, next) = conn
+        .transaction(async |conn| {
+            let mut found = rows::list(conn, auth.project_id, parsed.as_ref().map(to_sql), after, limit + 1).await?;
+            let next = (found.len() as i64 > limit).then(|| {
+                found.truncate(limit as usize);
+                let last = found.last().expect("a full page has a last row");
+                params::encode_cursor(&Cursor {
+                    occurred_at: last.occurred_at.to_rfc3339(),
+                    id: last.id,
+                })
+            });
+            let read = json!({"filter": raw_filter, "limit": limit, "returned": found.len()});
+            audit::append(
+                conn,
+                &auth,
+                "audit.read",
+                "audit_events",
+                "list".into(),
+                None,
+                Some(read),
+            )
+            .await?;
+            Ok::<_, ApiError>((found, next))
+        })
+        .await?;
+    let data: Vec<Value> = found.iter().map(render).collect();
+    let mut response = HttpResponse::Ok();
+    if let Some(cursor) = &next {
+        response.insert_header((LINK, format!("</v1/audit/events?cursor={cursor}>; rel=\"next\"")));
+    }
+    Ok(response.json(json!({ "data": data, "events": data, "next_cursor": next })))
+}
+
+fn event_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::Unprocessable(vec![json!({"type": "uuid_parsing", "loc": ["path", "event_id"], "msg": "Input should be a valid UUID", "input": raw})])
+    })
+}
+
+pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::AUDIT_READ)?;
+    let id = event_id(&path)?;
+    let mut conn = state.pool.get().await?;
+    let event = conn
+        .transaction(async |conn| {
+            let e = rows::find(conn, auth.project_id, id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("audit event {id} not found")))?;
+            audit::append(conn, &auth, "audit.read", "audit_event", id.to_string(), None, None).await?;
+            Ok::<_, ApiError>(e)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(render(&event)))
+}
+
+pub async fn verify_one(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::AUDIT_READ)?;
+    let id = event_id(&path)?;
+    let mut conn = state.pool.get().await?;
+    let Some(e) = rows::find(&mut conn, auth.project_id, id).await? else {
+        return Ok(HttpResponse::Ok().json(json!({"valid": false, "event_id": null, "sequence_no": null, "hmac_key_id": null, "error": "event_not_found"})));
+    };
+    let valid = chain::verify(audit::key(), &audit::payload(&e), &e.prev_hash, &e.row_hash);
+    Ok(HttpResponse::Ok().json(json!({
+        "valid": valid, "event_id": e.id, "sequence_no": e.sequence_no, "hmac_key_id": e.hmac_key_id,
+        "error": (!valid).then_some("row_hash_mismatch"),
+    })))
+}
+
+/// `GET /v1/audit/verify`: walks the project's whole chain: every row's hash
+/// recomputed, every `prev_hash` equal to its predecessor's `row_hash`, and
+/// every anchor's Merkle root recomputed from the rows it covers.
+pub async fn verify_chain(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::AUDIT_READ)?;
+    let mut conn = state.pool.get().await?;
+    let events = rows::chain(&mut conn, auth.project_id).await?;
+    let mut expected_prev = chain::GENESIS.to_vec();
+    let mut broken = None;
+    for e in &events {
+        let problem = if e.prev_hash != expected_prev {
+            Some("prev_hash does not match the previous event's row_hash")
+        } else if !chain::verify(audit::key(), &audit::payload(e), &e.prev_hash, &e.row_hash) {
+            Some("row_hash does not match the event's contents")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            broken = Some(json!({"event_id": e.id, "sequence_no": e.sequence_no, "problem": problem}));
+            break;
+        }
+        expected_prev = e.row_hash.clone();
+    }
+    let anchors = rows::anchors_since(&mut conn, None, 1000).await?;
+    let mut bad_anchor = None;
+    for a in &anchors {
+        let leaves: Vec<Vec<u8>> = rows::hashes_between(&mut conn, a.first_sequence, a.last_sequence)
+            .await?
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect();
+        let ok = leaves.len() == a.event_count as usize
+            && chain::merkle_root(&leaves).as_slice() == a.merkle_root.as_slice()
+            && leaves.last() == Some(&a.last_row_hash);
+        if !ok {
+            bad_anchor = Some(json!({"anchor_at": iso(&a.anchor_at), "last_sequence": a.last_sequence}));
+            break;
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "valid": broken.is_none() && bad_anchor.is_none(),
+        "events_checked": events.len(),
+        "first_broken": broken,
+        "anchors_checked": anchors.len(),
+        "first_bad_anchor": bad_anchor,
+    })))
+}
+
+pub async fn anchors(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<Params>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::AUDIT_READ)?;
+    let limit = params::limit(&query, 100, 1000)?;
+    let since = params::time_ns(&query, "since")?.map(DateTime::from_timestamp_nanos);
+    let mut conn = state.pool.get().await?;
+    let found = rows::anchors_since(&mut conn, since, limit).await?;
+    let data: Vec<Value> = found
+        .iter()
+        .map(|a| json!({"anchor_at": iso(&a.anchor_at), "last_sequence": a.last_sequence, "last_row_hash": hex::encode(&a.last_row_hash),
+                        "merkle_root": hex::encode(&a.merkle_root), "event_count": a.event_count, "signature": null, "signing_key_id": null}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+}
+
+pub async fn anchor_status(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::AUDIT_READ)?;
+    let mut conn = state.pool.get().await?;
+    let last = rows::last_anchor(&mut conn).await?;
+    Ok(HttpResponse::Ok().json(json!({ "anchored": last.is_some(), "latest_at": last.map(|a| iso(&a.anchor_at)) })))
+}
