@@ -100,6 +100,15 @@ pg_ticks() {
 # busy and total jiffies of the whole machine
 sys_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 
+# writer metrics: "<commit seconds sum> <commits> <spans stored>"
+writer_metrics() {
+    curl -s "http://127.0.0.1:$PORT/metrics" | awk '
+        /^strathon_receiver_ingest_commit_duration_seconds_sum /{s=$2}
+        /^strathon_receiver_ingest_commits_total /{c=$2}
+        /^strathon_receiver_ingest_spans_stored_total /{n=$2}
+        END{print s+0, c+0, n+0}'
+}
+
 reset_tables() {
     psql "$PG_URL/$DB" -v ON_ERROR_STOP=1 -qc "TRUNCATE spans, traces" -c "CHECKPOINT" >/dev/null
 }
@@ -130,7 +139,8 @@ run_one() {
         (sleep $((WARMUP + DURATION / 2)) && top -b -d 1 -n 2 -w 160 | awk '/^top -/{n++} n==2' | head -22 >"$topfile") &
         toppid=$!
     fi
-    local r0 p0 s0 t0
+    local r0 p0 s0 t0 w0 g0 n0
+    read -r w0 g0 n0 < <(writer_metrics)
     r0=$(ticks_of "$PID")
     p0=$(pg_ticks)
     read -r s0 t0 < <(sys_ticks)
@@ -140,10 +150,11 @@ run_one() {
         --duration-secs "$DURATION" --warmup-secs "$WARMUP" \
         --database-url "$PG_URL/$DB" --report json >"$file.raw" 2>"$file.err" || rc=$?
     end=$(date +%s.%N)
-    local r1 p1 s1 t1
+    local r1 p1 s1 t1 w1 g1 n1
     r1=$(ticks_of "$PID")
     p1=$(pg_ticks)
     read -r s1 t1 < <(sys_ticks)
+    read -r w1 g1 n1 < <(writer_metrics)
     touch "$stopfile"
     wait "$sampler" 2>/dev/null || true
     [[ -n "$toppid" ]] && { wait "$toppid" 2>/dev/null || true; }
@@ -163,8 +174,11 @@ run_one() {
         --argjson busy "$(echo "100 * ($s1 - $s0) / ($t1 - $t0)" | bc -l)" \
         --argjson busysecs "$(echo "($s1 - $s0) / $TICK" | bc -l)" \
         --argjson rc "$rc" \
+        --argjson wsecs "$(echo "$w1 - $w0" | bc -l)" \
+        --argjson commits "$((g1 - g0))" --argjson committed "$((n1 - n0))" \
         '. + {exit_code: $rc, wall_secs: $wall, receiver_peak_rss_kb: $peak, receiver_cpu_secs: $rcpu,
-              postgres_cpu_secs: $pcpu, machine_busy_pct: $busy, machine_busy_cpu_secs: $busysecs}' "$file.raw" >"$file"
+              postgres_cpu_secs: $pcpu, machine_busy_pct: $busy, machine_busy_cpu_secs: $busysecs,
+              writer: {commit_secs: $wsecs, commits: $commits, spans: $committed}}' "$file.raw" >"$file"
     rm -f "$file.raw"
     jq -r '"  \(.mode) c=\(.concurrency): \(.spans_per_sec) spans/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, 503s \(.retried_503), peak RSS \(.receiver_peak_rss_kb / 1024 | floor) MiB, verified \(.verification.ok)"' "$file" >&2
 }
@@ -218,6 +232,8 @@ jq -n "$JQ_MEDIAN"'
         generator_cpu_pct: (map(pct(.generator_cpu_secs; .wall_secs)) | median),
         other_cpu_pct: (map(pct(.machine_busy_cpu_secs - .receiver_cpu_secs - .postgres_cpu_secs - .generator_cpu_secs; .wall_secs)) | median),
         machine_busy_pct: (map(.machine_busy_pct | round) | median),
+        writer_busy_pct: (map(100 * .writer.commit_secs / .wall_secs | round) | median),
+        spans_per_commit: (map(if .writer.commits > 0 then .writer.spans / .writer.commits | round else 0 end) | median),
         retried_503: (map(.retried_503) | add),
         dropped: (map(.dropped_batches) | add),
         errors: (map(.errors) | add),
@@ -262,10 +278,11 @@ jq -n "$JQ_MEDIAN"'
     echo "== Strathon ingest benchmark ($(nproc) cores, medians of $RUNS runs of ${DURATION}s; results in $OUT) =="
     cat "$OUT/machine.txt"
     echo
-    echo "| concurrency | spans/s | p50 ms | p99 ms | max ms | peak RSS MiB | CPU% receiver / postgres / generator / other processes (of $(($(nproc) * 100))) | 503 retries | verified |"
-    echo "|---|---|---|---|---|---|---|---|---|"
-    jq -r '.ingest[] | "| \(.concurrency) | \(.spans_per_sec | round) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) | \(.peak_rss_mib) | \(.receiver_cpu_pct) / \(.postgres_cpu_pct) / \(.generator_cpu_pct) / \(.other_cpu_pct) | \(.retried_503) | \(.verified) |"' "$OUT/summary.json"
-    jq -r '.raw_copy | "| raw COPY, \(.concurrency) conn. | \(.spans_per_sec | round) | | | | | - / \(.postgres_cpu_pct) / \(.generator_cpu_pct) / \(.other_cpu_pct) | | \(.verified) |"' "$OUT/summary.json"
+    echo "| concurrency | spans/s | p50 ms | p99 ms | max ms | peak RSS MiB | CPU% receiver / postgres / generator / other (of $(($(nproc) * 100))) | writer busy % | spans per commit | 503 retries | verified |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    jq -r '.ingest[] | "| \(.concurrency) | \(.spans_per_sec | round) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) | \(.peak_rss_mib) | \(.receiver_cpu_pct) / \(.postgres_cpu_pct) / \(.generator_cpu_pct) / \(.other_cpu_pct) | \(.writer_busy_pct) | \(.spans_per_commit) | \(.retried_503) | \(.verified) |"' "$OUT/summary.json"
+    jq -r '.raw_copy | "| raw COPY, \(.concurrency) conn. | \(.spans_per_sec | round) | | | | | - / \(.postgres_cpu_pct) / \(.generator_cpu_pct) / \(.other_cpu_pct) | | | | \(.verified) |"' "$OUT/summary.json"
+    echo "(other = processes outside this benchmark, interrupts and hypervisor steal)"
     echo
     jq -r '"receiver RSS: idle \(.idle_rss_mib) MiB, peak under load \(.peak_rss_under_load_mib) MiB, idle after load \(.idle_rss_after_mib) MiB",
            "best ingest: \(.best.spans_per_sec | round) spans/s at concurrency \(.best.concurrency) = \(.ratio_to_copy * 100 | round)% of raw COPY (\(.raw_copy.spans_per_sec | round) rows/s), \(.vs_python)x the Python original (~370 spans/s)",

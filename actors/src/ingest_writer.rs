@@ -29,6 +29,22 @@ pub enum WriteError {
     Busy,
     #[error("spans could not be committed: {0}")]
     Database(String),
+    /// The batch itself is unstorable (a data or constraint error): retrying
+    /// it cannot succeed, so the caller is told it is bad input.
+    #[error("spans could not be stored: {0}")]
+    Invalid(String),
+}
+
+/// Classifies a failed write: data exceptions (SQLSTATE 22) and integrity
+/// violations (23) are the batch's fault; anything else may pass on retry.
+fn classify(e: &tokio_postgres::Error) -> WriteError {
+    match e.as_db_error() {
+        Some(db) if db.code().code().starts_with("22") || db.code().code().starts_with("23") => {
+            WriteError::Invalid(db.message().to_owned())
+        }
+        Some(db) => WriteError::Database(db.message().to_owned()),
+        None => WriteError::Database(e.to_string()),
+    }
 }
 
 pub struct WriteSpans {
@@ -200,10 +216,10 @@ impl IngestWriter {
         self.metrics.queue_depth.set(self.pending_spans as i64);
         self.busy = true;
 
-        let mut batch = Batch::default();
+        let mut batches = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
         for msg in group {
-            batch.extend(msg.batch);
+            batches.push(msg.batch);
             replies.push(msg.reply);
         }
         let client = self.client.take();
@@ -212,10 +228,32 @@ impl IngestWriter {
         let work = async move {
             let mut client = match client {
                 Some(c) if !c.is_closed() => c,
-                _ => ingest::connect(&url).await?,
+                _ => ingest::connect(&url).await.map_err(|e| (None, e))?,
             };
-            ingest::write(&mut client, &batch).await?;
-            Ok::<_, tokio_postgres::Error>((client, batch.spans.len()))
+            let mut merged = Batch::default();
+            for b in &batches {
+                merged.extend(b.clone());
+            }
+            match ingest::write(&mut client, &merged).await {
+                Ok(()) => Ok((client, merged.spans.len(), vec![Ok(()); batches.len()])),
+                Err(e) if batches.len() == 1 || client.is_closed() => Err((Some(client), e)),
+                Err(_) => {
+                    // One request's rows broke the shared transaction; retry
+                    // each alone so only that request fails.
+                    let mut outcomes = Vec::with_capacity(batches.len());
+                    let mut stored = 0;
+                    for b in &batches {
+                        match ingest::write(&mut client, b).await {
+                            Ok(()) => {
+                                stored += b.spans.len();
+                                outcomes.push(Ok(()));
+                            }
+                            Err(e) => outcomes.push(Err(classify(&e))),
+                        }
+                    }
+                    Ok((client, stored, outcomes))
+                }
+            }
         };
         ctx.spawn(
             AssertUnwindSafe(work)
@@ -223,21 +261,36 @@ impl IngestWriter {
                 .into_actor(self)
                 .map(move |result, act, ctx| {
                     act.busy = false;
-                    let outcome = match result {
-                        Ok(Ok((client, n))) => {
-                            act.client = Some(client);
+                    let outcomes = match result {
+                        Ok(Ok((client, n, outcomes))) => {
+                            if !client.is_closed() {
+                                act.client = Some(client);
+                            }
                             act.metrics.stored.inc_by(n as u64);
                             act.metrics.groups.inc();
                             act.metrics.group_spans.observe(n as f64);
                             act.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+                            let failed = outcomes.iter().filter(|o| o.is_err()).count();
+                            if failed > 0 {
+                                act.metrics.errors.inc_by(failed as u64);
+                                tracing::warn!(
+                                    actor = NAME,
+                                    failed,
+                                    "some batches could not be committed; the rest were"
+                                );
+                            }
                             act.registry.record_ok(NAME, None);
-                            Ok(())
+                            outcomes
                         }
-                        Ok(Err(e)) => {
+                        Ok(Err((client, e))) => {
+                            // A failed statement leaves the session usable; a dead
+                            // connection is replaced on the next write.
+                            act.client = client.filter(|c| !c.is_closed());
                             act.metrics.errors.inc();
-                            tracing::warn!(actor = NAME, error = %e, "group commit failed; callers will retry");
-                            act.registry.record_error(NAME, e.to_string());
-                            Err(WriteError::Database(e.to_string()))
+                            let error = classify(&e);
+                            tracing::warn!(actor = NAME, error = %error, "group commit failed");
+                            act.registry.record_error(NAME, error.to_string());
+                            vec![Err(error); replies.len()]
                         }
                         Err(_) => {
                             act.metrics.errors.inc();
@@ -250,8 +303,8 @@ impl IngestWriter {
                             return;
                         }
                     };
-                    for reply in replies {
-                        let _ = reply.send(outcome.clone());
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(outcome);
                     }
                     act.flush(ctx);
                 }),

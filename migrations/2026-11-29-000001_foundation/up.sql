@@ -116,7 +116,7 @@ CREATE TABLE traces (
     end_time_unix_nano    bigint,
     agent_name            text,
     workflow_name         text,
-    total_cost_usd        numeric(16, 6),
+    total_cost_usd        numeric(24, 8),
     total_input_tokens    bigint NOT NULL DEFAULT 0,
     total_output_tokens   bigint NOT NULL DEFAULT 0,
     span_count            integer NOT NULL DEFAULT 0,
@@ -153,7 +153,7 @@ CREATE TABLE spans (
     conversation_id       text,
     input_tokens          bigint,
     output_tokens         bigint,
-    cost_usd              numeric(16, 8),
+    cost_usd              numeric(20, 8),
     intervention_state    text,
     attributes            jsonb NOT NULL DEFAULT '{}',
     search_vector         tsvector GENERATED ALWAYS AS (

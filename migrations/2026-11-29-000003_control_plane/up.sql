@@ -63,7 +63,7 @@ CREATE TABLE budgets (
     scope                text NOT NULL CHECK (scope IN ('project', 'agent', 'model')),
     scope_value          text,
     max_spend_usd        numeric(16, 6),
-    spent_usd            numeric(16, 6) NOT NULL DEFAULT 0,
+    spent_usd            numeric(24, 8) NOT NULL DEFAULT 0,
     soft_limit_ratio     numeric(4, 3),
     max_repeated_calls   integer,
     loop_window_seconds  numeric(10, 2),

@@ -156,33 +156,6 @@ pub async fn delete_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> 
         .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn minted_keys_have_the_published_shape() {
-        let key = mint();
-        assert!(key.raw.starts_with("stra_"));
-        assert_eq!(key.raw.len(), 48);
-        assert!(key.raw[5..]
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-        assert_eq!(key.prefix, &key.raw[..12]);
-        assert_ne!(mint().raw, key.raw);
-    }
-
-    #[test]
-    fn dev_key_hash_matches_the_original_seed() {
-        let dev = from_raw(DEV_KEY_RAW.to_owned());
-        assert_eq!(dev.prefix, "stra_dev_loc");
-        assert_eq!(
-            dev.hash,
-            "d167e0111ebddd7e1001ad51ded8b7f9f7887c127a626063a83e02b6e6807924"
-        );
-    }
-}
-
 /// The project's keys, newest first.
 pub async fn list(conn: &mut AsyncPgConnection, project_id: Uuid, include_revoked: bool) -> QueryResult<Vec<ApiKey>> {
     let mut q = api_keys::table.filter(api_keys::project_id.eq(project_id)).into_boxed();
@@ -305,4 +278,31 @@ pub async fn revoke_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> 
     .set(api_keys::revoked_at.eq(diesel::dsl::now))
     .execute(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_keys_have_the_published_shape() {
+        let key = mint();
+        assert!(key.raw.starts_with("stra_"));
+        assert_eq!(key.raw.len(), 48);
+        assert!(key.raw[5..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_eq!(key.prefix, &key.raw[..12]);
+        assert_ne!(mint().raw, key.raw);
+    }
+
+    #[test]
+    fn dev_key_hash_matches_the_original_seed() {
+        let dev = from_raw(DEV_KEY_RAW.to_owned());
+        assert_eq!(dev.prefix, "stra_dev_loc");
+        assert_eq!(
+            dev.hash,
+            "d167e0111ebddd7e1001ad51ded8b7f9f7887c127a626063a83e02b6e6807924"
+        );
+    }
 }

@@ -468,3 +468,39 @@ async fn policies_are_evaluated_at_ingest_and_each_match_recorded_once() {
         Some(2.0)
     );
 }
+
+#[tokio::test]
+async fn values_the_store_cannot_hold_are_refused_per_span_not_per_commit() {
+    let (_db, server, key) = setup().await;
+    let huge_name = "n".repeat(200_000);
+    let req = request(
+        "agent",
+        vec![
+            span(20, 1, "fine"),
+            span(20, 2, "priceless").attr("strathon.agent.cost.usd", "1e15"),
+            span(20, 3, "negative").attr("strathon.agent.cost.usd", -5.0),
+            span(20, 4, &huge_name).attr("gen_ai.tool.name", "t".repeat(100_000)),
+        ],
+    );
+    let (status, _, body) = server.post_traces(&key, protobuf(&req), PB, None).await;
+    assert_eq!(status, 200);
+    let partial = ExportTraceServiceResponse::decode(&body[..])
+        .unwrap()
+        .partial_success
+        .unwrap();
+    assert_eq!(partial.rejected_spans, 2);
+    assert!(
+        partial.error_message.contains("a cost out of range"),
+        "{}",
+        partial.error_message
+    );
+    let spans = server.list("/v1/spans?limit=10", &key).await;
+    assert_eq!(spans.len(), 2);
+    let long = spans.iter().find(|s| s["name"] != "fine").unwrap();
+    assert_eq!(long["name"].as_str().unwrap().len(), 1024, "columns keep a prefix");
+    assert_eq!(
+        long["attributes"]["gen_ai.tool.name"].as_str().unwrap().len(),
+        100_000,
+        "the attribute keeps it all"
+    );
+}

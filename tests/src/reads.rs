@@ -190,7 +190,7 @@ async fn spans_search_by_text_attributes_and_columns() {
         .unwrap()
         .to_owned();
     assert!(
-        link.starts_with("</v1/spans?cursor=") && link.ends_with("rel=\"next\""),
+        link.starts_with("</v1/spans?limit=1&cursor=") && link.ends_with("rel=\"next\""),
         "{link}"
     );
 

@@ -62,7 +62,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
             let beat = beats.iter().find(|(name, _)| name == &a.agent_name).map(|(_, l)| l);
             json!({
                 "agent_name": a.agent_name, "first_seen": iso(a.first_seen), "last_active": iso(a.last_active),
-                "total_spans": a.total_spans, "total_cost_usd": a.total_cost_usd.normalized().to_string(),
+                "total_spans": a.total_spans, "total_cost_usd": a.total_cost_usd.normalized().to_plain_string(),
                 "total_tool_calls": a.total_tool_calls, "tools_used": a.tools_used, "models_used": a.models_used,
                 "policies_covering": covering.len(), "has_budget": has_budget, "has_approval_policy": has_approval,
                 "risk_score": risk, "risk_factors": factors,

@@ -169,7 +169,7 @@ pub async fn rotate(
                 name: &name,
                 scopes: &old.scopes,
                 expires_at: None,
-                allowed_ips: None,
+                allowed_ips: old.allowed_ips.clone(),
                 rotated_from_id: Some(old.id),
             };
             let k = api_keys::create(conn, creation, &minted).await?;
@@ -200,6 +200,9 @@ pub async fn patch(
         return Err(unprocessable(extra, "Extra inputs are not permitted"));
     }
     let name = body.get("name").and_then(Value::as_str).map(str::to_owned);
+    if name.as_ref().is_some_and(|n| n.is_empty() || n.chars().count() > 200) {
+        return Err(unprocessable("name", "name must be 1 to 200 characters"));
+    }
     let expires_at = timestamp(&body, "expires_at")?;
     if name.is_none() && expires_at.is_none() {
         return Err(ApiError::BadRequest(

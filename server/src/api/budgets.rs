@@ -25,7 +25,7 @@ fn iso(t: &chrono::DateTime<chrono::Utc>) -> String {
 }
 
 fn dec(d: &BigDecimal) -> String {
-    d.normalized().to_string()
+    d.normalized().to_plain_string()
 }
 
 pub fn render(b: &Budget, auto_halted: bool) -> Value {
@@ -91,7 +91,7 @@ fn fits(key: &str, value: &BigDecimal, scale: i64, whole_digits: u64) -> Result<
             "{key} allows at most {scale} decimal places"
         )));
     }
-    if value.abs() >= BigDecimal::from(10u64.pow(whole_digits as u32)) {
+    if value.abs() >= 10u64.pow(whole_digits as u32) {
         return Err(ApiError::BadRequest(format!(
             "{key} must be less than 1e{whole_digits}"
         )));
@@ -219,7 +219,7 @@ fn parse(body: &Map<String, Value>, project_id: Uuid) -> Result<NewBudget, ApiEr
             if loop_window.is_none() && cli {
                 loop_window = Some(BigDecimal::from(3600));
             }
-            if !loop_window.as_ref().is_some_and(|w| *w > BigDecimal::zero()) {
+            if loop_window.as_ref().is_none_or(|w| *w <= BigDecimal::zero()) {
                 return Err(bad("iteration budgets require positive loop_window_seconds"));
             }
         }
@@ -388,6 +388,9 @@ pub async fn patch(
             if let Some(w) = checked(&body, &["loop_window_seconds"], 2, 8)? {
                 if is_cost {
                     return Err(bad("cannot set loop_window_seconds on a cost budget"));
+                }
+                if w <= BigDecimal::zero() {
+                    return Err(bad("loop_window_seconds must be positive"));
                 }
                 c.loop_window_seconds = Some(Some(w));
             }

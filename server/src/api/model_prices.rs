@@ -17,8 +17,8 @@ use crate::error::ApiError;
 fn render(o: &Override) -> Value {
     json!({
         "id": o.id, "project_id": o.project_id, "model_name": o.model_name,
-        "input_cost_per_token": o.input_cost_per_token.normalized().to_string(),
-        "output_cost_per_token": o.output_cost_per_token.normalized().to_string(),
+        "input_cost_per_token": o.input_cost_per_token.normalized().to_plain_string(),
+        "output_cost_per_token": o.output_cost_per_token.normalized().to_plain_string(),
         "created_at": o.created_at.to_rfc3339(), "updated_at": o.updated_at.to_rfc3339(),
     })
 }
@@ -48,6 +48,9 @@ pub async fn upsert(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     let (input, output) = (price("input_cost_per_token")?, price("output_cost_per_token")?);
     if input < BigDecimal::zero() || output < BigDecimal::zero() {
         return Err(ApiError::BadRequest("prices must be non-negative".into()));
+    }
+    if input >= 10_000 || output >= 10_000 {
+        return Err(ApiError::BadRequest("prices must be below 10000 USD per token".into()));
     }
     let mut conn = state.pool.get().await?;
     let saved = conn

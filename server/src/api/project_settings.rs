@@ -5,7 +5,10 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use strathon_schema::settings::{self, Changes, Settings};
 
+use diesel_async::AsyncConnection as _;
+
 use crate::app::AppState;
+use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
@@ -31,7 +34,18 @@ pub async fn patch(
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
     let changes = parse_changes(&body)?;
     let mut conn = state.pool.get().await?;
-    let updated = settings::update(&mut conn, auth.project_id, &changes).await?;
+    let updated = conn
+        .transaction(async |conn| {
+            let before = settings::get(conn, auth.project_id).await?;
+            let after = settings::update(conn, auth.project_id, &changes).await?;
+            let event = Event::new("project_settings.update", "project_settings", auth.project_id)
+                .before(render(&before))
+                .after(render(&after));
+            audit::record(conn, &auth, event).await?;
+            Ok::<_, ApiError>(after)
+        })
+        .await?;
+    state.contexts.invalidate(auth.project_id);
     Ok(HttpResponse::Ok().json(render(&updated)))
 }
 

@@ -11,6 +11,7 @@ use super::api_keys::DEFAULT_SCOPES;
 use super::params::{self, Params};
 use super::policies::object;
 use crate::app::AppState;
+use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
@@ -81,6 +82,12 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
                 rotated_from_id: None,
             };
             let k = api_keys::create(conn, creation, &minted).await?;
+            audit::record(
+                conn,
+                &auth,
+                Event::new("project.create", "project", p.id).after(render(&p)),
+            )
+            .await?;
             Ok((p, k))
         })
         .await?;
@@ -128,9 +135,23 @@ pub async fn patch(
     let Some(name) = body.get("name").and_then(Value::as_str).map(|s| s.replace('\0', "")) else {
         return Err(ApiError::BadRequest("nothing to update".into()));
     };
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::Unprocessable(vec![
+            json!({"type": "string_length", "loc": ["body", "name"], "msg": "name must be 1 to 200 characters"}),
+        ]));
+    }
     let mut conn = state.pool.get().await?;
-    let p = by_slug(&mut conn, &auth, &path).await?;
-    let renamed = projects::rename(&mut conn, p.id, &name).await?;
+    let renamed = conn
+        .transaction(async |conn| {
+            let p = by_slug(conn, &auth, &path).await?;
+            let renamed = projects::rename(conn, p.id, &name).await?;
+            let event = Event::new("project.update", "project", p.id)
+                .before(render(&p))
+                .after(render(&renamed));
+            audit::record(conn, &auth, event).await?;
+            Ok::<_, ApiError>(renamed)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "id": renamed.id, "name": renamed.name, "slug": renamed.slug })))
 }
 
@@ -146,7 +167,12 @@ pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<Stri
         }
         let p = by_slug(conn, &auth, &path).await?;
         projects::soft_delete(conn, p.id).await?;
-        Ok(())
+        audit::record(
+            conn,
+            &auth,
+            Event::new("project.delete", "project", p.id).before(render(&p)),
+        )
+        .await
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

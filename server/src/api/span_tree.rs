@@ -28,7 +28,7 @@ fn node(s: &Span, children: Vec<Value>) -> Value {
         "operation_name": s.operation_name,
         "input_tokens": s.input_tokens,
         "output_tokens": s.output_tokens,
-        "cost_usd": s.cost_usd.as_ref().map(|c| c.normalized().to_string()),
+        "cost_usd": s.cost_usd.as_ref().map(|c| c.normalized().to_plain_string()),
         "intervention_state": s.intervention_state,
         "children": children,
     })
@@ -54,8 +54,8 @@ pub fn build(spans: &[Span], trace_name: Option<&str>) -> Value {
             None => roots.push(i),
         }
     }
-    // Iterative post-order: deep traces must not overflow the stack, and a
-    // corrupted parent cycle (ids re-used across spans) must not loop.
+    // Recursion is capped at 256 levels so a deep trace cannot overflow the
+    // stack; deeper spans are left out of the tree (the span list has them).
     fn assemble(i: usize, spans: &[Span], children: &HashMap<usize, Vec<usize>>, depth: usize) -> Value {
         let kids = if depth > 256 {
             Vec::new()

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 
 /// The span read model shared by search, detail, trace detail and simulate.
 pub fn render(s: &Span) -> Value {
-    let cost = s.cost_usd.as_ref().map(|c| c.normalized().to_string());
+    let cost = s.cost_usd.as_ref().map(|c| c.normalized().to_plain_string());
     json!({
         "trace_id": hex::encode(&s.trace_id),
         "span_id": hex::encode(&s.span_id),
@@ -152,7 +152,16 @@ pub async fn search(
     });
     let mut response = HttpResponse::Ok();
     if let Some(cursor) = &next {
-        response.insert_header((LINK, format!("</v1/spans?cursor={cursor}>; rel=\"next\"")));
+        // The next page keeps the caller's filters and order.
+        let mut kept: Vec<(&str, &str)> = p
+            .iter()
+            .filter(|(k, _)| k.as_str() != "cursor")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        kept.sort();
+        kept.push(("cursor", cursor.as_str()));
+        let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
+        response.insert_header((LINK, format!("</v1/spans?{query}>; rel=\"next\"")));
     }
     Ok(response.json(json!({ "data": found.iter().map(render).collect::<Vec<_>>(), "next_cursor": next })))
 }

@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::ingest::convert::{self, Context};
 use crate::ingest::otlp::{self, DecodeError, Format, MAX_WIRE_BYTES};
 
-fn header<'a>(req: &'a HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&'a str> {
+fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -136,6 +136,9 @@ pub async fn ingest(
                     retry_after_secs: 1,
                 });
             }
+            Err(WriteError::Invalid(e)) => {
+                return Err(ApiError::BadRequest(format!("spans could not be stored: {e}")));
+            }
             Err(WriteError::Database(e)) => {
                 return Err(ApiError::Unavailable {
                     detail: format!("spans not committed: {e}"),
@@ -177,7 +180,7 @@ fn render_trace(t: &Trace) -> Value {
         "agent_name": t.agent_name,
         "workflow_name": t.workflow_name,
         "span_count": t.span_count,
-        "total_cost_usd": t.total_cost_usd.as_ref().map(|c| c.normalized().to_string()),
+        "total_cost_usd": t.total_cost_usd.as_ref().map(|c| c.normalized().to_plain_string()),
         "total_input_tokens": t.total_input_tokens,
         "total_output_tokens": t.total_output_tokens,
         "intervention_state": t.intervention_state,

@@ -91,9 +91,19 @@ pub fn attributes(kvs: &[KeyValue]) -> Map<String, Value> {
         .collect()
 }
 
+/// Longest denormalized text kept in a column (the attribute keeps it all).
+const MAX_COLUMN_CHARS: usize = 1024;
+
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_COLUMN_CHARS) {
+        Some((at, _)) => s[..at].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
 fn text(attrs: &Map<String, Value>, key: &str) -> Option<String> {
     match attrs.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s.replace('\0', "")),
+        Value::String(s) if !s.is_empty() => Some(clip(&s.replace('\0', ""))),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
@@ -211,6 +221,12 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
             .as_deref()
             .and_then(|m| pricing::cost(m, input_tokens, output_tokens, ctx.prices)),
     };
+    // A cost the columns cannot hold would fail the whole shared commit;
+    // such a span is refused on its own instead.
+    if cost.as_ref().is_some_and(|c| !pricing::storable(c)) {
+        *out.rejected.entry("a cost out of range").or_default() += 1;
+        return;
+    }
     if let Some(c) = cost.as_ref().and_then(|c| c.to_f64()) {
         merged.insert(
             "gen_ai.usage.cost".into(),
@@ -296,7 +312,8 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
         trace_id: span.trace_id,
         span_id: span.span_id,
         parent_span_id: (!span.parent_span_id.is_empty()).then_some(span.parent_span_id),
-        name: span.name.replace('\0', ""),
+        // Names feed the full-text index, which refuses huge values.
+        name: clip(&span.name.replace('\0', "")),
         kind: KINDS.get(span.kind as usize).copied().unwrap_or("UNSPECIFIED"),
         end_time_unix_nano: (span.end_time_unix_nano != 0).then_some(span.end_time_unix_nano as i64),
         status_code: ["UNSET", "OK", "ERROR"]

@@ -62,6 +62,12 @@ pub fn cost(
     Some(total.round(8).normalized())
 }
 
+/// Whether a cost fits the stored columns: non-negative and below a
+/// billion dollars per span.
+pub fn storable(cost: &BigDecimal) -> bool {
+    cost.sign() != bigdecimal::num_bigint::Sign::Minus && *cost < 1_000_000_000
+}
+
 /// Whether a model has any price (for the unknown-model metric).
 pub fn known(model: &str, overrides: &Prices) -> bool {
     overrides.contains_key(model) || BUILT_IN.contains_key(model)
@@ -104,5 +110,10 @@ mod tests {
             BigDecimal::from(2)
         );
         assert!(known("in-house", &overrides) && known("o1", &overrides) && !known("nope", &overrides));
+        assert!(
+            storable(&BigDecimal::from(5))
+                && !storable(&BigDecimal::from(-1))
+                && !storable(&BigDecimal::from(10i64.pow(12)))
+        );
     }
 }

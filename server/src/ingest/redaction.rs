@@ -558,7 +558,7 @@ fn luhn_valid(candidate: &str) -> bool {
             (false, _) => d,
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// ISO 13616: move the first four characters to the end, read letters as 10–35, and the

@@ -7,6 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use strathon_server::ingest::otlp::{self, Format};
 
 fuzz_target!(|data: &[u8]| {
+    strathon_fuzz::init();
     let Ok(request) = otlp::decode(data, Format::Json) else {
         return;
     };

@@ -6,6 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use strathon_server::ingest::otlp::{self, Format};
 
 fuzz_target!(|data: &[u8]| {
+    strathon_fuzz::init();
     let Some((&ctl, body)) = data.split_first() else {
         return;
     };

@@ -2,11 +2,19 @@
 //! configurations, and the invariants every converted batch must satisfy.
 //!
 //! Beyond "no panic", the checks here are properties the ingest code promises
-//! itself (span accounting, the accepted window, no NUL in anything bound for
-//! Postgres). A violated check aborts like a panic so libFuzzer records it.
+//! itself (span accounting, the accepted window, clipped columns, no NUL in
+//! anything bound for Postgres, costs that fit their column). A violated check
+//! panics, which libFuzzer records as a crash. A known finding can be waived
+//! while it is being fixed: `FUZZ_WAIVE=cost-range,policy-nul` (names below).
+//!
+//! Panics the server catches on purpose (`catch_unwind` around the CEL parser
+//! and evaluator in `policy::cel`) are handled behaviour, not crashes: they
+//! are let through and noted once per location on stderr as `fuzz: caught
+//! panic`. `FUZZ_CAUGHT_PANICS=abort` turns them into crashes.
 
+use std::collections::HashSet;
 use std::str::FromStr as _;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, Once};
 
 use bigdecimal::BigDecimal;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -15,15 +23,57 @@ use strathon_server::ingest::convert::{self, Context, Converted};
 use strathon_server::ingest::otlp::{self, Format};
 use strathon_server::ingest::pricing::Prices;
 use strathon_server::ingest::redaction::{self, RedactionConfig};
+use strathon_server::policy::{cel, templates, CompiledPolicy};
 use uuid::Uuid;
 
 /// 2023-11-14T22:13:20Z: the start time of the seed spans, inside the narrow window.
 pub const SEED_START_NS: i64 = 1_700_000_000_000_000_000;
 const HOUR_NS: i64 = 3_600_000_000_000;
 
+/// Mirrors `MAX_COLUMN_CHARS` in convert.rs (private there).
+const MAX_COLUMN_CHARS: usize = 1024;
+
+static WAIVED: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    std::env::var("FUZZ_WAIVE")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+});
+
+fn checked(finding: &str) -> bool {
+    !WAIVED.contains(finding)
+}
+
+/// Installs (once) a panic hook in front of libfuzzer-sys's abort-on-panic
+/// hook that lets through panics raised under `policy::cel`, which the server
+/// catches itself. Call at the top of every fuzz target.
+pub fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let abort_on_panic = std::panic::take_hook();
+        let strict = std::env::var("FUZZ_CAUGHT_PANICS").is_ok_and(|v| v == "abort");
+        let seen: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+        std::panic::set_hook(Box::new(move |info| {
+            if !strict {
+                let trace = std::backtrace::Backtrace::force_capture().to_string();
+                if trace.contains("strathon_server::policy::cel::") {
+                    let at = info.location().map(|l| l.to_string()).unwrap_or_default();
+                    if seen.lock().is_ok_and(|mut s| s.insert(at.clone())) {
+                        eprintln!("fuzz: caught panic (handled by policy::cel) at {at}: {info}");
+                    }
+                    return;
+                }
+            }
+            abort_on_panic(info);
+        }));
+    });
+}
+
 /// The control byte that leads every `otlp_protobuf` input (and that the other
-/// targets derive from theirs):
-/// bits 0-1 content encoding, bits 2-3 sampling rate, bits 4-5 redaction config.
+/// targets derive from theirs): bits 0-1 content encoding, bits 2-3 sampling
+/// rate, bits 4-5 redaction config, bit 6 which accept window gets policies.
 pub fn encoding(ctl: u8) -> Option<&'static str> {
     match ctl & 3 {
         0 => None,
@@ -44,6 +94,71 @@ static PRICES: LazyLock<Prices> = LazyLock::new(|| {
     prices.insert("gpt-4o".into(), (price("0.000001"), price("0.000002")));
     prices
 });
+
+fn compile(
+    name: &str,
+    expression: &str,
+    action: &str,
+    action_config: Value,
+    applies_to: &[&str],
+    shadow: bool,
+) -> CompiledPolicy {
+    CompiledPolicy {
+        // FNV-1a of the name: stable, distinct ids without uuid's v5 feature.
+        id: Uuid::from_u128(name.bytes().fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d, |h: u128, b| {
+            (h ^ u128::from(b)).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B)
+        })),
+        name: name.to_owned(),
+        action: action.to_owned(),
+        action_config,
+        applies_to: applies_to.iter().map(|s| (*s).to_owned()).collect(),
+        shadow,
+        program: cel::compile_str(expression).unwrap_or_else(|e| panic!("policy {name}: {e}")),
+    }
+}
+
+/// Every built-in template plus a few hand-written policies that the seeds
+/// trigger (approvals with configs, shadow mode, `applies_to`, `now`).
+fn build_policies() -> Vec<CompiledPolicy> {
+    let mut policies: Vec<CompiledPolicy> = templates::all()
+        .into_iter()
+        .map(|t| compile(t.id, &t.match_expression, t.action, (t.action_config)(), &[], false))
+        .collect();
+    policies.extend([
+        compile("any-chat", r#"name.startsWith("chat")"#, "log", json!({}), &[], false),
+        compile(
+            "approve-tools",
+            r#"attrs["gen_ai.tool.name"] == "lookup" || name.contains("tool")"#,
+            "require_approval",
+            json!({"timeout_seconds": 60, "approvers_required": 2}),
+            &["tool", "execute_tool lookup"],
+            false,
+        ),
+        compile(
+            "approve-big-config",
+            r#"attrs["gen_ai.usage.input_tokens"] > 1000"#,
+            "require_approval",
+            json!({"timeout_seconds": 99999999999i64, "approvers_required": -3}),
+            &[],
+            false,
+        ),
+        compile(
+            "shadow-block-prompt",
+            r#"attrs["gen_ai.prompt"].matches("[0-9]{4}")"#,
+            "block",
+            json!({}),
+            &[],
+            true,
+        ),
+        compile("after-2020", r#"now > timestamp("2020-01-01T00:00:00Z")"#, "alert", json!({}), &["heartbeat", "bad"], false),
+        compile("costly", r#"attrs["gen_ai.usage.cost"] > 0.001"#, "throttle", json!({}), &[], false),
+    ]);
+    policies
+}
+
+thread_local! {
+    static POLICIES: &'static [CompiledPolicy] = Box::leak(build_policies().into_boxed_slice());
+}
 
 /// Everything on, defaults otherwise (what the brief calls "everything enabled").
 static FULL: LazyLock<RedactionConfig> = LazyLock::new(|| RedactionConfig {
@@ -115,12 +230,6 @@ pub fn redaction_config(variant: u8) -> &'static RedactionConfig {
     }
 }
 
-/// Set `STRATHON_FUZZ_NUMERIC=1` to also require that every `cost_usd` fits
-/// the `spans.cost_usd numeric(16, 8)` column (off by default: it is a known
-/// finding, and libFuzzer stops at the first failure).
-static CHECK_NUMERIC: LazyLock<bool> =
-    LazyLock::new(|| std::env::var_os("STRATHON_FUZZ_NUMERIC").is_some_and(|v| v == "1"));
-
 /// Converts `request` twice, under a wide accept window and a narrow one,
 /// and checks the invariants of both results.
 pub fn check_request(request: ExportTraceServiceRequest, ctl: u8, format: Format) {
@@ -133,6 +242,10 @@ pub fn check_request(request: ExportTraceServiceRequest, ctl: u8, format: Format
     let project_id = Uuid::from_u128(0x5714_7400_0000_4000_8000_0000_0000_0001);
     let rate = sampling_rate(ctl);
     let variant = (ctl >> 4) & 3;
+    let policies = POLICIES.with(|p| *p);
+    let (wide_policies, narrow_policies): (&[CompiledPolicy], &[CompiledPolicy]) =
+        if ctl & 0x40 == 0 { (policies, &[]) } else { (&[], policies) };
+    let now = chrono::DateTime::from_timestamp(SEED_START_NS / 1_000_000_000 + 60, 0).expect("a valid instant");
 
     let wide = Context {
         project_id,
@@ -141,6 +254,8 @@ pub fn check_request(request: ExportTraceServiceRequest, ctl: u8, format: Format
         accept_until: i64::MAX,
         prices: &PRICES,
         redaction: redaction_config(variant),
+        policies: wide_policies,
+        now,
     };
     let converted = convert::convert(request.clone(), &wide);
     check_converted(&converted, &wide, spans, format);
@@ -152,6 +267,8 @@ pub fn check_request(request: ExportTraceServiceRequest, ctl: u8, format: Format
         accept_until: SEED_START_NS + HOUR_NS,
         prices: &PRICES,
         redaction: redaction_config(variant + 1),
+        policies: narrow_policies,
+        now,
     };
     let converted = convert::convert(request, &narrow);
     check_converted(&converted, &narrow, spans, format);
@@ -206,12 +323,54 @@ fn check_converted(out: &Converted, ctx: &Context, spans: usize, format: Format)
         {
             assert!(!text.contains('\0'), "NUL in a text column: {text:?}");
         }
+        for clipped in [
+            Some(&row.name),
+            row.operation_name.as_ref(),
+            row.provider_name.as_ref(),
+            row.request_model.as_ref(),
+            row.response_model.as_ref(),
+            row.agent_name.as_ref(),
+            row.agent_id.as_ref(),
+            row.tool_name.as_ref(),
+            row.workflow_name.as_ref(),
+            row.conversation_id.as_ref(),
+            row.intervention_state.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(clipped.chars().count() <= MAX_COLUMN_CHARS, "an unclipped column");
+        }
         assert!(row.attributes.is_object(), "attributes are an object");
         assert_no_nul(&row.attributes);
         if let Some(cost) = &row.cost_usd {
             let parsed = BigDecimal::from_str(cost).unwrap_or_else(|e| panic!("cost_usd {cost:?}: {e}"));
-            if *CHECK_NUMERIC {
-                assert!(fits_numeric_16_8(&parsed), "cost_usd {cost} overflows numeric(16, 8)");
+            if checked("cost-range") {
+                assert!(fits_numeric_16_8(&parsed), "cost_usd {cost} overflows spans.cost_usd numeric(16, 8)");
+            }
+        }
+    }
+    // Policy matches and approvals are written in the same group commit.
+    assert!(out.matches.len() <= out.rows.len() * ctx.policies.len());
+    assert!(out.approvals.len() <= out.matches.len());
+    for m in &out.matches {
+        assert!(ctx.policies.iter().any(|p| p.id == m.policy_id));
+        assert!(
+            out.rows.iter().any(|r| r.trace_id == m.trace_id && r.span_id == m.span_id),
+            "a match for a span that is not stored"
+        );
+        if checked("policy-nul") {
+            assert_no_nul(&m.metadata);
+        }
+    }
+    for a in &out.approvals {
+        assert!(a.timeout_seconds > 0 && a.approvers_required > 0);
+        if checked("policy-nul") {
+            for text in [Some(&a.policy_name), Some(&a.span_name), a.agent_name.as_ref(), a.tool_name.as_ref(), a.tool_args.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                assert!(!text.contains('\0'), "NUL in an approval column: {text:?}");
             }
         }
     }
