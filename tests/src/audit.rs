@@ -7,15 +7,7 @@ use serde_json::{json, Value};
 use crate::harness::{Launch, Server, TestDb, DEFAULT_PROJECT_ID};
 
 async fn post(server: &Server, key: &str, path: &str, body: Value) -> u16 {
-    server
-        .request(reqwest::Method::POST, path)
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    server.post(path, key, body).await.0
 }
 
 #[tokio::test]

@@ -23,27 +23,16 @@ const ACTION_MESSAGE: &str =
 
 /// Sends `body` (if any) as JSON with `key`; returns status and JSON body
 /// (`Null` when there is none, as for a 204).
-async fn call(server: &Server, method: Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = server.request(method, path).bearer_auth(key);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn post(server: &Server, path: &str, key: &str, body: Value) -> (u16, Value) {
-    call(server, Method::POST, path, key, Some(body)).await
+    server.post(path, key, body).await
 }
 
 async fn patch(server: &Server, path: &str, key: &str, body: Value) -> (u16, Value) {
-    call(server, Method::PATCH, path, key, Some(body)).await
+    server.call(Method::PATCH, path, key, Some(body)).await
 }
 
 async fn delete(server: &Server, path: &str, key: &str) -> (u16, Value) {
-    call(server, Method::DELETE, path, key, None).await
+    server.call(Method::DELETE, path, key, None).await
 }
 
 async fn get(server: &Server, path: &str, key: &str) -> (u16, Value) {

@@ -631,6 +631,23 @@ impl Server {
 }
 
 impl Server {
+    /// Any method with a bearer key and an optional JSON body: status and
+    /// the parsed body (`Null` when there is none).
+    pub async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.request(method, path).bearer_auth(key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, key, Some(body)).await
+    }
+
     pub async fn is_healthy(&self) -> bool {
         self.get_json("/health", None).await.0 == 200
     }

@@ -8,15 +8,7 @@ use crate::harness::{Launch, Server, TestDb, DEFAULT_PROJECT_ID};
 use crate::otlp::{protobuf, request, span};
 
 async fn post(server: &Server, key: &str, path: &str, body: Value) -> (u16, Value) {
-    let resp = server
-        .request(reqwest::Method::POST, path)
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    server.post(path, key, body).await
 }
 
 async fn seed(server: &Server, key: &str) {

@@ -6,15 +6,7 @@ use crate::harness::{Launch, Server, TestDb, DEFAULT_PROJECT_ID};
 use crate::otlp::{protobuf, request, span};
 
 async fn send(server: &Server, key: &str, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-    let resp = server
-        .request(method, path)
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    server.call(method, path, key, Some(body)).await
 }
 
 #[tokio::test]

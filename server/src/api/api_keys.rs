@@ -19,16 +19,12 @@ use crate::error::ApiError;
 /// traces, read policies and obey halts.
 pub const DEFAULT_SCOPES: [&str; 3] = ["traces:write", "policies:read", "halts:read"];
 
-fn iso(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
 pub fn render(k: &ApiKey) -> Value {
     json!({
         "id": k.id, "project_id": k.project_id, "name": k.name, "key_prefix": k.key_prefix, "scopes": k.scopes,
-        "created_at": iso(&k.created_at), "last_used_at": k.last_used_at.as_ref().map(iso),
-        "revoked_at": k.revoked_at.as_ref().map(iso), "deprecated_at": k.deprecated_at.as_ref().map(iso),
-        "expires_at": k.expires_at.as_ref().map(iso), "rotated_from_id": k.rotated_from_id, "allowed_ips": k.allowed_ips,
+        "created_at": super::params::utc_z(&k.created_at), "last_used_at": k.last_used_at.as_ref().map(super::params::utc_z),
+        "revoked_at": k.revoked_at.as_ref().map(super::params::utc_z), "deprecated_at": k.deprecated_at.as_ref().map(super::params::utc_z),
+        "expires_at": k.expires_at.as_ref().map(super::params::utc_z), "rotated_from_id": k.rotated_from_id, "allowed_ips": k.allowed_ips,
     })
 }
 

@@ -16,18 +16,14 @@ use crate::error::ApiError;
 
 const STATUSES: [&str; 4] = ["approved", "denied", "expired", "pending"];
 
-fn iso(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
-}
-
 pub fn render(a: &Approval) -> Value {
     json!({
         "id": a.id, "project_id": a.project_id, "policy_id": a.policy_id,
         "trace_id": a.trace_id.as_ref().map(hex::encode), "span_id": a.span_id.as_ref().map(hex::encode),
         "span_name": a.span_name, "agent_name": a.agent_name, "tool_name": a.tool_name, "tool_args": a.tool_args,
-        "policy_name": a.policy_name, "status": a.status, "requested_at": iso(&a.requested_at),
-        "resolved_at": a.resolved_at.as_ref().map(iso), "resolved_by": a.resolved_by,
-        "timeout_seconds": a.timeout_seconds, "expires_at": iso(&a.expires_at),
+        "policy_name": a.policy_name, "status": a.status, "requested_at": super::params::utc_offset(&a.requested_at),
+        "resolved_at": a.resolved_at.as_ref().map(super::params::utc_offset), "resolved_by": a.resolved_by,
+        "timeout_seconds": a.timeout_seconds, "expires_at": super::params::utc_offset(&a.expires_at),
         "approvers_required": a.approvers_required, "current_approvals": a.current_approvals,
         "approval_decisions": a.approval_decisions,
     })

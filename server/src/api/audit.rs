@@ -4,7 +4,7 @@
 
 use actix_web::http::header::LINK;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use diesel::dsl::sql;
 use diesel::sql_types::{Bool, Text};
 use diesel::BoolExpressionMethods;
@@ -20,13 +20,9 @@ use crate::audit::{self, chain};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
-fn iso(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
 pub fn render(e: &rows::Event) -> Value {
     json!({
-        "id": e.id, "sequence_no": e.sequence_no, "occurred_at": iso(&e.occurred_at), "ingested_at": iso(&e.ingested_at),
+        "id": e.id, "sequence_no": e.sequence_no, "occurred_at": super::params::utc_z(&e.occurred_at), "ingested_at": super::params::utc_z(&e.ingested_at),
         "project_id": e.project_id,
         "actor": {"type": e.actor_type, "id": e.actor_id, "display": e.actor_display, "on_behalf_of": e.on_behalf_of},
         "action": e.action, "action_category": e.action_category, "outcome": e.outcome, "reason": e.reason,
@@ -37,7 +33,7 @@ pub fn render(e: &rows::Event) -> Value {
         "schema_version": e.schema_version, "prev_hash": hex::encode(&e.prev_hash), "row_hash": hex::encode(&e.row_hash),
         "hmac_key_id": e.hmac_key_id,
         // The columns the published CLI prints.
-        "created_at": iso(&e.occurred_at), "category": e.action_category, "actor_ip": e.source_ip,
+        "created_at": super::params::utc_z(&e.occurred_at), "category": e.action_category, "actor_ip": e.source_ip,
         "actor_key_prefix": e.actor_display, "resource_type": e.resource_type,
     })
 }
@@ -230,7 +226,8 @@ pub async fn verify_chain(auth: Auth, state: web::Data<AppState>) -> Result<Http
             && chain::merkle_root(&leaves).as_slice() == a.merkle_root.as_slice()
             && leaves.last() == Some(&a.last_row_hash);
         if !ok {
-            bad_anchor = Some(json!({"anchor_at": iso(&a.anchor_at), "last_sequence": a.last_sequence}));
+            bad_anchor =
+                Some(json!({"anchor_at": super::params::utc_z(&a.anchor_at), "last_sequence": a.last_sequence}));
             break;
         }
     }
@@ -255,7 +252,7 @@ pub async fn anchors(
     let found = rows::anchors_since(&mut conn, since, limit).await?;
     let data: Vec<Value> = found
         .iter()
-        .map(|a| json!({"anchor_at": iso(&a.anchor_at), "last_sequence": a.last_sequence, "last_row_hash": hex::encode(&a.last_row_hash),
+        .map(|a| json!({"anchor_at": super::params::utc_z(&a.anchor_at), "last_sequence": a.last_sequence, "last_row_hash": hex::encode(&a.last_row_hash),
                         "merkle_root": hex::encode(&a.merkle_root), "event_count": a.event_count, "signature": null, "signing_key_id": null}))
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
@@ -265,5 +262,6 @@ pub async fn anchor_status(auth: Auth, state: web::Data<AppState>) -> Result<Htt
     auth.require(scope::AUDIT_READ)?;
     let mut conn = state.pool.get().await?;
     let last = rows::last_anchor(&mut conn).await?;
-    Ok(HttpResponse::Ok().json(json!({ "anchored": last.is_some(), "latest_at": last.map(|a| iso(&a.anchor_at)) })))
+    Ok(HttpResponse::Ok()
+        .json(json!({ "anchored": last.is_some(), "latest_at": last.map(|a| super::params::utc_z(&a.anchor_at)) })))
 }

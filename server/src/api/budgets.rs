@@ -20,10 +20,6 @@ use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
-fn iso(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
-}
-
 fn dec(d: &BigDecimal) -> String {
     d.normalized().to_plain_string()
 }
@@ -43,11 +39,11 @@ pub fn render(b: &Budget, auto_halted: bool) -> Value {
         "max_repeated_calls": b.max_repeated_calls,
         "loop_window_seconds": b.loop_window_seconds.as_ref().map(dec),
         "budget_duration": b.budget_duration,
-        "budget_reset_at": b.budget_reset_at.as_ref().map(iso),
-        "last_evaluated_at": b.last_evaluated_at.as_ref().map(iso),
+        "budget_reset_at": b.budget_reset_at.as_ref().map(super::params::utc_offset),
+        "last_evaluated_at": b.last_evaluated_at.as_ref().map(super::params::utc_offset),
         "is_active": b.is_active,
-        "created_at": iso(&b.created_at),
-        "updated_at": iso(&b.updated_at),
+        "created_at": super::params::utc_offset(&b.created_at),
+        "updated_at": super::params::utc_offset(&b.updated_at),
         "budget_type": if is_cost { "cost" } else { "iteration" },
         "limit_usd": b.max_spend_usd.as_ref().and_then(BigDecimal::to_f64),
         "limit_count": b.max_repeated_calls,
@@ -320,7 +316,7 @@ pub async fn spend(auth: Auth, state: web::Data<AppState>, path: web::Path<Strin
             let (start, reset) = cost_window(&b, now);
             let spent = budgets::spend_since(&mut conn, &b, ns(start)).await?;
             json!({"budget_id": b.id, "kind": "cost", "spent_usd": dec(&spent), "max_spend_usd": dec(max),
-                   "window_start": iso(&start), "window_reset_at": reset.as_ref().map(iso)})
+                   "window_start": super::params::utc_offset(&start), "window_reset_at": reset.as_ref().map(super::params::utc_offset)})
         }
         None => {
             let window = b
@@ -458,7 +454,7 @@ pub async fn sync_view(conn: &mut AsyncPgConnection, project_id: Uuid) -> Result
                 "id": b.id, "name": b.name, "scope": b.scope, "scope_value": b.scope_value,
                 "max_spend_usd": b.max_spend_usd.as_ref().map(dec), "spent_usd": dec(&b.spent_usd),
                 "max_repeated_calls": b.max_repeated_calls, "budget_duration": b.budget_duration,
-                "budget_reset_at": b.budget_reset_at.as_ref().map(iso),
+                "budget_reset_at": b.budget_reset_at.as_ref().map(super::params::utc_offset),
             })
         })
         .collect())

@@ -13,10 +13,6 @@ use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
-fn iso(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
-}
-
 /// The halt object, with the CLI's names (`agent_name`, `created_at`) beside
 /// the original ones.
 pub fn render(h: &Halt) -> Value {
@@ -30,9 +26,9 @@ pub fn render(h: &Halt) -> Value {
         "reason": h.reason,
         "actor": h.actor,
         "budget_id": h.budget_id,
-        "set_at": iso(&h.set_at),
-        "created_at": iso(&h.set_at),
-        "cleared_at": h.cleared_at.as_ref().map(iso),
+        "set_at": super::params::utc_offset(&h.set_at),
+        "created_at": super::params::utc_offset(&h.set_at),
+        "cleared_at": h.cleared_at.as_ref().map(super::params::utc_offset),
     })
 }
 
@@ -155,7 +151,11 @@ pub async fn clear(auth: Auth, state: web::Data<AppState>, path: web::Path<Strin
                 return Err(match halts::find(conn, auth.project_id, id).await? {
                     Some(existing) => ApiError::Conflict(format!(
                         "halt {id} is already cleared (cleared_at={})",
-                        existing.cleared_at.as_ref().map(iso).unwrap_or_default()
+                        existing
+                            .cleared_at
+                            .as_ref()
+                            .map(super::params::utc_offset)
+                            .unwrap_or_default()
                     )),
                     None => ApiError::NotFound("halt not found".into()),
                 });

@@ -83,6 +83,17 @@ pub fn hex_id(raw: &str, len: usize) -> Option<Vec<u8>> {
     hex::decode(raw.trim()).ok().filter(|b| b.len() == len)
 }
 
+/// A timestamp as typed resources render it (policies, keys, audit): `…Z`.
+pub fn utc_z(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// A timestamp as the other resources render it (halts, budgets, approvals,
+/// projects): `…+00:00`, as the original's `isoformat()` did.
+pub fn utc_offset(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
 /// ns since the epoch as the read API's ISO timestamp (always microseconds).
 pub fn iso(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns)

@@ -14,10 +14,6 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::policy::validate;
 
-fn ts(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
 pub fn render(p: &Policy) -> Value {
     json!({
         "id": p.id,
@@ -31,10 +27,10 @@ pub fn render(p: &Policy) -> Value {
         "enabled": p.enabled,
         "priority": p.priority,
         "match_count": p.match_count,
-        "last_matched_at": p.last_matched_at.as_ref().map(ts),
+        "last_matched_at": p.last_matched_at.as_ref().map(super::params::utc_z),
         "shadow": p.shadow,
-        "created_at": ts(&p.created_at),
-        "updated_at": ts(&p.updated_at),
+        "created_at": super::params::utc_z(&p.created_at),
+        "updated_at": super::params::utc_z(&p.updated_at),
     })
 }
 
@@ -213,7 +209,7 @@ pub async fn shadow_stats(
         .ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(json!({
         "policy_id": p.id, "name": p.name, "shadow": p.shadow, "match_count": p.match_count,
-        "last_matched_at": p.last_matched_at.as_ref().map(ts), "enabled": p.enabled, "action": p.action,
+        "last_matched_at": p.last_matched_at.as_ref().map(super::params::utc_z), "enabled": p.enabled, "action": p.action,
     })))
 }
 

@@ -15,14 +15,10 @@ use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
-fn iso(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
-}
-
 fn render(p: &Project) -> Value {
     json!({
         "id": p.id, "name": p.name, "slug": p.slug, "api_key": null, "api_key_scopes": null,
-        "created_at": iso(&p.created_at), "deleted_at": p.deleted_at.as_ref().map(iso), "resource_counts": null,
+        "created_at": super::params::utc_offset(&p.created_at), "deleted_at": p.deleted_at.as_ref().map(super::params::utc_offset), "resource_counts": null,
     })
 }
 
@@ -119,7 +115,7 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     let p = by_slug(&mut conn, &auth, &path).await?;
     let (keys, policies, traces) = projects::resource_counts(&mut conn, p.id).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "id": p.id, "name": p.name, "slug": p.slug, "created_at": iso(&p.created_at),
+        "id": p.id, "name": p.name, "slug": p.slug, "created_at": super::params::utc_offset(&p.created_at),
         "resource_counts": {"api_keys": keys, "policies": policies, "traces": traces},
     })))
 }
