@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod approvals;
 pub mod audit;
 pub mod budgets;
+pub mod channels;
 pub mod halts;
 pub mod ingest;
 pub mod migrate;

@@ -53,6 +53,9 @@ diesel::table! {
         locked_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         last_login_at -> Nullable<Timestamptz>,
+        totp_secret -> Nullable<Text>,
+        mfa_enabled -> Bool,
+        backup_codes -> Array<Text>,
     }
 }
 
@@ -74,6 +77,7 @@ diesel::table! {
         created_at -> Timestamptz,
         ip_address -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        kind -> Text,
     }
 }
 
@@ -258,6 +262,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    notification_channels (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        channel_type -> Text,
+        name -> Text,
+        config -> Jsonb,
+        events -> Array<Text>,
+        enabled -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(policy_matches -> policies (policy_id));
 diesel::joinable!(budgets -> projects (project_id));
 diesel::joinable!(halts -> projects (project_id));
@@ -279,6 +297,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     budgets,
     approvals,
     policy_matches,
+    notification_channels,
 );
 
 diesel::table! {

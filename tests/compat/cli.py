@@ -19,9 +19,8 @@ accepted as `scope_value`, top-level `id`), `halts list` (`agent_name`,
 `budgets forecast` (`projected_exhaustion_date` on alerts),
 `approvals list --status` and `admin revoke-all-keys` (`data` key).
 
-Not covered (receiver work not started): `audit list`, `notifications list`,
-`admin reset-password`, `admin create-user`, `admin list-users`,
-`admin transfer-ownership`.
+Not covered (accounts not built yet): `admin reset-password`,
+`admin create-user`, `admin list-users`, `admin transfer-ownership`.
 
 Traces are put in place by POSTing OTLP/JSON (hex ids) to /v1/traces.
 
@@ -1044,6 +1043,39 @@ def section_projects():
     STATE["other_project_key"] = key
 
 
+def section_audit_notifications():
+    # Earlier sections changed policies, halts and budgets: each left an audit event.
+    items = cli_json("audit list --json", "audit", "list", "--limit", "200", "--json")
+    if isinstance(items, list):
+        actions = {e.get("action") for e in items}
+        check("audit list --json: policy and halt changes are in the log",
+              {"policy.create", "halt.issue"} <= actions, sorted(a for a in actions if a))
+        first = next((e for e in items if e.get("action") == "policy.create"), {})
+        check("audit list --json: the CLI's columns are filled (created_at, category, actor_key_prefix)",
+              bool(first.get("created_at")) and first.get("category") == "policy"
+              and (first.get("actor_key_prefix") or "").startswith("stra_"), first)
+    items = cli_json("audit list --action", "audit", "list", "--action", "halt.issue", "--json")
+    if isinstance(items, list):
+        check("audit list --action halt.issue: only halt.issue events",
+              bool(items) and all(e.get("action") == "halt.issue" for e in items), [e.get("action") for e in items])
+    r = cli_ok("audit list table", "audit", "list", "--limit", "5")
+    if r:
+        check("audit list table: prints rows", len(table_rows(r.out)) >= 1, r.out)
+
+    status, created = api("POST", "/v1/notification-channels",
+                          {"channel_type": "webhook", "name": f"ops-{RUN}", "config": {"url": "https://hooks.example.com/x"},
+                           "events": ["policy_alert"]})
+    check_eq("notification channel created through the API", status, 201)
+    items = cli_json("notifications list --json", "notifications", "list", "--json")
+    if isinstance(items, list):
+        mine = [c for c in items if c.get("name") == f"ops-{RUN}"]
+        check("notifications list --json: the channel with its type and events",
+              len(mine) == 1 and mine[0].get("channel_type") == "webhook" and mine[0].get("events") == ["policy_alert"], items)
+    r = cli_ok("notifications list table", "notifications", "list")
+    if r:
+        check("notifications list table: the channel's row", row_with(table_rows(r.out), 1, f"ops-{RUN}") is not None, r.out)
+
+
 def section_revoke_all():
     if EXTERNAL:
         print("SKIP admin revoke-all-keys: external receiver (would revoke keys this suite does not own)", flush=True)
@@ -1074,7 +1106,7 @@ def main() -> None:
     print(f"compat cli: {CLI} -> {ENDPOINT} (run {RUN})", flush=True)
     for section in (section_version, section_ingest, section_traces, section_spans, section_policies,
                     section_agents_compliance, section_halts, section_budgets, section_approvals,
-                    section_keys, section_projects, section_revoke_all):
+                    section_keys, section_projects, section_audit_notifications, section_revoke_all):
         try:
             section()
         except Exception:

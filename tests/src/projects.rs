@@ -192,3 +192,58 @@ async fn price_overrides_change_the_cost_of_new_spans() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 }
+
+#[tokio::test]
+async fn notification_channels_are_managed_per_project() {
+    let db = TestDb::migrated().await;
+    let key = db.key(DEFAULT_PROJECT_ID, &["*"]).await;
+    let other = db.project("other").await;
+    let other_key = db.key(other, &["*"]).await;
+    let server = Launch::serve(&db).start().await;
+    let body = json!({"channel_type": "webhook", "name": "ops", "config": {"url": "https://hooks.example.com/x"}, "events": ["policy_alert", "budget_halt"]});
+    let (status, created) = server.post("/v1/notification-channels", &key, body).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["events"], json!(["policy_alert", "budget_halt"]));
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(server.list("/v1/notification-channels", &key).await.len(), 1);
+    assert_eq!(server.list("/v1/notification-channels", &other_key).await.len(), 0);
+
+    let (status, bad) = server
+        .post(
+            "/v1/notification-channels",
+            &key,
+            json!({"channel_type": "pager", "name": "x"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    let (status, bad) = server
+        .post(
+            "/v1/notification-channels",
+            &key,
+            json!({"channel_type": "slack", "name": "x", "events": ["nope"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, bad["detail"].as_str()),
+        (400, Some("invalid events: ['nope']"))
+    );
+
+    let path = format!("/v1/notification-channels/{id}");
+    let (status, patched) = server
+        .call(reqwest::Method::PATCH, &path, &key, Some(json!({"enabled": false})))
+        .await;
+    assert_eq!((status, patched["enabled"].as_bool()), (200, Some(false)));
+    assert_eq!(
+        server
+            .call(reqwest::Method::PATCH, &path, &key, Some(json!({})))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        server.call(reqwest::Method::DELETE, &path, &other_key, None).await.0,
+        404
+    );
+    assert_eq!(server.call(reqwest::Method::DELETE, &path, &key, None).await.0, 204);
+    assert_eq!(server.list("/v1/notification-channels", &key).await.len(), 0);
+}

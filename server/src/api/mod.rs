@@ -14,6 +14,7 @@ pub mod health;
 pub mod intervention;
 pub mod metrics;
 pub mod model_prices;
+pub mod notification_channels;
 pub mod params;
 pub mod policies;
 pub mod policy_templates;
@@ -132,6 +133,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/audit/verify").route(web::get().to(audit::verify_chain)))
         .service(web::resource("/v1/audit/anchors").route(web::get().to(audit::anchors)))
         .service(web::resource("/v1/audit/anchors/status").route(web::get().to(audit::anchor_status)))
+        .service(
+            web::resource("/v1/notification-channels")
+                .route(web::get().to(notification_channels::list))
+                .route(web::post().to(notification_channels::create)),
+        )
+        .service(
+            web::resource("/v1/notification-channels/{channel_id}")
+                .route(web::patch().to(notification_channels::patch))
+                .route(web::delete().to(notification_channels::delete)),
+        )
         .service(web::resource("/v1/costs/forecast").route(web::get().to(budgets::forecast)))
         .service(
             web::resource("/v1/project/settings")

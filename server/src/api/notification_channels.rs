@@ -1,0 +1,170 @@
+//! `/v1/notification-channels`: Slack, Discord, GitHub or generic webhook
+//! destinations for a project's alerts, filtered by event type.
+
+use actix_web::{web, HttpResponse};
+use diesel_async::AsyncConnection as _;
+use serde_json::{json, Map, Value};
+use strathon_schema::channels::{self, Channel, ChannelFields};
+use uuid::Uuid;
+
+use super::params::utc_offset;
+use super::policies::object;
+use crate::app::AppState;
+use crate::audit::{self, Event};
+use crate::auth::{scope, Auth};
+use crate::error::ApiError;
+
+const TYPES: [&str; 4] = ["slack", "discord", "github", "webhook"];
+pub const EVENTS: [&str; 12] = [
+    "approval_request",
+    "approval_expired",
+    "incident",
+    "policy_blocked",
+    "policy_steered",
+    "policy_throttled",
+    "policy_alert",
+    "budget_alert",
+    "budget_halt",
+    "heartbeat_missed",
+    "behavioral_drift",
+    "sdk_integrity_violation",
+];
+
+fn render(c: &Channel) -> Value {
+    json!({
+        "id": c.id, "project_id": c.project_id, "channel_type": c.channel_type, "name": c.name,
+        "config": c.config, "events": c.events, "enabled": c.enabled,
+        "created_at": utc_offset(&c.created_at), "updated_at": utc_offset(&c.updated_at),
+    })
+}
+
+fn unprocessable(loc: &str, msg: &str) -> ApiError {
+    ApiError::Unprocessable(vec![json!({"type": "value_error", "loc": ["body", loc], "msg": msg})])
+}
+
+/// Validates whichever fields are present; `create` demands type and name.
+fn fields(body: &Map<String, Value>, create: bool) -> Result<ChannelFields, ApiError> {
+    let allowed = ["channel_type", "name", "config", "events", "enabled"];
+    if let Some(extra) = body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(unprocessable(extra, "Extra inputs are not permitted"));
+    }
+    let mut f = ChannelFields::default();
+    match body.get("channel_type").and_then(Value::as_str) {
+        Some(t) if TYPES.contains(&t) => f.channel_type = Some(t.to_owned()),
+        Some(t) => {
+            return Err(ApiError::BadRequest(
+                format!("invalid channel_type '{t}'. Valid: {TYPES:?}").replace('"', "'"),
+            ))
+        }
+        None if create => return Err(unprocessable("channel_type", "Field required")),
+        None => {}
+    }
+    match body.get("name").and_then(Value::as_str).map(|n| n.replace('\0', "")) {
+        Some(n) if !n.is_empty() && n.chars().count() <= 200 => f.name = Some(n),
+        Some(_) => return Err(unprocessable("name", "name must be 1 to 200 characters")),
+        None if create => return Err(unprocessable("name", "Field required")),
+        None => {}
+    }
+    match body.get("config") {
+        Some(Value::Object(c)) => f.config = Some(Value::Object(c.clone())),
+        Some(Value::Null) | None => {}
+        Some(_) => return Err(unprocessable("config", "config must be an object")),
+    }
+    if let Some(events) = body.get("events").filter(|v| !v.is_null()) {
+        let events: Vec<String> = events
+            .as_array()
+            .ok_or_else(|| unprocessable("events", "events must be a list of strings"))?
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        let invalid: Vec<&String> = events.iter().filter(|e| !EVENTS.contains(&e.as_str())).collect();
+        if !invalid.is_empty() {
+            return Err(ApiError::BadRequest(
+                format!("invalid events: {invalid:?}").replace('"', "'"),
+            ));
+        }
+        f.events = Some(events);
+    }
+    f.enabled = body.get("enabled").and_then(Value::as_bool);
+    Ok(f)
+}
+
+pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECT_SETTINGS_WRITE)?;
+    let f = fields(&object(body)?, true)?;
+    let mut conn = state.pool.get().await?;
+    let created = conn
+        .transaction(async |conn| {
+            let c = channels::create(conn, auth.project_id, &f).await?;
+            audit::record(
+                conn,
+                &auth,
+                Event::new("notification_channel.create", "notification_channel", c.id).after(render(&c)),
+            )
+            .await?;
+            Ok::<_, ApiError>(c)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(render(&created)))
+}
+
+pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECT_SETTINGS_READ)?;
+    let mut conn = state.pool.get().await?;
+    let all = channels::list(&mut conn, auth.project_id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render).collect::<Vec<_>>() })))
+}
+
+fn channel_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::BadRequest("invalid channel_id".into()))
+}
+
+pub async fn patch(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECT_SETTINGS_WRITE)?;
+    let id = channel_id(&path)?;
+    let f = fields(&object(body)?, false)?;
+    if f.channel_type.is_none() && f.name.is_none() && f.config.is_none() && f.events.is_none() && f.enabled.is_none() {
+        return Err(ApiError::BadRequest("nothing to update".into()));
+    }
+    let mut conn = state.pool.get().await?;
+    let updated = conn
+        .transaction(async |conn| {
+            let c = channels::update(conn, auth.project_id, id, &f)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("channel not found".into()))?;
+            audit::record(
+                conn,
+                &auth,
+                Event::new("notification_channel.update", "notification_channel", id).after(render(&c)),
+            )
+            .await?;
+            Ok::<_, ApiError>(c)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(render(&updated)))
+}
+
+pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECT_SETTINGS_WRITE)?;
+    let id = channel_id(&path)?;
+    let mut conn = state.pool.get().await?;
+    conn.transaction(async |conn| {
+        if channels::delete(conn, auth.project_id, id).await? == 0 {
+            return Err(ApiError::NotFound("channel not found".into()));
+        }
+        audit::record(
+            conn,
+            &auth,
+            Event::new("notification_channel.delete", "notification_channel", id),
+        )
+        .await
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
