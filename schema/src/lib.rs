@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod settings;
 pub mod spans;
 pub mod traces;
+pub mod users;
 
 pub use diesel_async::AsyncPgConnection;
 pub use pool::{DbConn, DbPool};

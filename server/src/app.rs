@@ -30,6 +30,8 @@ pub struct AppState {
     pub writer: Addr<IngestWriter>,
     pub contexts: ContextCache,
     pub heartbeats: Heartbeats,
+    /// Per-IP throttle for login, registration and reset attempts.
+    pub login_limiter: RateLimiter,
 }
 
 /// Builds the application around `routes`. Middleware runs outermost first:

@@ -64,7 +64,39 @@ pub mod scope {
 /// Who is calling, for audit events.
 #[derive(Debug, Clone)]
 pub enum Principal {
-    ApiKey { id: Uuid, prefix: String },
+    ApiKey {
+        id: Uuid,
+        prefix: String,
+    },
+    /// A dashboard user acting in a project through a session.
+    Session {
+        user_id: Uuid,
+        session_id: Uuid,
+    },
+}
+
+impl Principal {
+    /// (actor type, actor id, display, api key id, auth method) for audit events.
+    pub fn actor(&self) -> (&'static str, String, String, Option<String>, &'static str) {
+        match self {
+            Principal::ApiKey { id, prefix } => (
+                "service_account",
+                id.to_string(),
+                prefix.clone(),
+                Some(id.to_string()),
+                "apikey",
+            ),
+            Principal::Session { user_id, .. } => ("human", user_id.to_string(), "session".into(), None, "session"),
+        }
+    }
+
+    /// The identity a vote or decision is recorded under.
+    pub fn voter(&self) -> String {
+        match self {
+            Principal::ApiKey { id, .. } => id.to_string(),
+            Principal::Session { session_id, .. } => session_id.to_string(),
+        }
+    }
 }
 
 /// Where a request came from, for audit events.
@@ -81,6 +113,8 @@ pub struct Auth {
     pub project_id: Uuid,
     pub principal: Principal,
     pub meta: RequestMeta,
+    /// The session user's role in the project (None for API keys).
+    pub role: Option<String>,
     scopes: Vec<String>,
 }
 
@@ -102,6 +136,7 @@ const MALFORMED: &str = "Missing or malformed Authorization header. Expected: Be
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
 pub fn bearer_token(header: &str) -> Option<&str> {
+    // Split once on whitespace; the scheme must be bearer in any case.
     let (scheme, rest) = header.trim().split_once(char::is_whitespace)?;
     let token = rest.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -173,11 +208,10 @@ async fn authenticate(
         Uuid::parse_str(value.trim())
             .map_err(|_| ApiError::BadRequest(format!("Invalid X-Project-Id header: {value}")))?;
     }
-    if !token.starts_with("stra_") {
-        // Dashboard sessions arrive with the accounts capability.
-        return Err(ApiError::Unauthorized("Invalid or expired session token".into()));
-    }
     let mut conn = state.pool.get().await?;
+    if !token.starts_with("stra_") {
+        return session(&mut conn, token, project_header, meta).await;
+    }
     let key = strathon_schema::api_keys::find_usable(&mut conn, token)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("Invalid API key".into()))?;
@@ -194,7 +228,44 @@ async fn authenticate(
             prefix: key.key_prefix,
         },
         meta,
+        role: None,
         scopes: key.scopes,
+    })
+}
+
+/// A dashboard session: the user, a project named by `X-Project-Id`, and
+/// the scopes of the user's role there.
+async fn session(
+    conn: &mut strathon_schema::AsyncPgConnection,
+    token: &str,
+    project_header: Option<&str>,
+    meta: RequestMeta,
+) -> Result<Auth, ApiError> {
+    let hash = crate::accounts::password::token_hash(token);
+    let (session, user) = strathon_schema::users::find_session(conn, &hash)
+        .await?
+        .filter(|(s, _)| s.kind == "session")
+        .ok_or_else(|| ApiError::Unauthorized("Invalid or expired session token".into()))?;
+    let project_id = project_header
+        .and_then(|v| Uuid::parse_str(v.trim()).ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "Session auth requires a project context. Provide X-Project-Id header or use a project-scoped URL."
+                    .into(),
+            )
+        })?;
+    let role = strathon_schema::users::role(conn, project_id, user.id)
+        .await?
+        .ok_or_else(|| ApiError::Forbidden("You are not a member of this project".into()))?;
+    Ok(Auth {
+        project_id,
+        principal: Principal::Session {
+            user_id: user.id,
+            session_id: session.id,
+        },
+        meta,
+        scopes: crate::accounts::roles::scopes(&role),
+        role: Some(role),
     })
 }
 

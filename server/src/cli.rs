@@ -27,12 +27,52 @@ pub enum Command {
     /// Local development: create the database named in DATABASE_URL if it does
     /// not exist, seed the well-known dev API key, and serve. Never use in production.
     Dev(Config),
+    /// Offline operator tasks that work straight on the database (DATABASE_URL
+    /// and STRATHON_PASSWORD_PEPPER only; no receiver needs to be running).
+    Admin(Admin),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Admin {
+    #[command(subcommand)]
+    pub task: AdminTask,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTask {
+    /// Give a locked-out user a one-time password (printed once); all their
+    /// sessions end and they must choose a new password at next login.
+    ResetPassword {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        /// Also turn off their second factor (lost authenticator and codes).
+        #[arg(long)]
+        disable_mfa: bool,
+    },
+    /// List every user with their projects and roles.
+    ListUsers,
+    /// Create an API key for a project (the key is printed once).
+    CreateKey {
+        /// The project's slug.
+        #[arg(long, default_value = "default")]
+        project: String,
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+        /// A scope the key holds; repeat for several (default: `*`).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
 }
 
 impl Command {
     pub fn config(&self) -> &Config {
         match self {
             Command::Serve(c) | Command::Migrate(c) | Command::Dev(c) => c,
+            Command::Admin(a) => &a.config,
         }
     }
 }

@@ -169,6 +169,34 @@ pub struct Config {
     #[arg(long, env = "STRATHON_AI_API_KEY", hide_env_values = true)]
     pub ai_api_key: Option<String>,
 
+    /// Allow self-registration (the first user always may: they become the owner).
+    #[arg(long, env = "STRATHON_REGISTRATION_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub registration_enabled: bool,
+
+    /// Hours a dashboard session lasts (1-720).
+    #[arg(long, env = "STRATHON_SESSION_TTL_HOURS", default_value = "24")]
+    pub session_ttl_hours: i64,
+
+    /// Most live sessions per user; the oldest go first.
+    #[arg(long, env = "STRATHON_MAX_SESSIONS", default_value = "10")]
+    pub max_sessions: i64,
+
+    /// Consecutive failed logins that lock an account.
+    #[arg(long, env = "STRATHON_LOCKOUT_ATTEMPTS", default_value = "5")]
+    pub lockout_attempts: i32,
+
+    /// Minutes a locked account stays locked.
+    #[arg(long, env = "STRATHON_LOCKOUT_MINUTES", default_value = "15")]
+    pub lockout_minutes: i64,
+
+    /// Login, registration and reset attempts per client IP per window.
+    #[arg(long, env = "STRATHON_LOGIN_RATE_LIMIT_ATTEMPTS", default_value = "5")]
+    pub login_rate_limit_attempts: u32,
+
+    /// The window, in seconds, of STRATHON_LOGIN_RATE_LIMIT_ATTEMPTS.
+    #[arg(long, env = "STRATHON_LOGIN_RATE_LIMIT_WINDOW_SECONDS", default_value = "60")]
+    pub login_rate_limit_window_seconds: u64,
+
     /// Bearer token required to scrape /metrics (unset: open).
     #[arg(long, env = "STRATHON_METRICS_AUTH_TOKEN", hide_env_values = true)]
     pub metrics_auth_token: Option<String>,
@@ -218,6 +246,11 @@ impl Config {
 
     pub fn pepper(&self) -> Option<&str> {
         set(&self.password_pepper)
+    }
+
+    /// The pepper as bytes (empty when unset).
+    pub fn pepper_bytes(&self) -> &[u8] {
+        self.pepper().map(str::as_bytes).unwrap_or_default()
     }
 
     pub fn ai_key(&self) -> Option<&str> {
@@ -291,6 +324,27 @@ impl Config {
         }
         if !(10..=3600).contains(&self.audit_anchor_interval_seconds) {
             return err("STRATHON_AUDIT_ANCHOR_INTERVAL_SECONDS", "must be between 10 and 3600");
+        }
+        if !(1..=720).contains(&self.session_ttl_hours) {
+            return err("STRATHON_SESSION_TTL_HOURS", "must be between 1 and 720");
+        }
+        if self.max_sessions < 1 || self.lockout_attempts < 1 || self.lockout_minutes < 1 {
+            let var = if self.max_sessions < 1 {
+                "STRATHON_MAX_SESSIONS"
+            } else if self.lockout_attempts < 1 {
+                "STRATHON_LOCKOUT_ATTEMPTS"
+            } else {
+                "STRATHON_LOCKOUT_MINUTES"
+            };
+            return err(var, "must be at least 1");
+        }
+        if self.login_rate_limit_attempts == 0 || self.login_rate_limit_window_seconds < 10 {
+            let var = if self.login_rate_limit_attempts == 0 {
+                "STRATHON_LOGIN_RATE_LIMIT_ATTEMPTS"
+            } else {
+                "STRATHON_LOGIN_RATE_LIMIT_WINDOW_SECONDS"
+            };
+            return err(var, "is too small (attempts at least 1, window at least 10 seconds)");
         }
         if self.db_pool_size == 0 {
             return err("STRATHON_DB_POOL_SIZE", "must be at least 1");

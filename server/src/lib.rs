@@ -2,6 +2,8 @@
 //! wrapper around it, and the fuzz targets and benchmarks reuse its pure
 //! modules (OTLP conversion, pricing, sampling, redaction).
 
+pub mod accounts;
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -28,6 +28,7 @@ fn main() {
             Command::Serve(config) => serve::serve(config).await,
             Command::Migrate(config) => serve::migrate_only(&config).await,
             Command::Dev(config) => serve::dev(config).await,
+            Command::Admin(admin) => strathon_server::admin::run(admin).await,
         }
     });
     if let Err(e) = result {

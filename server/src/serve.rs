@@ -89,6 +89,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         writer,
         contexts: ContextCache::new(config.credential_scan_enabled),
         heartbeats: Heartbeats::default(),
+        login_limiter: RateLimiter::new(
+            config.login_rate_limit_attempts,
+            f64::from(config.login_rate_limit_attempts) / config.login_rate_limit_window_seconds as f64,
+        ),
     });
 
     let server = HttpServer::new(move || app::build(state.clone(), api::routes))

@@ -8,6 +8,8 @@ pub mod harness;
 pub mod otlp;
 
 #[cfg(test)]
+mod accounts;
+#[cfg(test)]
 mod actors;
 #[cfg(test)]
 mod audit;

@@ -11,7 +11,7 @@ use super::params::{self, Params};
 use super::policies::object;
 use crate::app::AppState;
 use crate::audit::{self, Event};
-use crate::auth::{scope, Auth, Principal};
+use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
 const STATUSES: [&str; 4] = ["approved", "denied", "expired", "pending"];
@@ -127,8 +127,7 @@ async fn decide(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
     let id = approval_id(&path)?;
-    let Principal::ApiKey { id: actor, .. } = &auth.principal;
-    let actor = actor.to_string();
+    let actor = auth.principal.voter();
     let mut conn = state.pool.get().await?;
     let decided = conn
         .transaction(async |conn| {

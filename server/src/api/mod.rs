@@ -7,6 +7,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod approvals;
 pub mod audit;
+pub mod auth;
 pub mod budgets;
 pub mod compliance;
 pub mod halts;
@@ -143,6 +144,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(notification_channels::patch))
                 .route(web::delete().to(notification_channels::delete)),
         )
+        .service(web::resource("/v1/auth/register").route(web::post().to(auth::register)))
+        .service(web::resource("/v1/auth/login").route(web::post().to(auth::login)))
+        .service(web::resource("/v1/auth/logout").route(web::post().to(auth::logout)))
+        .service(web::resource("/v1/auth/me").route(web::get().to(auth::me)))
+        .service(web::resource("/v1/auth/change-password").route(web::post().to(auth::change_password)))
+        .service(web::resource("/v1/auth/admin-reset-password").route(web::post().to(auth::admin_reset_password)))
+        .service(web::resource("/v1/auth/capabilities").route(web::get().to(auth::capabilities)))
+        .service(web::resource("/v1/members").route(web::get().to(auth::members)))
         .service(web::resource("/v1/costs/forecast").route(web::get().to(budgets::forecast)))
         .service(
             web::resource("/v1/project/settings")

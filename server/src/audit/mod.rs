@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use strathon_schema::audit as rows;
 use uuid::Uuid;
 
-use crate::auth::{Auth, Principal};
+use crate::auth::Auth;
 use crate::error::ApiError;
 
 /// The chain key, set once at startup from the configuration (kept here so
@@ -125,7 +125,7 @@ pub async fn append(
     let before = before.map(|s| state::redact(s, key));
     let after = after.map(|s| state::redact(s, key));
     let diff = state::diff(before.as_ref(), after.as_ref());
-    let Principal::ApiKey { id, prefix } = &auth.principal;
+    let (actor_type, actor_id, display, api_key_id, auth_method) = auth.principal.actor();
     let (prev, sequence_no) = rows::begin_append(conn, auth.project_id).await?;
     let prev_hash = prev.unwrap_or_else(|| chain::GENESIS.to_vec());
     // Postgres keeps microseconds; hash exactly what will be read back.
@@ -138,9 +138,9 @@ pub async fn append(
         occurred_at,
         ingested_at: occurred_at,
         project_id: auth.project_id,
-        actor_type: "service_account".into(),
-        actor_id: id.to_string(),
-        actor_display: Some(prefix.clone()),
+        actor_type: actor_type.into(),
+        actor_id,
+        actor_display: Some(display),
         on_behalf_of: None,
         action: action.to_owned(),
         action_category: action.split('.').next().unwrap_or(action).to_owned(),
@@ -153,8 +153,8 @@ pub async fn append(
         request_id: auth.meta.request_id,
         source_ip: auth.meta.source_ip.clone(),
         user_agent: auth.meta.user_agent.clone(),
-        api_key_id: Some(id.to_string()),
-        auth_method: Some("apikey".into()),
+        api_key_id,
+        auth_method: Some(auth_method.into()),
         before_state: before,
         after_state: after,
         diff,

@@ -346,7 +346,10 @@ fn check_converted(out: &Converted, ctx: &Context, spans: usize, format: Format)
         if let Some(cost) = &row.cost_usd {
             let parsed = BigDecimal::from_str(cost).unwrap_or_else(|e| panic!("cost_usd {cost:?}: {e}"));
             if checked("cost-range") {
-                assert!(fits_numeric_16_8(&parsed), "cost_usd {cost} overflows spans.cost_usd numeric(16, 8)");
+                assert!(
+                    storable_as_numeric_20_8(&parsed),
+                    "cost_usd {cost:?} is not storable in spans.cost_usd numeric(20, 8)"
+                );
             }
         }
     }
@@ -380,9 +383,13 @@ fn check_converted(out: &Converted, ctx: &Context, spans: usize, format: Format)
     }
 }
 
-/// numeric(16, 8) holds |x| < 10^8 once rounded to 8 decimals.
-fn fits_numeric_16_8(value: &BigDecimal) -> bool {
-    value.round(8).abs() < BigDecimal::from(100_000_000)
+/// What PostgreSQL 15 accepts for `cost_usd::numeric` into `spans.cost_usd
+/// numeric(20, 8)` (checked against a live server): at most 16383 digits after
+/// the point (NUMERIC_DSCALE_MAX; `'1E-16384'::numeric` is "value overflows
+/// numeric format"), and under 10^12 once rounded to 8 decimals.
+fn storable_as_numeric_20_8(value: &BigDecimal) -> bool {
+    let (_, scale) = value.as_bigint_and_exponent();
+    scale <= 16_383 && value.round(8).abs() < BigDecimal::from(1_000_000_000_000i64)
 }
 
 pub fn assert_no_nul(value: &Value) {

@@ -1,0 +1,79 @@
+//! Roles and the scopes they grant: owner > admin > operator > viewer.
+
+use crate::auth::scope;
+
+pub fn rank(role: &str) -> u8 {
+    match role {
+        "owner" => 40,
+        "admin" => 30,
+        "operator" => 20,
+        "viewer" => 10,
+        _ => 0,
+    }
+}
+
+const OPERATOR: [&str; 19] = [
+    "traces:read",
+    "traces:write",
+    "policies:read",
+    "policies:write",
+    "api_keys:read",
+    "halts:read",
+    "halts:write",
+    "budgets:read",
+    "budgets:write",
+    "model_prices:read",
+    "model_prices:write",
+    "webhook_signing_keys:read",
+    "webhook_signing_keys:write",
+    "webhook_deliveries:read",
+    "webhook_deliveries:write",
+    "project_settings:read",
+    "project_settings:write",
+    "audit:read",
+    "data:export",
+];
+
+const VIEWER: [&str; 9] = [
+    "traces:read",
+    "policies:read",
+    "halts:read",
+    "budgets:read",
+    "model_prices:read",
+    "webhook_deliveries:read",
+    "webhook_signing_keys:read",
+    "project_settings:read",
+    "audit:read",
+];
+
+/// The scopes a session with this role holds.
+pub fn scopes(role: &str) -> Vec<String> {
+    let list: Vec<&str> = match role {
+        "owner" => vec![scope::ALL],
+        "admin" => scope::KNOWN
+            .iter()
+            .copied()
+            .filter(|s| *s != scope::ALL && *s != scope::PROJECTS_MANAGE)
+            .collect(),
+        "operator" => OPERATOR.to_vec(),
+        "viewer" => VIEWER.to_vec(),
+        _ => vec![],
+    };
+    list.into_iter().map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix() {
+        assert_eq!(scopes("owner"), ["*"]);
+        let admin = scopes("admin");
+        assert!(admin.contains(&"api_keys:write".to_string()) && !admin.contains(&"projects:manage".to_string()));
+        assert!(!scopes("operator").contains(&"api_keys:write".to_string()));
+        assert!(!scopes("viewer").iter().any(|s| s.ends_with(":write")));
+        assert!(rank("owner") > rank("admin") && rank("admin") > rank("operator") && rank("operator") > rank("viewer"));
+        assert!(scopes("stranger").is_empty());
+    }
+}

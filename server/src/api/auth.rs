@@ -1,0 +1,371 @@
+//! `/v1/auth`: dashboard accounts: register, login, logout, profile,
+//! password change, an owner's reset of someone else's password, and what
+//! the login page may offer.
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel_async::AsyncConnection as _;
+use serde_json::{json, Map, Value};
+use strathon_schema::{projects, users};
+
+use super::params::utc_offset;
+use super::policies::object;
+use crate::accounts::password::{self, Verified};
+use crate::app::AppState;
+use crate::auth::{bearer_token, scope, Auth};
+use crate::config::Mode;
+use crate::error::ApiError;
+use crate::rate_limit::Decision;
+
+fn unprocessable(loc: &str, msg: &str) -> ApiError {
+    ApiError::Unprocessable(vec![json!({"type": "value_error", "loc": ["body", loc], "msg": msg})])
+}
+
+fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Result<String, ApiError> {
+    let v = body
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| unprocessable(key, "Field required"))?;
+    let n = v.chars().count();
+    if n < min || n > max {
+        return Err(unprocessable(key, &format!("{key} must be {min} to {max} characters")));
+    }
+    Ok(v.replace('\0', ""))
+}
+
+/// One attempt from this client against the login throttle.
+fn throttle(state: &AppState, req: &HttpRequest, bucket: &str, message: &str) -> Result<(), ApiError> {
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    match state
+        .login_limiter
+        .check(&format!("{bucket}:{ip}"), std::time::Instant::now())
+    {
+        Decision::Allowed { .. } => Ok(()),
+        Decision::Limited { retry_after_secs } => Err(ApiError::TooManyRequests {
+            detail: message.into(),
+            retry_after_secs,
+        }),
+    }
+}
+
+fn user_json(u: &users::User) -> Value {
+    json!({"id": u.id, "email": u.email, "display_name": u.display_name})
+}
+
+/// Where a login came from, recorded on its session.
+struct Client {
+    ip: Option<String>,
+    agent: Option<String>,
+}
+
+impl Client {
+    fn of(req: &HttpRequest) -> Client {
+        Client {
+            ip: req.peer_addr().map(|a| a.ip().to_string()),
+            agent: req
+                .headers()
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+}
+
+async fn new_session(
+    state: &AppState,
+    conn: &mut strathon_schema::AsyncPgConnection,
+    client: &Client,
+    user: &users::User,
+) -> Result<String, ApiError> {
+    users::make_room(conn, user.id, state.config.max_sessions).await?;
+    let (token, hash) = password::session_token();
+    let expires = chrono::Utc::now() + chrono::Duration::hours(state.config.session_ttl_hours);
+    users::create_session(
+        conn,
+        user.id,
+        &hash,
+        expires,
+        client.ip.as_deref(),
+        client.agent.as_deref(),
+    )
+    .await?;
+    Ok(token)
+}
+
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    throttle(
+        &state,
+        &req,
+        "register",
+        "Too many registration attempts. Try again later.",
+    )?;
+    let body = object(body)?;
+    let email = string(&body, "email", 3, 255)?.trim().to_lowercase();
+    let pw = string(&body, "password", 8, 128)?;
+    let display_name = match body.get("display_name") {
+        Some(Value::String(d)) if d.chars().count() <= 200 => Some(d.replace('\0', "")),
+        Some(Value::String(_)) => {
+            return Err(unprocessable(
+                "display_name",
+                "display_name must be at most 200 characters",
+            ))
+        }
+        _ => None,
+    };
+    let hash = password::hash(&pw, state.config.pepper_bytes());
+    let client = Client::of(&req);
+    let mut conn = state.pool.get().await?;
+    let (user, first, token) = conn
+        .transaction(async |conn| {
+            let first = users::count(conn).await? == 0;
+            if !first && !state.config.registration_enabled {
+                return Err(ApiError::Forbidden(
+                    "Registration is disabled. Ask an admin to invite you.".into(),
+                ));
+            }
+            if !password::valid_email(&email) {
+                return Err(ApiError::BadRequest("Invalid email format".into()));
+            }
+            password::check_policy(&pw).map_err(|m| ApiError::BadRequest(m.into()))?;
+            if users::find_by_email(conn, &email).await?.is_some() {
+                return Err(ApiError::Conflict("Email already registered".into()));
+            }
+            let user = users::create(conn, &email, display_name.as_deref(), &hash).await?;
+            if first
+                && state.config.mode == Mode::SelfHosted
+                && projects::find(conn, projects::DEFAULT_PROJECT_ID).await?.is_some()
+            {
+                users::add_member(conn, projects::DEFAULT_PROJECT_ID, user.id, "owner").await?;
+            }
+            let token = new_session(&state, conn, &client, &user).await?;
+            Ok((user, first, token))
+        })
+        .await?;
+    let message = if first {
+        "first user — auto-assigned as project owner"
+    } else {
+        "registered"
+    };
+    Ok(HttpResponse::Created().json(json!({ "token": token, "user": user_json(&user), "message": message })))
+}
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    throttle(&state, &req, "login", "Too many login attempts. Try again later.")?;
+    let body = object(body)?;
+    let email = string(&body, "email", 3, 255)?.trim().to_lowercase();
+    let pw = string(&body, "password", 1, 128)?;
+    let pepper = state.config.pepper_bytes();
+    let invalid = || ApiError::Unauthorized("Invalid email or password".into());
+    let mut conn = state.pool.get().await?;
+    let Some(user) = users::find_by_email(&mut conn, &email).await? else {
+        password::burn(pepper);
+        return Err(invalid());
+    };
+    let now = chrono::Utc::now();
+    if let Some(until) = user.locked_until.filter(|u| *u > now) {
+        let minutes = (until - now).num_minutes() + 1;
+        return Err(ApiError::Locked(format!(
+            "Account temporarily locked. Try again in {minutes} minutes."
+        )));
+    }
+    if !user.is_active {
+        return Err(ApiError::Forbidden("Account is deactivated".into()));
+    }
+    let verdict = user
+        .password_hash
+        .as_deref()
+        .map(|h| password::verify(&pw, h, pepper))
+        .unwrap_or(Verified::No);
+    let rehash = match verdict {
+        Verified::No => {
+            let until = now + chrono::Duration::minutes(state.config.lockout_minutes);
+            users::record_failure(&mut conn, user.id, state.config.lockout_attempts, until).await?;
+            return Err(invalid());
+        }
+        Verified::Yes => None,
+        Verified::YesRehash(h) => Some(h),
+    };
+    let client = Client::of(&req);
+    let token = conn
+        .transaction(async |conn| {
+            users::record_login(conn, user.id, rehash.as_deref()).await?;
+            new_session(&state, conn, &client, &user).await
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "token": token, "user": user_json(&user), "message": "logged in",
+        "force_password_change": user.force_password_change,
+    })))
+}
+
+/// The caller's session token, refusing API keys with `api_key_message`.
+fn session_token<'a>(req: &'a HttpRequest, api_key_message: &str) -> Result<&'a str, ApiError> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::Unauthorized("Missing Authorization header".into()))?;
+    let token = bearer_token(header).ok_or_else(|| ApiError::Unauthorized("Malformed Authorization header".into()))?;
+    if token.starts_with("stra_") {
+        return Err(ApiError::BadRequest(api_key_message.into()));
+    }
+    Ok(token)
+}
+
+async fn session_user(state: &AppState, token: &str) -> Result<(users::Session, users::User), ApiError> {
+    let mut conn = state.pool.get().await?;
+    users::find_session(&mut conn, &password::token_hash(token))
+        .await?
+        .filter(|(s, _)| s.kind == "session")
+        .ok_or_else(|| ApiError::Unauthorized("Invalid or expired session token".into()))
+}
+
+pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let token = session_token(&req, "Cannot logout an API key. Use session tokens for dashboard auth.")?;
+    let mut conn = state.pool.get().await?;
+    users::delete_session(&mut conn, &password::token_hash(token)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let token = session_token(
+        &req,
+        "/auth/me is for session-based auth. API keys don't have user profiles.",
+    )?;
+    let (_, user) = session_user(&state, token).await?;
+    let mut conn = state.pool.get().await?;
+    let memberships = users::memberships(&mut conn, user.id).await?;
+    let first = memberships.first();
+    Ok(HttpResponse::Ok().json(json!({
+        "user": {
+            "id": user.id, "email": user.email, "display_name": user.display_name,
+            "created_at": utc_offset(&user.created_at), "last_login_at": user.last_login_at.as_ref().map(utc_offset),
+            "mfa_enabled": user.mfa_enabled, "force_password_change": user.force_password_change,
+            "role": first.map(|m| &m.3), "project_id": first.map(|m| m.0), "project_name": first.map(|m| &m.1),
+        },
+        "projects": memberships.iter().map(|(id, name, slug, role)| json!({"id": id, "name": name, "slug": slug, "role": role})).collect::<Vec<_>>(),
+    })))
+}
+
+pub async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    let token = header
+        .filter(|t| !t.starts_with("stra_"))
+        .ok_or_else(|| ApiError::Unauthorized("Session authentication required".into()))?;
+    let (session, user) = session_user(&state, token).await?;
+    let body = object(body)?;
+    let current = body.get("current_password").and_then(Value::as_str).unwrap_or_default();
+    let new = body.get("new_password").and_then(Value::as_str).unwrap_or_default();
+    let pepper = state.config.pepper_bytes();
+    let ok = user
+        .password_hash
+        .as_deref()
+        .map(|h| !matches!(password::verify(current, h, pepper), Verified::No))
+        .unwrap_or(false);
+    if !ok {
+        return Err(ApiError::BadRequest("Current password is incorrect".into()));
+    }
+    password::check_policy(new).map_err(|m| ApiError::BadRequest(m.into()))?;
+    let hash = password::hash(new, pepper);
+    let mut conn = state.pool.get().await?;
+    conn.transaction(async |conn| {
+        users::set_password(conn, user.id, &hash, false).await?;
+        users::delete_sessions(conn, user.id, Some(session.id)).await
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "message": "Password changed successfully." })))
+}
+
+/// An owner or admin (or a key with `projects:manage`) resets another
+/// user's password to a one-time value the user must change at next login.
+pub async fn admin_reset_password(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let allowed = match auth.role.as_deref() {
+        Some(role) => matches!(role, "owner" | "admin"),
+        None => auth.has(scope::PROJECTS_MANAGE),
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden(match auth.role {
+            Some(_) => "Only owners and admins can reset other users' passwords".into(),
+            None => "API key must have the projects:manage scope to reset passwords".into(),
+        }));
+    }
+    let body = object(body)?;
+    let email = body
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase();
+    let temporary = password::temporary(16);
+    let hash = password::hash(&temporary, state.config.pepper_bytes());
+    let mut conn = state.pool.get().await?;
+    conn.transaction(async |conn| {
+        let user = users::find_by_email(conn, &email)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
+        users::set_password(conn, user.id, &hash, true).await?;
+        users::delete_sessions(conn, user.id, None).await?;
+        crate::audit::record(
+            conn,
+            &auth,
+            crate::audit::Event::new("user.reset_password", "user", user.id),
+        )
+        .await
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "temporary_password": temporary,
+        "message": format!("Password reset for {email}. All sessions invalidated. User must change password on next login."),
+    })))
+}
+
+pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "registration_enabled": state.config.registration_enabled,
+        "smtp_enabled": false,
+        "mfa_available": false,
+        "mode": match state.config.mode { Mode::SelfHosted => "self-hosted", Mode::Cloud => "cloud" },
+    }))
+}
+
+/// `GET /v1/members`: the current project's members.
+pub async fn members(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECT_SETTINGS_READ)?;
+    let mut conn = state.pool.get().await?;
+    let all = users::members(&mut conn, auth.project_id).await?;
+    let data: Vec<Value> = all
+        .iter()
+        .map(|(u, role, joined)| {
+            json!({
+                "id": u.id, "email": u.email,
+                "display_name": u.display_name.clone().unwrap_or_else(|| u.email.split('@').next().unwrap_or("").to_owned()),
+                "role": role, "joined_at": utc_offset(joined), "last_active": u.last_login_at.as_ref().map(utc_offset),
+                "mfa_enabled": u.mfa_enabled,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+}
