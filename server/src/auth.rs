@@ -297,6 +297,7 @@ mod tests {
                 request_id: Uuid::nil(),
             },
             scopes: vec!["*".into()],
+            role: None,
         };
         assert!(auth.require(scope::PROJECT_SETTINGS_WRITE).is_ok());
         let narrow = Auth {
