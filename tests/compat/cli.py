@@ -19,8 +19,8 @@ accepted as `scope_value`, top-level `id`), `halts list` (`agent_name`,
 `budgets forecast` (`projected_exhaustion_date` on alerts),
 `approvals list --status` and `admin revoke-all-keys` (`data` key).
 
-Not covered (accounts not built yet): `admin reset-password`,
-`admin create-user`, `admin list-users`, `admin transfer-ownership`.
+Not covered: `admin transfer-ownership` (ownership transfer needs a
+session owner and is not served yet).
 
 Traces are put in place by POSTing OTLP/JSON (hex ids) to /v1/traces.
 
@@ -1076,6 +1076,58 @@ def section_audit_notifications():
         check("notifications list table: the channel's row", row_with(table_rows(r.out), 1, f"ops-{RUN}") is not None, r.out)
 
 
+def section_admin_accounts():
+    status, before = api("GET", "/v1/members")
+    check_eq("GET /v1/members with the dev key", status, 200)
+    first = status == 200 and not (before or {}).get("data")
+    owner, other = f"owner-{RUN}@example.com", f"viewer-{RUN}@example.com"
+    pw = f"Correct-Horse-{RUN}-9"
+    r = cli_ok("admin create-user (first user)", "admin", "create-user", "--email", owner, "--password", pw,
+               "--display-name", "Ops Owner", "--role", "admin")
+    if r:
+        check_eq("admin create-user: confirmation line", r.out.strip(), f"User {owner} created (admin)")
+    r = cli_ok("admin create-user (second user)", "admin", "create-user", "--email", other, "--password", pw,
+               "--role", "viewer")
+    status, _ = api("POST", "/v1/auth/login", {"email": other, "password": pw})
+    check_eq("admin create-user: the new user can log in with the given password", status, 200)
+    r = cli("admin", "create-user", "--email", other, "--password", pw, "--role", "viewer")
+    check("admin create-user twice: non-zero exit, the 409 detail shown",
+          r.rc != 0 and "Email already registered" in (r.out + r.err), r.describe())
+
+    status, _ = api("POST", "/v1/auth/login", {"email": owner, "password": pw})
+    check_eq("the first user logs in", status, 200)
+    items = cli_json("admin list-users --json", "admin", "list-users", "--json")
+    if isinstance(items, list) and first:
+        mine = [m for m in items if m.get("email") == owner]
+        check("admin list-users --json: the first user owns the default project, last active at login",
+              len(mine) == 1 and mine[0].get("role") == "owner" and mine[0].get("display_name") == "Ops Owner"
+              and mine[0].get("mfa_enabled") is False and mine[0].get("last_active"), items)
+        check("admin list-users --json: a user without membership is not listed",
+              all(m.get("email") != other for m in items), items)
+        r = cli_ok("admin list-users table", "admin", "list-users")
+        if r:
+            row = row_with(table_rows(r.out), 0, owner)
+            check("admin list-users table: owner row (email, name, role, MFA)",
+                  row is not None and row[1:4] == ["Ops Owner", "owner", "no"], r.out)
+
+    r = cli_ok("admin reset-password", "admin", "reset-password", "--email", other)
+    temp = None
+    if r:
+        m = re.search(r"Temporary password: (\S+)", r.out)
+        temp = m.group(1) if m else None
+        check("admin reset-password: prints the temporary password and the next-login note",
+              temp is not None and "User must change password on next login." in r.out, r.out)
+    status, _ = api("POST", "/v1/auth/login", {"email": other, "password": pw})
+    check_eq("admin reset-password: the old password no longer works", status, 401)
+    if temp:
+        status, body = api("POST", "/v1/auth/login", {"email": other, "password": temp})
+        check("admin reset-password: the temporary password logs in and forces a change",
+              status == 200 and (body or {}).get("force_password_change") is True, f"{status} {body}")
+    r = cli("admin", "reset-password", "--email", f"nobody-{RUN}@example.com")
+    check("admin reset-password for an unknown email: non-zero exit, `User not found`",
+          r.rc != 0 and "User not found" in (r.out + r.err), r.describe())
+
+
 def section_revoke_all():
     if EXTERNAL:
         print("SKIP admin revoke-all-keys: external receiver (would revoke keys this suite does not own)", flush=True)
@@ -1106,7 +1158,8 @@ def main() -> None:
     print(f"compat cli: {CLI} -> {ENDPOINT} (run {RUN})", flush=True)
     for section in (section_version, section_ingest, section_traces, section_spans, section_policies,
                     section_agents_compliance, section_halts, section_budgets, section_approvals,
-                    section_keys, section_projects, section_audit_notifications, section_revoke_all):
+                    section_keys, section_projects, section_audit_notifications, section_admin_accounts,
+                    section_revoke_all):
         try:
             section()
         except Exception:
