@@ -1,3 +1,4 @@
+DROP TABLE IF EXISTS ownership_transfers;
 DROP TABLE IF EXISTS pending_invitations;
 ALTER TABLE sessions DROP COLUMN IF EXISTS kind;
 ALTER TABLE users DROP COLUMN IF EXISTS backup_codes, DROP COLUMN IF EXISTS mfa_enabled, DROP COLUMN IF EXISTS totp_secret;

@@ -30,3 +30,13 @@ CREATE TABLE pending_invitations (
     created_at  timestamptz NOT NULL DEFAULT now(),
     UNIQUE (email, project_id)
 );
+
+-- An open ownership offer; at most one per project. Accepting or rejecting
+-- deletes the row; the audit log keeps the history.
+CREATE TABLE ownership_transfers (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    project_id    uuid NOT NULL UNIQUE REFERENCES projects(id) ON DELETE CASCADE,
+    from_user_id  uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    to_user_id    uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);

@@ -14,6 +14,7 @@ pub mod halts;
 pub mod ingest;
 pub mod migrate;
 pub mod model_prices;
+pub mod ownership;
 pub mod partitions;
 pub mod policies;
 pub mod pool;

@@ -149,6 +149,27 @@ diesel::joinable!(projects -> organizations (org_id));
 diesel::joinable!(project_settings -> projects (project_id));
 diesel::joinable!(api_keys -> projects (project_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::table! {
+    pending_invitations (id) {
+        id -> Uuid,
+        email -> Text,
+        project_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ownership_transfers (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        from_user_id -> Uuid,
+        to_user_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(ownership_transfers -> projects (project_id));
 diesel::joinable!(project_members -> projects (project_id));
 diesel::joinable!(project_members -> users (user_id));
 
@@ -286,6 +307,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     project_settings,
     users,
     project_members,
+    pending_invitations,
+    ownership_transfers,
     sessions,
     api_keys,
     traces,

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::{project_members, projects, sessions, users};
+use crate::schema::{pending_invitations, project_members, projects, sessions, users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -265,4 +265,92 @@ pub async fn members(
         .select((User::as_select(), project_members::role, project_members::created_at))
         .load(conn)
         .await
+}
+
+/// The user and their role, if they are a member of the project.
+pub async fn member(
+    conn: &mut AsyncPgConnection,
+    project_id: Uuid,
+    user_id: Uuid,
+) -> QueryResult<Option<(User, String)>> {
+    project_members::table
+        .inner_join(users::table)
+        .filter(project_members::project_id.eq(project_id))
+        .filter(project_members::user_id.eq(user_id))
+        .select((User::as_select(), project_members::role))
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn set_role(conn: &mut AsyncPgConnection, project_id: Uuid, user_id: Uuid, role: &str) -> QueryResult<usize> {
+    diesel::update(project_members::table.find((project_id, user_id)))
+        .set(project_members::role.eq(role))
+        .execute(conn)
+        .await
+}
+
+pub async fn remove_member(conn: &mut AsyncPgConnection, project_id: Uuid, user_id: Uuid) -> QueryResult<usize> {
+    diesel::delete(project_members::table.find((project_id, user_id)))
+        .execute(conn)
+        .await
+}
+
+/// Records (or re-roles) an invitation for an email with no account yet.
+pub async fn invite(conn: &mut AsyncPgConnection, project_id: Uuid, email: &str, role: &str) -> QueryResult<()> {
+    diesel::insert_into(pending_invitations::table)
+        .values((
+            pending_invitations::project_id.eq(project_id),
+            pending_invitations::email.eq(email),
+            pending_invitations::role.eq(role),
+        ))
+        .on_conflict((pending_invitations::email, pending_invitations::project_id))
+        .do_update()
+        .set((
+            pending_invitations::role.eq(role),
+            pending_invitations::created_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// (email, role, invited at) for the project's open invitations, oldest first.
+pub async fn invitations(
+    conn: &mut AsyncPgConnection,
+    project_id: Uuid,
+) -> QueryResult<Vec<(String, String, DateTime<Utc>)>> {
+    pending_invitations::table
+        .filter(pending_invitations::project_id.eq(project_id))
+        .order(pending_invitations::created_at.asc())
+        .select((
+            pending_invitations::email,
+            pending_invitations::role,
+            pending_invitations::created_at,
+        ))
+        .load(conn)
+        .await
+}
+
+pub async fn revoke_invitation(conn: &mut AsyncPgConnection, project_id: Uuid, email: &str) -> QueryResult<usize> {
+    diesel::delete(
+        pending_invitations::table
+            .filter(pending_invitations::project_id.eq(project_id))
+            .filter(pending_invitations::email.eq(email)),
+    )
+    .execute(conn)
+    .await
+}
+
+/// Turns every open invitation for the email into a membership of the user.
+pub async fn accept_invitations(conn: &mut AsyncPgConnection, user_id: Uuid, email: &str) -> QueryResult<usize> {
+    diesel::sql_query(
+        "WITH taken AS (DELETE FROM pending_invitations WHERE email = $1 RETURNING project_id, role) \
+         INSERT INTO project_members (project_id, user_id, role) SELECT project_id, $2, role FROM taken \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<diesel::sql_types::Text, _>(email)
+    .bind::<diesel::sql_types::Uuid, _>(user_id)
+    .execute(conn)
+    .await
 }

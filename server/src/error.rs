@@ -45,6 +45,11 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         ApiError::Internal(cause.to_string())
     }
+
+    /// A 422 for one body field, shaped like the original's validation errors.
+    pub fn field(loc: &str, msg: &str) -> Self {
+        ApiError::Unprocessable(vec![json!({"type": "value_error", "loc": ["body", loc], "msg": msg})])
+    }
 }
 
 impl From<diesel::result::Error> for ApiError {

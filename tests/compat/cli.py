@@ -17,10 +17,10 @@ original: `policies test` (GET /v1/traces also returns `traces`),
 accepted as `scope_value`, top-level `id`), `halts list` (`agent_name`,
 `created_at`), `budgets create/list` (CLI body shape and fields),
 `budgets forecast` (`projected_exhaustion_date` on alerts),
-`approvals list --status` and `admin revoke-all-keys` (`data` key).
+`approvals list --status` `admin revoke-all-keys` (`data` key) and `admin transfer-ownership`.
 
-Not covered: `admin transfer-ownership` (ownership transfer needs a
-session owner and is not served yet).
+`admin transfer-ownership` runs with a `*` key, which offers the project on
+its owner's behalf (the original answered 403 to every key).
 
 Traces are put in place by POSTing OTLP/JSON (hex ids) to /v1/traces.
 
@@ -1123,6 +1123,30 @@ def section_admin_accounts():
         status, body = api("POST", "/v1/auth/login", {"email": other, "password": temp})
         check("admin reset-password: the temporary password logs in and forces a change",
               status == 200 and (body or {}).get("force_password_change") is True, f"{status} {body}")
+    if first:
+        status, _ = api("POST", "/v1/members", {"email": other, "role": "admin"})
+        check_eq("admin transfer-ownership setup: the second user joins as admin", status, 201)
+        status, members = api("GET", "/v1/members")
+        target = next((m["id"] for m in (members or {}).get("data", []) if m.get("email") == other), None)
+        r = cli_ok("admin transfer-ownership", "admin", "transfer-ownership", "--to", str(target))
+        if r:
+            check_eq("admin transfer-ownership: confirmation line", r.out.strip(), "Ownership transferred.")
+        if temp:
+            status, login = api("POST", "/v1/auth/login", {"email": other, "password": temp})
+            token = (login or {}).get("token", "")
+            req = urllib.request.Request(ENDPOINT + "/v1/ownership-transfers/pending", headers={
+                "Authorization": f"Bearer {token}", "X-Project-Id": DEFAULT_PROJECT_ID})
+            try:
+                with urllib.request.urlopen(req, timeout=15) as resp:
+                    offers = json.loads(resp.read()).get("data", [])
+            except urllib.error.HTTPError as exc:
+                offers = f"{exc.code} {exc.read()[:200]!r}"
+            check("admin transfer-ownership: the admin sees the owner's offer, awaiting acceptance",
+                  isinstance(offers, list) and len(offers) == 1 and offers[0].get("email") == owner, offers)
+        r = cli("admin", "transfer-ownership", "--to", str(uuid.uuid4()))
+        check("admin transfer-ownership to a non-member: non-zero exit, `Member not found`",
+              r.rc != 0 and "Member not found" in (r.out + r.err), r.describe())
+
     r = cli("admin", "reset-password", "--email", f"nobody-{RUN}@example.com")
     check("admin reset-password for an unknown email: non-zero exit, `User not found`",
           r.rc != 0 and "User not found" in (r.out + r.err), r.describe())

@@ -4,8 +4,6 @@
 # and print the values the receiver holds (--json where the command has it,
 # otherwise the Rich table parsed with COLUMNS=200). cli.py holds the checks.
 #
-# Not covered yet (receiver work not started): `admin transfer-ownership`.
-#
 # `admin revoke-all-keys` revokes the dev key too, so it runs last; it is
 # skipped against an external receiver (STRATHON_COMPAT_ENDPOINT), whose keys
 # this suite does not own.

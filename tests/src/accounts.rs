@@ -358,3 +358,320 @@ async fn offline_recovery_resets_a_password_without_a_running_receiver() {
         .unwrap();
     assert!(String::from_utf8_lossy(&listed.stdout).contains("owner@example.com\tactive\t-\tdefault:owner"));
 }
+
+/// One request as a logged-in user acting in the default project.
+async fn as_user(
+    server: &Server,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = server
+        .request(method, path)
+        .bearer_auth(token)
+        .header("X-Project-Id", DEFAULT_PROJECT_ID.to_string());
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn register(server: &Server, email: &str) -> (String, String) {
+    let (status, body) = anonymous_post(server, "/v1/auth/register", json!({"email": email, "password": GOOD})).await;
+    assert_eq!(status, 201, "{body}");
+    (
+        body["token"].as_str().unwrap().to_owned(),
+        body["user"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn members_are_invited_reroled_and_removed_only_below_the_managers_rank() {
+    use reqwest::Method;
+    let db = TestDb::migrated().await;
+    let server = Launch::serve(&db).start().await;
+    server.wait_ready().await;
+    let (owner, owner_id) = register(&server, "owner@example.com").await;
+
+    // An email without an account becomes an invitation, honoured at registration.
+    let invite = |email: &str, role: &str| json!({"email": email, "role": role});
+    let (status, body) = as_user(
+        &server,
+        &owner,
+        Method::POST,
+        "/v1/members",
+        Some(invite("Ops@Example.com", "admin")),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            201,
+            json!({"status": "invited", "email": "ops@example.com", "role": "admin"})
+        )
+    );
+    let (_, pending) = as_user(&server, &owner, Method::GET, "/v1/members/pending", None).await;
+    assert_eq!(pending["data"][0]["email"], "ops@example.com");
+    let (admin, admin_id) = register(&server, "ops@example.com").await;
+    let (_, pending) = as_user(&server, &owner, Method::GET, "/v1/members/pending", None).await;
+    assert_eq!(pending["data"], json!([]));
+
+    // Nobody grants their own rank or above, or touches the owner or themselves.
+    let (status, _) = as_user(
+        &server,
+        &admin,
+        Method::POST,
+        "/v1/members",
+        Some(invite("x@example.com", "admin")),
+    )
+    .await;
+    assert_eq!(status, 403);
+    for (body, loc) in [
+        (invite("x@example.com", "owner"), "role"),
+        (
+            json!({"email": "x@example.com", "role": "viewer", "admin": true}),
+            "admin",
+        ),
+    ] {
+        let (status, detail) = as_user(&server, &owner, Method::POST, "/v1/members", Some(body)).await;
+        assert_eq!(
+            (status, detail["detail"][0]["loc"][1].as_str()),
+            (422, Some(loc)),
+            "{detail}"
+        );
+    }
+    let (status, body) = as_user(
+        &server,
+        &admin,
+        Method::PATCH,
+        &format!("/v1/members/{owner_id}"),
+        Some(json!({"role": "viewer"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (403, Some("Cannot change the role of the project owner"))
+    );
+    let (status, body) = as_user(
+        &server,
+        &admin,
+        Method::DELETE,
+        &format!("/v1/members/{admin_id}"),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["detail"].as_str()), (403, Some("Cannot remove yourself")));
+
+    // A registered user is added at once; the admin promotes them one step.
+    let (viewer, viewer_id) = register(&server, "dev@example.com").await;
+    let (status, body) = as_user(
+        &server,
+        &admin,
+        Method::POST,
+        "/v1/members",
+        Some(invite("dev@example.com", "viewer")),
+    )
+    .await;
+    assert_eq!((status, body["status"].as_str()), (201, Some("added")));
+    let (status, _) = as_user(
+        &server,
+        &admin,
+        Method::POST,
+        "/v1/members",
+        Some(invite("dev@example.com", "viewer")),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, _) = as_user(
+        &server,
+        &viewer,
+        Method::PATCH,
+        &format!("/v1/members/{admin_id}"),
+        Some(json!({"role": "viewer"})),
+    )
+    .await;
+    assert_eq!(status, 403, "a viewer has no project_settings:write");
+    let (status, _) = as_user(
+        &server,
+        &admin,
+        Method::PATCH,
+        &format!("/v1/members/{viewer_id}"),
+        Some(json!({"role": "operator"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, list) = as_user(&server, &owner, Method::GET, "/v1/members", None).await;
+    let roles: Vec<(&str, &str)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("owner@example.com", "owner"),
+            ("ops@example.com", "admin"),
+            ("dev@example.com", "operator")
+        ]
+    );
+
+    // A reset hands back a one-time password; removal ends project access.
+    let (status, reset) = as_user(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("/v1/members/{viewer_id}/reset-password"),
+        None,
+    )
+    .await;
+    assert_eq!((status, reset["status"].as_str()), (200, Some("password_reset")));
+    let (status, login) = anonymous_post(
+        &server,
+        "/v1/auth/login",
+        json!({"email": "dev@example.com", "password": reset["temporary_password"]}),
+    )
+    .await;
+    assert_eq!((status, &login["force_password_change"]), (200, &json!(true)));
+    let operator = login["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        as_user(&server, &operator, Method::GET, "/v1/policies", None).await.0,
+        200
+    );
+    let (status, _) = as_user(
+        &server,
+        &admin,
+        Method::DELETE,
+        &format!("/v1/members/{viewer_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        as_user(&server, &operator, Method::GET, "/v1/policies", None).await.0,
+        403
+    );
+
+    let (_, events) = as_user(
+        &server,
+        &owner,
+        Method::GET,
+        "/v1/audit/events?filter=action sw \"member.\"",
+        None,
+    )
+    .await;
+    let mut actions: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        ["member.invite", "member.invite", "member.remove", "member.role_change"]
+    );
+}
+
+#[tokio::test]
+async fn ownership_moves_only_when_an_admin_accepts_the_owners_offer() {
+    use reqwest::Method;
+    let db = TestDb::migrated().await;
+    let server = Launch::serve(&db).start().await;
+    server.wait_ready().await;
+    let (owner, owner_id) = register(&server, "owner@example.com").await;
+    let invite = |email: &str, role: &str| Some(json!({"email": email, "role": role}));
+    as_user(
+        &server,
+        &owner,
+        Method::POST,
+        "/v1/members",
+        invite("ops@example.com", "admin"),
+    )
+    .await;
+    as_user(
+        &server,
+        &owner,
+        Method::POST,
+        "/v1/members",
+        invite("dev@example.com", "viewer"),
+    )
+    .await;
+    let (admin, admin_id) = register(&server, "ops@example.com").await;
+    let (_, viewer_id) = register(&server, "dev@example.com").await;
+    let offer = |to: &str| format!("/v1/members/{to}/transfer-ownership");
+
+    let (status, body) = as_user(&server, &owner, Method::POST, &offer(&viewer_id), None).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (400, Some("Target must be an admin to become owner"))
+    );
+    let (status, _) = as_user(&server, &admin, Method::POST, &offer(&admin_id), None).await;
+    assert_eq!(status, 403, "only the owner offers");
+    let (status, body) = as_user(&server, &owner, Method::POST, &offer(&admin_id), None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("transfer_pending")));
+
+    let (_, pending) = as_user(&server, &admin, Method::GET, "/v1/ownership-transfers/pending", None).await;
+    assert_eq!(pending["data"].as_array().unwrap().len(), 1, "{pending}");
+    assert_eq!(pending["data"][0]["email"], "owner@example.com");
+    let id = pending["data"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = as_user(
+        &server,
+        &owner,
+        Method::POST,
+        &format!("/v1/ownership-transfers/{id}/accept"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "only the recipient accepts");
+    let (status, _) = as_user(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("/v1/ownership-transfers/{id}/accept"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let (_, list) = as_user(&server, &admin, Method::GET, "/v1/members", None).await;
+    let role_of = |id: &str| {
+        list["data"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap()["role"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        (role_of(&admin_id), role_of(&owner_id)),
+        ("owner".into(), "admin".into())
+    );
+    let (status, _) = as_user(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("/v1/ownership-transfers/{id}/accept"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "an offer is used once");
+
+    // The new owner offers it back; the recipient declines and nothing changes.
+    let (_, body) = as_user(&server, &admin, Method::POST, &offer(&owner_id), None).await;
+    let back = body["transfer_id"].as_str().unwrap().to_owned();
+    let (status, _) = as_user(
+        &server,
+        &owner,
+        Method::POST,
+        &format!("/v1/ownership-transfers/{back}/reject"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, pending) = as_user(&server, &owner, Method::GET, "/v1/ownership-transfers/pending", None).await;
+    assert_eq!(pending["data"], json!([]));
+    let (_, me) = session_get(&server, &owner, "/v1/auth/me", None).await;
+    assert_eq!(me["projects"][0]["role"], "admin");
+}

@@ -62,6 +62,16 @@ pub fn scopes(role: &str) -> Vec<String> {
     list.into_iter().map(str::to_owned).collect()
 }
 
+/// Roles that can be granted through membership changes; `owner` moves
+/// only by ownership transfer.
+pub const ASSIGNABLE: [&str; 3] = ["admin", "operator", "viewer"];
+
+/// Whether a caller of rank `caller` may hand out or manage `role`: only
+/// roles strictly below their own, so nobody can promote past themselves.
+pub fn can_manage(caller: u8, role: &str) -> bool {
+    caller > rank(role)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +85,14 @@ mod tests {
         assert!(!scopes("viewer").iter().any(|s| s.ends_with(":write")));
         assert!(rank("owner") > rank("admin") && rank("admin") > rank("operator") && rank("operator") > rank("viewer"));
         assert!(scopes("stranger").is_empty());
+    }
+
+    #[test]
+    fn managers_stay_above_what_they_grant() {
+        assert!(can_manage(rank("owner"), "admin"));
+        assert!(!can_manage(rank("admin"), "admin"));
+        assert!(can_manage(rank("admin"), "operator"));
+        assert!(!can_manage(rank("operator"), "operator"));
+        assert!(!can_manage(rank("admin"), "owner"));
     }
 }

@@ -34,18 +34,14 @@ fn with_secret(k: &ApiKey, raw: &str) -> Value {
     body
 }
 
-fn unprocessable(loc: &str, msg: &str) -> ApiError {
-    ApiError::Unprocessable(vec![json!({"type": "value_error", "loc": ["body", loc], "msg": msg})])
-}
-
 fn timestamp(body: &Map<String, Value>, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| Some(t.to_utc()))
             .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|t| Some(t.and_utc())))
-            .map_err(|_| unprocessable(key, "Input should be a valid datetime")),
-        Some(_) => Err(unprocessable(key, "Input should be a valid datetime")),
+            .map_err(|_| ApiError::field(key, "Input should be a valid datetime")),
+        Some(_) => Err(ApiError::field(key, "Input should be a valid datetime")),
     }
 }
 
@@ -69,22 +65,22 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
         .keys()
         .find(|k| !matches!(k.as_str(), "name" | "scopes" | "expires_at" | "allowed_ips"))
     {
-        return Err(unprocessable(extra, "Extra inputs are not permitted"));
+        return Err(ApiError::field(extra, "Extra inputs are not permitted"));
     }
     let name = body.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(unprocessable("name", "name must be 1 to 200 characters"));
+        return Err(ApiError::field("name", "name must be 1 to 200 characters"));
     }
     let scopes: Vec<String> = match body.get("scopes") {
         None | Some(Value::Null) => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
         Some(Value::Array(items)) => {
             let scopes: Vec<String> = items.iter().filter_map(Value::as_str).map(str::to_owned).collect();
             if scopes.len() != items.len() {
-                return Err(unprocessable("scopes", "scopes must be a list of strings"));
+                return Err(ApiError::field("scopes", "scopes must be a list of strings"));
             }
             scopes
         }
-        Some(_) => return Err(unprocessable("scopes", "scopes must be a list of strings")),
+        Some(_) => return Err(ApiError::field("scopes", "scopes must be a list of strings")),
     };
     if scopes.is_empty() {
         return Err(ApiError::BadRequest("scopes must be a non-empty list".into()));
@@ -98,7 +94,7 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     let allowed_ips = match body.get("allowed_ips") {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
-        Some(_) => return Err(unprocessable("allowed_ips", "allowed_ips must be a list of strings")),
+        Some(_) => return Err(ApiError::field("allowed_ips", "allowed_ips must be a list of strings")),
     };
     let expires_at = timestamp(&body, "expires_at")?;
     let minted = api_keys::mint();
@@ -193,11 +189,11 @@ pub async fn patch(
     let id = key_id(&path)?;
     let body = object(body)?;
     if let Some(extra) = body.keys().find(|k| !matches!(k.as_str(), "name" | "expires_at")) {
-        return Err(unprocessable(extra, "Extra inputs are not permitted"));
+        return Err(ApiError::field(extra, "Extra inputs are not permitted"));
     }
     let name = body.get("name").and_then(Value::as_str).map(str::to_owned);
     if name.as_ref().is_some_and(|n| n.is_empty() || n.chars().count() > 200) {
-        return Err(unprocessable("name", "name must be 1 to 200 characters"));
+        return Err(ApiError::field("name", "name must be 1 to 200 characters"));
     }
     let expires_at = timestamp(&body, "expires_at")?;
     if name.is_none() && expires_at.is_none() {

@@ -4,9 +4,10 @@
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel_async::AsyncConnection as _;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use serde_json::{json, Map, Value};
 use strathon_schema::{projects, users};
+use uuid::Uuid;
 
 use super::params::utc_offset;
 use super::policies::object;
@@ -17,18 +18,17 @@ use crate::config::Mode;
 use crate::error::ApiError;
 use crate::rate_limit::Decision;
 
-fn unprocessable(loc: &str, msg: &str) -> ApiError {
-    ApiError::Unprocessable(vec![json!({"type": "value_error", "loc": ["body", loc], "msg": msg})])
-}
-
 fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Result<String, ApiError> {
     let v = body
         .get(key)
         .and_then(Value::as_str)
-        .ok_or_else(|| unprocessable(key, "Field required"))?;
+        .ok_or_else(|| ApiError::field(key, "Field required"))?;
     let n = v.chars().count();
     if n < min || n > max {
-        return Err(unprocessable(key, &format!("{key} must be {min} to {max} characters")));
+        return Err(ApiError::field(
+            key,
+            &format!("{key} must be {min} to {max} characters"),
+        ));
     }
     Ok(v.replace('\0', ""))
 }
@@ -112,7 +112,7 @@ pub async fn register(
     let display_name = match body.get("display_name") {
         Some(Value::String(d)) if d.chars().count() <= 200 => Some(d.replace('\0', "")),
         Some(Value::String(_)) => {
-            return Err(unprocessable(
+            return Err(ApiError::field(
                 "display_name",
                 "display_name must be at most 200 characters",
             ))
@@ -144,6 +144,7 @@ pub async fn register(
             {
                 users::add_member(conn, projects::DEFAULT_PROJECT_ID, user.id, "owner").await?;
             }
+            users::accept_invitations(conn, user.id, &email).await?;
             let token = new_session(&state, conn, &client, &user).await?;
             Ok((user, first, token))
         })
@@ -319,27 +320,39 @@ pub async fn admin_reset_password(
         .unwrap_or_default()
         .trim()
         .to_lowercase();
-    let temporary = password::temporary(16);
-    let hash = password::hash(&temporary, state.config.pepper_bytes());
     let mut conn = state.pool.get().await?;
-    conn.transaction(async |conn| {
-        let user = users::find_by_email(conn, &email)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
-        users::set_password(conn, user.id, &hash, true).await?;
-        users::delete_sessions(conn, user.id, None).await?;
-        crate::audit::record(
-            conn,
-            &auth,
-            crate::audit::Event::new("user.reset_password", "user", user.id),
-        )
-        .await
-    })
-    .await?;
+    let user = users::find_by_email(&mut conn, &email)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
+    let temporary = force_reset(&state, &mut conn, &auth, user.id).await?;
     Ok(HttpResponse::Ok().json(json!({
         "temporary_password": temporary,
         "message": format!("Password reset for {email}. All sessions invalidated. User must change password on next login."),
     })))
+}
+
+/// Replaces the user's password with a one-time one they must change at
+/// next login, signs them out everywhere, and returns it.
+pub async fn force_reset(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    auth: &Auth,
+    user_id: Uuid,
+) -> Result<String, ApiError> {
+    let temporary = password::temporary(16);
+    let hash = password::hash(&temporary, state.config.pepper_bytes());
+    conn.transaction(async |conn| {
+        users::set_password(conn, user_id, &hash, true).await?;
+        users::delete_sessions(conn, user_id, None).await?;
+        crate::audit::record(
+            conn,
+            auth,
+            crate::audit::Event::new("user.reset_password", "user", user_id),
+        )
+        .await
+    })
+    .await?;
+    Ok(temporary)
 }
 
 pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
@@ -349,23 +362,4 @@ pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
         "mfa_available": false,
         "mode": match state.config.mode { Mode::SelfHosted => "self-hosted", Mode::Cloud => "cloud" },
     }))
-}
-
-/// `GET /v1/members`: the current project's members.
-pub async fn members(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    auth.require(scope::PROJECT_SETTINGS_READ)?;
-    let mut conn = state.pool.get().await?;
-    let all = users::members(&mut conn, auth.project_id).await?;
-    let data: Vec<Value> = all
-        .iter()
-        .map(|(u, role, joined)| {
-            json!({
-                "id": u.id, "email": u.email,
-                "display_name": u.display_name.clone().unwrap_or_else(|| u.email.split('@').next().unwrap_or("").to_owned()),
-                "role": role, "joined_at": utc_offset(joined), "last_active": u.last_login_at.as_ref().map(utc_offset),
-                "mfa_enabled": u.mfa_enabled,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }

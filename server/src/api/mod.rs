@@ -13,9 +13,11 @@ pub mod compliance;
 pub mod halts;
 pub mod health;
 pub mod intervention;
+pub mod members;
 pub mod metrics;
 pub mod model_prices;
 pub mod notification_channels;
+pub mod ownership_transfers;
 pub mod params;
 pub mod policies;
 pub mod policy_templates;
@@ -151,7 +153,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/auth/change-password").route(web::post().to(auth::change_password)))
         .service(web::resource("/v1/auth/admin-reset-password").route(web::post().to(auth::admin_reset_password)))
         .service(web::resource("/v1/auth/capabilities").route(web::get().to(auth::capabilities)))
-        .service(web::resource("/v1/members").route(web::get().to(auth::members)))
+        .service(
+            web::resource("/v1/members")
+                .route(web::get().to(members::list))
+                .route(web::post().to(members::invite)),
+        )
+        .service(web::resource("/v1/members/pending").route(web::get().to(members::pending)))
+        .service(web::resource("/v1/members/pending/{email}").route(web::delete().to(members::revoke_invitation)))
+        .service(
+            web::resource("/v1/members/{user_id}")
+                .route(web::patch().to(members::change_role))
+                .route(web::delete().to(members::remove)),
+        )
+        .service(web::resource("/v1/members/{user_id}/reset-password").route(web::post().to(members::reset_password)))
+        .service(
+            web::resource("/v1/members/{user_id}/transfer-ownership")
+                .route(web::post().to(members::transfer_ownership)),
+        )
+        .service(web::resource("/v1/ownership-transfers/pending").route(web::get().to(ownership_transfers::pending)))
+        .service(
+            web::resource("/v1/ownership-transfers/{id}/accept").route(web::post().to(ownership_transfers::accept)),
+        )
+        .service(
+            web::resource("/v1/ownership-transfers/{id}/reject").route(web::post().to(ownership_transfers::reject)),
+        )
         .service(web::resource("/v1/costs/forecast").route(web::get().to(budgets::forecast)))
         .service(
             web::resource("/v1/project/settings")

@@ -38,15 +38,11 @@ fn render(c: &Channel) -> Value {
     })
 }
 
-fn unprocessable(loc: &str, msg: &str) -> ApiError {
-    ApiError::Unprocessable(vec![json!({"type": "value_error", "loc": ["body", loc], "msg": msg})])
-}
-
 /// Validates whichever fields are present; `create` demands type and name.
 fn fields(body: &Map<String, Value>, create: bool) -> Result<ChannelFields, ApiError> {
     let allowed = ["channel_type", "name", "config", "events", "enabled"];
     if let Some(extra) = body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(unprocessable(extra, "Extra inputs are not permitted"));
+        return Err(ApiError::field(extra, "Extra inputs are not permitted"));
     }
     let mut f = ChannelFields::default();
     match body.get("channel_type").and_then(Value::as_str) {
@@ -56,24 +52,24 @@ fn fields(body: &Map<String, Value>, create: bool) -> Result<ChannelFields, ApiE
                 format!("invalid channel_type '{t}'. Valid: {TYPES:?}").replace('"', "'"),
             ))
         }
-        None if create => return Err(unprocessable("channel_type", "Field required")),
+        None if create => return Err(ApiError::field("channel_type", "Field required")),
         None => {}
     }
     match body.get("name").and_then(Value::as_str).map(|n| n.replace('\0', "")) {
         Some(n) if !n.is_empty() && n.chars().count() <= 200 => f.name = Some(n),
-        Some(_) => return Err(unprocessable("name", "name must be 1 to 200 characters")),
-        None if create => return Err(unprocessable("name", "Field required")),
+        Some(_) => return Err(ApiError::field("name", "name must be 1 to 200 characters")),
+        None if create => return Err(ApiError::field("name", "Field required")),
         None => {}
     }
     match body.get("config") {
         Some(Value::Object(c)) => f.config = Some(Value::Object(c.clone())),
         Some(Value::Null) | None => {}
-        Some(_) => return Err(unprocessable("config", "config must be an object")),
+        Some(_) => return Err(ApiError::field("config", "config must be an object")),
     }
     if let Some(events) = body.get("events").filter(|v| !v.is_null()) {
         let events: Vec<String> = events
             .as_array()
-            .ok_or_else(|| unprocessable("events", "events must be a list of strings"))?
+            .ok_or_else(|| ApiError::field("events", "events must be a list of strings"))?
             .iter()
             .filter_map(Value::as_str)
             .map(str::to_owned)
