@@ -119,6 +119,14 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The logged-in user behind a session; None for API keys.
+    pub fn user_id(&self) -> Option<Uuid> {
+        match self.principal {
+            Principal::Session { user_id, .. } => Some(user_id),
+            Principal::ApiKey { .. } => None,
+        }
+    }
+
     pub fn has(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope::ALL || s == scope)
     }

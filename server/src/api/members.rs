@@ -17,7 +17,7 @@ use crate::accounts::password;
 use crate::accounts::roles::{self, can_manage, ASSIGNABLE};
 use crate::app::AppState;
 use crate::audit::{self, Event};
-use crate::auth::{scope, Auth, Principal};
+use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
 fn caller_rank(auth: &Auth) -> u8 {
@@ -25,13 +25,6 @@ fn caller_rank(auth: &Auth) -> u8 {
         Some(role) => roles::rank(role),
         None if auth.has(scope::ALL) => roles::rank("owner"),
         None => roles::rank("admin"),
-    }
-}
-
-fn caller_user(auth: &Auth) -> Option<Uuid> {
-    match auth.principal {
-        Principal::Session { user_id, .. } => Some(user_id),
-        Principal::ApiKey { .. } => None,
     }
 }
 
@@ -66,7 +59,7 @@ async fn target(
     if role == "owner" {
         return Err(ApiError::Forbidden(format!("Cannot {verb} the project owner")));
     }
-    if caller_user(auth) == Some(user.id) {
+    if auth.user_id() == Some(user.id) {
         return Err(ApiError::Forbidden(format!("Cannot {verb} yourself")));
     }
     if !can_manage(caller_rank(auth), &role) {
@@ -237,9 +230,9 @@ pub async fn transfer_ownership(
     let to = path.into_inner();
     let not_owner = || ApiError::Forbidden("Only the project owner can transfer ownership".into());
     let mut conn = state.pool.get().await?;
-    let from = match (&auth.principal, auth.role.as_deref()) {
-        (Principal::Session { user_id, .. }, Some("owner")) => *user_id,
-        (Principal::ApiKey { .. }, _) if auth.has(scope::ALL) => ownership::owner(&mut conn, auth.project_id)
+    let from = match (auth.user_id(), auth.role.as_deref()) {
+        (Some(user_id), Some("owner")) => user_id,
+        (None, _) if auth.has(scope::ALL) => ownership::owner(&mut conn, auth.project_id)
             .await?
             .ok_or_else(not_owner)?,
         _ => return Err(not_owner()),

@@ -2,7 +2,7 @@
 //! made with `POST /v1/members/{user_id}/transfer-ownership`.
 
 use actix_web::{web, HttpResponse};
-use diesel_async::AsyncConnection as _;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use serde_json::{json, Value};
 use strathon_schema::{ownership, users};
 use uuid::Uuid;
@@ -10,20 +10,20 @@ use uuid::Uuid;
 use super::params::utc_offset;
 use crate::app::AppState;
 use crate::audit::{self, Event};
-use crate::auth::{scope, Auth, Principal};
+use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
-fn user_of(auth: &Auth) -> Option<Uuid> {
-    match auth.principal {
-        Principal::Session { user_id, .. } => Some(user_id),
-        Principal::ApiKey { .. } => None,
-    }
+/// The offer, locked for the rest of the caller's transaction.
+async fn open_offer(conn: &mut AsyncPgConnection, id: Uuid) -> Result<ownership::Transfer, ApiError> {
+    ownership::find_for_update(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Transfer not found".into()))
 }
 
 /// `GET /v1/ownership-transfers/pending`: offers addressed to the caller.
 pub async fn pending(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
-    let Some(user_id) = user_of(&auth) else {
+    let Some(user_id) = auth.user_id() else {
         return Ok(HttpResponse::Ok().json(json!({ "data": [] })));
     };
     let mut conn = state.pool.get().await?;
@@ -47,10 +47,8 @@ pub async fn accept(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid
     let id = path.into_inner();
     let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {
-        let t = ownership::find_for_update(conn, id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("Transfer not found".into()))?;
-        if user_of(&auth) != Some(t.to_user_id) {
+        let t = open_offer(conn, id).await?;
+        if auth.user_id() != Some(t.to_user_id) {
             return Err(ApiError::Forbidden("Only the transfer recipient can accept".into()));
         }
         if t.project_id != auth.project_id {
@@ -77,10 +75,8 @@ pub async fn reject(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid
     let id = path.into_inner();
     let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {
-        let t = ownership::find_for_update(conn, id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("Transfer not found".into()))?;
-        let caller = user_of(&auth);
+        let t = open_offer(conn, id).await?;
+        let caller = auth.user_id();
         if caller != Some(t.to_user_id) && caller != Some(t.from_user_id) {
             return Err(ApiError::Forbidden(
                 "Only the owner or the recipient can reject a transfer".into(),
