@@ -103,6 +103,42 @@ pub async fn disable_mfa(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<
         .await
 }
 
+/// The stored TOTP secret (if any) and the recovery-code hashes left.
+pub async fn mfa_state(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<(Option<String>, Vec<String>)> {
+    users::table
+        .find(id)
+        .select((users::totp_secret, users::backup_codes))
+        .first(conn)
+        .await
+}
+
+/// Stores a secret awaiting confirmation; MFA stays as it was until then.
+pub async fn set_totp_secret(conn: &mut AsyncPgConnection, id: Uuid, stored: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::totp_secret.eq(stored))
+        .execute(conn)
+        .await
+}
+
+pub async fn enable_mfa(conn: &mut AsyncPgConnection, id: Uuid, code_hashes: &[String]) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::mfa_enabled.eq(true), users::backup_codes.eq(code_hashes)))
+        .execute(conn)
+        .await
+}
+
+/// Uses up one recovery code; false if it was not (or no longer) valid.
+pub async fn consume_recovery_code(conn: &mut AsyncPgConnection, id: Uuid, hash: &str) -> QueryResult<bool> {
+    let n = diesel::sql_query(
+        "UPDATE users SET backup_codes = array_remove(backup_codes, $2) WHERE id = $1 AND $2 = ANY(backup_codes)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<diesel::sql_types::Text, _>(hash)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
 /// Counts a failed login; the `lock_after`-th consecutive one locks the
 /// account until `locked_until`.
 pub async fn record_failure(
@@ -151,9 +187,12 @@ pub struct Session {
     pub kind: String,
 }
 
+/// `kind` is `session`, or `mfa_challenge` for the short-lived token that
+/// only `POST /v1/auth/mfa/verify` accepts.
 pub async fn create_session(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
+    kind: &str,
     token_hash: &str,
     expires_at: DateTime<Utc>,
     ip: Option<&str>,
@@ -162,6 +201,7 @@ pub async fn create_session(
     diesel::insert_into(sessions::table)
         .values((
             sessions::user_id.eq(user_id),
+            sessions::kind.eq(kind),
             sessions::token_hash.eq(token_hash),
             sessions::expires_at.eq(expires_at),
             sessions::ip_address.eq(ip),

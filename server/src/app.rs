@@ -32,6 +32,8 @@ pub struct AppState {
     pub heartbeats: Heartbeats,
     /// Per-IP throttle for login, registration and reset attempts.
     pub login_limiter: RateLimiter,
+    /// Wrong second-factor codes per login challenge.
+    pub mfa_limiter: RateLimiter,
 }
 
 /// Builds the application around `routes`. Middleware runs outermost first:

@@ -93,6 +93,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.login_rate_limit_attempts,
             f64::from(config.login_rate_limit_attempts) / config.login_rate_limit_window_seconds as f64,
         ),
+        // Four misses are forgiven; the fifth ends the five-minute challenge.
+        mfa_limiter: RateLimiter::new(4, 4.0 / 300.0),
     });
 
     let server = HttpServer::new(move || app::build(state.clone(), api::routes))

@@ -675,3 +675,177 @@ async fn ownership_moves_only_when_an_admin_accepts_the_owners_offer() {
     let (_, me) = session_get(&server, &owner, "/v1/auth/me", None).await;
     assert_eq!(me["projects"][0]["role"], "admin");
 }
+
+/// What the user's authenticator app shows now (or `steps` periods away).
+fn authenticator(secret: &str, steps: i64) -> String {
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    totp.generate((now + steps * 30) as u64).to_string()
+}
+
+#[tokio::test]
+async fn a_second_factor_guards_login_and_is_sealed_at_rest() {
+    use reqwest::Method;
+    let db = TestDb::migrated().await;
+    // Any valid Fernet key: url-safe base64 of 32 bytes.
+    let server = Launch::serve(&db)
+        .env(
+            "STRATHON_ENCRYPTION_KEY",
+            "dGhpcnR5LXR3by1ieXRlLWZlcm5ldC1rZXktZm9yLXQ=",
+        )
+        .start()
+        .await;
+    server.wait_ready().await;
+    let (token, _) = register(&server, "owner@example.com").await;
+    let (status, setup) = as_user(&server, &token, Method::POST, "/v1/auth/mfa/setup", None).await;
+    assert_eq!(status, 200, "{setup}");
+    let secret = setup["secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        setup["otpauth_uri"],
+        format!("otpauth://totp/Strathon:owner%40example%2Ecom?secret={secret}&issuer=Strathon")
+    );
+    let stored = db
+        .sql()
+        .await
+        .query_one("SELECT totp_secret FROM users", &[])
+        .await
+        .unwrap();
+    let stored: String = stored.get(0);
+    assert!(stored.starts_with("enc:") && !stored.contains(&secret), "{stored}");
+
+    let confirm = |code: String| Some(json!({ "code": code }));
+    let (status, _) = as_user(
+        &server,
+        &token,
+        Method::POST,
+        "/v1/auth/mfa/verify-setup",
+        confirm(authenticator(&secret, 20)),
+    )
+    .await;
+    assert_eq!(status, 400, "a code from the wrong time does not enrol");
+    let (status, enrolled) = as_user(
+        &server,
+        &token,
+        Method::POST,
+        "/v1/auth/mfa/verify-setup",
+        confirm(authenticator(&secret, 0)),
+    )
+    .await;
+    assert_eq!(status, 200, "{enrolled}");
+    let recovery: Vec<String> = enrolled["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 8);
+
+    let login = || {
+        anonymous_post(
+            &server,
+            "/v1/auth/login",
+            json!({"email": "owner@example.com", "password": GOOD}),
+        )
+    };
+    let verify = |challenge: &str, code: &str| {
+        anonymous_post(
+            &server,
+            "/v1/auth/mfa/verify",
+            json!({"mfa_token": challenge, "code": code}),
+        )
+    };
+    let (status, challenge) = login().await;
+    assert_eq!(
+        (status, challenge["mfa_required"].as_bool()),
+        (200, Some(true)),
+        "{challenge}"
+    );
+    assert!(challenge.get("token").is_none());
+    let challenge = challenge["mfa_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        session_get(&server, &challenge, "/v1/auth/me", None).await.0,
+        401,
+        "a challenge is not a session"
+    );
+    let (status, done) = verify(&challenge, &authenticator(&secret, 0)).await;
+    assert_eq!(
+        (status, done["message"].as_str()),
+        (200, Some("MFA verified, logged in"))
+    );
+    let session = done["token"].as_str().unwrap().to_owned();
+    assert_eq!(session_get(&server, &session, "/v1/auth/me", None).await.0, 200);
+    assert_eq!(
+        verify(&challenge, &authenticator(&secret, 0)).await.0,
+        401,
+        "a challenge is used once"
+    );
+
+    // A recovery code works once; five wrong codes end the challenge.
+    let (_, c) = login().await;
+    assert_eq!(verify(c["mfa_token"].as_str().unwrap(), &recovery[0]).await.0, 200);
+    let (_, c) = login().await;
+    let c = c["mfa_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        verify(&c, &recovery[0]).await,
+        (401, json!({"detail": "Invalid MFA code"}))
+    );
+    for _ in 0..3 {
+        assert_eq!(verify(&c, "nope").await.0, 401);
+    }
+    assert_eq!(
+        verify(&c, "nope").await,
+        (401, json!({"detail": "Too many incorrect MFA codes. Log in again."}))
+    );
+    assert_eq!(verify(&c, &authenticator(&secret, 0)).await.0, 401);
+
+    // Changing the password and turning MFA off both need the factor.
+    let change = json!({"current_password": GOOD, "new_password": "an0ther-horse!"});
+    let (status, body) = as_user(
+        &server,
+        &session,
+        Method::POST,
+        "/v1/auth/change-password",
+        Some(change),
+    )
+    .await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (400, Some("An MFA code is required to change the password."))
+    );
+    let off = |pw: &str, code: String| Some(json!({"password": pw, "code": code}));
+    let (status, _) = as_user(
+        &server,
+        &session,
+        Method::POST,
+        "/v1/auth/mfa/disable",
+        off("wrong", authenticator(&secret, 0)),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = as_user(
+        &server,
+        &session,
+        Method::POST,
+        "/v1/auth/mfa/disable",
+        off(GOOD, recovery[1].clone()),
+    )
+    .await;
+    assert_eq!(status, 400, "a recovery code cannot turn MFA off");
+    let (status, _) = as_user(
+        &server,
+        &session,
+        Method::POST,
+        "/v1/auth/mfa/disable",
+        off(GOOD, authenticator(&secret, 0)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, plain) = login().await;
+    assert_eq!((status, plain["token"].is_string()), (200, true), "{plain}");
+}

@@ -1,5 +1,6 @@
 //! Dashboard accounts as pure logic: password hashing and rules, session
-//! tokens, and what each role may do.
+//! tokens, second factors, and what each role may do.
 
+pub mod mfa;
 pub mod password;
 pub mod roles;

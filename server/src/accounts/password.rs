@@ -11,7 +11,7 @@ use ring::rand::SecureRandom as _;
 const MEMORY_KIB: u32 = 19_456;
 const PASSES: u32 = 2;
 
-fn random<const N: usize>() -> [u8; N] {
+pub(crate) fn random<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)

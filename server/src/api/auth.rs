@@ -51,18 +51,18 @@ fn throttle(state: &AppState, req: &HttpRequest, bucket: &str, message: &str) ->
     }
 }
 
-fn user_json(u: &users::User) -> Value {
+pub(super) fn user_json(u: &users::User) -> Value {
     json!({"id": u.id, "email": u.email, "display_name": u.display_name})
 }
 
 /// Where a login came from, recorded on its session.
-struct Client {
+pub(super) struct Client {
     ip: Option<String>,
     agent: Option<String>,
 }
 
 impl Client {
-    fn of(req: &HttpRequest) -> Client {
+    pub(super) fn of(req: &HttpRequest) -> Client {
         Client {
             ip: req.peer_addr().map(|a| a.ip().to_string()),
             agent: req
@@ -74,18 +74,32 @@ impl Client {
     }
 }
 
-async fn new_session(
+pub(super) async fn new_session(
     state: &AppState,
     conn: &mut strathon_schema::AsyncPgConnection,
     client: &Client,
     user: &users::User,
 ) -> Result<String, ApiError> {
+    let ttl = chrono::Duration::hours(state.config.session_ttl_hours);
+    issue(state, conn, client, user, "session", ttl).await
+}
+
+/// A token of the given kind; the user's oldest sessions make room for it.
+pub(super) async fn issue(
+    state: &AppState,
+    conn: &mut strathon_schema::AsyncPgConnection,
+    client: &Client,
+    user: &users::User,
+    kind: &str,
+    ttl: chrono::Duration,
+) -> Result<String, ApiError> {
     users::make_room(conn, user.id, state.config.max_sessions).await?;
     let (token, hash) = password::session_token();
-    let expires = chrono::Utc::now() + chrono::Duration::hours(state.config.session_ttl_hours);
+    let expires = chrono::Utc::now() + ttl;
     users::create_session(
         conn,
         user.id,
+        kind,
         &hash,
         expires,
         client.ip.as_deref(),
@@ -201,9 +215,26 @@ pub async fn login(
     let token = conn
         .transaction(async |conn| {
             users::record_login(conn, user.id, rehash.as_deref()).await?;
-            new_session(&state, conn, &client, &user).await
+            if user.mfa_enabled {
+                issue(
+                    &state,
+                    conn,
+                    &client,
+                    &user,
+                    "mfa_challenge",
+                    chrono::Duration::minutes(5),
+                )
+                .await
+            } else {
+                new_session(&state, conn, &client, &user).await
+            }
         })
         .await?;
+    if user.mfa_enabled {
+        return Ok(HttpResponse::Ok().json(json!({
+            "mfa_required": true, "mfa_token": token, "message": "MFA verification required",
+        })));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "token": token, "user": user_json(&user), "message": "logged in",
         "force_password_change": user.force_password_change,
@@ -211,7 +242,7 @@ pub async fn login(
 }
 
 /// The caller's session token, refusing API keys with `api_key_message`.
-fn session_token<'a>(req: &'a HttpRequest, api_key_message: &str) -> Result<&'a str, ApiError> {
+pub(super) fn session_token<'a>(req: &'a HttpRequest, api_key_message: &str) -> Result<&'a str, ApiError> {
     let header = req
         .headers()
         .get(AUTHORIZATION)
@@ -224,7 +255,7 @@ fn session_token<'a>(req: &'a HttpRequest, api_key_message: &str) -> Result<&'a 
     Ok(token)
 }
 
-async fn session_user(state: &AppState, token: &str) -> Result<(users::Session, users::User), ApiError> {
+pub(super) async fn session_user(state: &AppState, token: &str) -> Result<(users::Session, users::User), ApiError> {
     let mut conn = state.pool.get().await?;
     users::find_session(&mut conn, &password::token_hash(token))
         .await?
@@ -285,9 +316,20 @@ pub async fn change_password(
     if !ok {
         return Err(ApiError::BadRequest("Current password is incorrect".into()));
     }
+    let mut conn = state.pool.get().await?;
+    if user.mfa_enabled {
+        let code = body.get("mfa_code").and_then(Value::as_str).unwrap_or_default();
+        if code.is_empty() {
+            return Err(ApiError::BadRequest(
+                "An MFA code is required to change the password.".into(),
+            ));
+        }
+        if !super::auth_mfa::second_factor(&state, &mut conn, user.id, code, true).await? {
+            return Err(ApiError::BadRequest("Invalid MFA code.".into()));
+        }
+    }
     password::check_policy(new).map_err(|m| ApiError::BadRequest(m.into()))?;
     let hash = password::hash(new, pepper);
-    let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {
         users::set_password(conn, user.id, &hash, false).await?;
         users::delete_sessions(conn, user.id, Some(session.id)).await
@@ -359,7 +401,7 @@ pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "registration_enabled": state.config.registration_enabled,
         "smtp_enabled": false,
-        "mfa_available": false,
+        "mfa_available": true,
         "mode": match state.config.mode { Mode::SelfHosted => "self-hosted", Mode::Cloud => "cloud" },
     }))
 }

@@ -219,6 +219,26 @@ pub async fn reset_password(
     })))
 }
 
+/// `POST /v1/members/{user_id}/disable-mfa`: for a member who lost their
+/// authenticator and recovery codes.
+pub async fn disable_mfa(
+    auth: Auth,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECT_SETTINGS_WRITE)?;
+    let mut conn = state.pool.get().await?;
+    let email = conn
+        .transaction(async |conn| {
+            let (user, _) = target(conn, &auth, path.into_inner(), "disable MFA for").await?;
+            users::disable_mfa(conn, user.id).await?;
+            audit::record(conn, &auth, Event::new("user.disable_mfa", "user", user.id)).await?;
+            Ok::<_, ApiError>(user.email)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "mfa_disabled", "email": email })))
+}
+
 /// `POST /v1/members/{user_id}/transfer-ownership`: offers the project to
 /// one of its admins, who must accept. A `*` key offers on the current
 /// owner's behalf, so the CLI's `admin transfer-ownership` works.

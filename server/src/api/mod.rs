@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod auth_mfa;
 pub mod budgets;
 pub mod compliance;
 pub mod halts;
@@ -152,6 +153,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/auth/me").route(web::get().to(auth::me)))
         .service(web::resource("/v1/auth/change-password").route(web::post().to(auth::change_password)))
         .service(web::resource("/v1/auth/admin-reset-password").route(web::post().to(auth::admin_reset_password)))
+        .service(web::resource("/v1/auth/mfa/setup").route(web::post().to(auth_mfa::setup)))
+        .service(web::resource("/v1/auth/mfa/enable").route(web::post().to(auth_mfa::setup)))
+        .service(web::resource("/v1/auth/mfa/verify-setup").route(web::post().to(auth_mfa::verify_setup)))
+        .service(web::resource("/v1/auth/mfa/disable").route(web::post().to(auth_mfa::disable)))
+        .service(web::resource("/v1/auth/mfa/verify").route(web::post().to(auth_mfa::verify)))
         .service(web::resource("/v1/auth/capabilities").route(web::get().to(auth::capabilities)))
         .service(
             web::resource("/v1/members")
@@ -166,6 +172,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(members::remove)),
         )
         .service(web::resource("/v1/members/{user_id}/reset-password").route(web::post().to(members::reset_password)))
+        .service(web::resource("/v1/members/{user_id}/disable-mfa").route(web::post().to(members::disable_mfa)))
         .service(
             web::resource("/v1/members/{user_id}/transfer-ownership")
                 .route(web::post().to(members::transfer_ownership)),

@@ -1,0 +1,140 @@
+//! `/v1/auth/mfa`: enrolling an authenticator, finishing a login with a
+//! code, and turning the second factor off.
+//!
+//! A login for an enrolled user yields only an `mfa_challenge` token,
+//! good for five minutes and for nothing but `POST /v1/auth/mfa/verify`
+//! (the original's challenge token was a full session).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use serde_json::{json, Value};
+use strathon_schema::users;
+use uuid::Uuid;
+
+use super::auth::{new_session, session_token, session_user, user_json, Client};
+use super::policies::object;
+use crate::accounts::password::{self, Verified};
+use crate::accounts::{mfa, password::token_hash};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::rate_limit::Decision;
+
+const API_KEY: &str = "This endpoint requires session auth, not an API key";
+
+/// Whether `code` is the user's current TOTP code or, when allowed, one of
+/// their unused recovery codes (which it then uses up).
+pub async fn second_factor(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    code: &str,
+    allow_recovery: bool,
+) -> Result<bool, ApiError> {
+    let (stored, _) = users::mfa_state(conn, user_id).await?;
+    let secret = stored.and_then(|s| mfa::open(&s, state.config.encryption_key()));
+    if secret.is_some_and(|s| mfa::code_matches(&s, code, mfa::now())) {
+        return Ok(true);
+    }
+    Ok(allow_recovery && users::consume_recovery_code(conn, user_id, &mfa::recovery_hash(code)).await?)
+}
+
+fn code_field(body: &serde_json::Map<String, Value>) -> String {
+    body.get("code").and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+/// `POST /v1/auth/mfa/setup` (and `/enable`): a new secret to scan; MFA
+/// turns on only once a code from it is confirmed.
+pub async fn setup(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (_, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
+    let secret = mfa::new_secret();
+    let mut conn = state.pool.get().await?;
+    users::set_totp_secret(&mut conn, user.id, &mfa::seal(&secret, state.config.encryption_key())).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "secret": secret, "otpauth_uri": mfa::otpauth_uri(&user.email, &secret),
+        "message": "Scan the QR code with your authenticator app, then verify",
+    })))
+}
+
+/// `POST /v1/auth/mfa/verify-setup` `{"code"}`: turns MFA on and hands out
+/// the recovery codes, once.
+pub async fn verify_setup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
+    let code = code_field(&object(body)?);
+    let mut conn = state.pool.get().await?;
+    if !second_factor(&state, &mut conn, user.id, &code, false).await? {
+        return Err(ApiError::BadRequest("Invalid TOTP code or no pending MFA setup".into()));
+    }
+    let (codes, hashes) = mfa::recovery_codes();
+    users::enable_mfa(&mut conn, user.id, &hashes).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "backup_codes": codes, "message": "MFA enabled. Store these backup codes safely.",
+    })))
+}
+
+/// `POST /v1/auth/mfa/disable` `{"password","code"}`: needs both the
+/// password and a live TOTP code (a recovery code is not enough).
+pub async fn disable(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
+    let body = object(body)?;
+    let pw = body.get("password").and_then(Value::as_str).unwrap_or_default();
+    let pepper = state.config.pepper_bytes();
+    let pw_ok = user
+        .password_hash
+        .as_deref()
+        .is_some_and(|h| !matches!(password::verify(pw, h, pepper), Verified::No));
+    if !pw_ok {
+        return Err(ApiError::Unauthorized("Invalid password".into()));
+    }
+    let mut conn = state.pool.get().await?;
+    if !second_factor(&state, &mut conn, user.id, &code_field(&body), false).await? {
+        return Err(ApiError::BadRequest("Invalid TOTP code".into()));
+    }
+    users::disable_mfa(&mut conn, user.id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "message": "MFA disabled" })))
+}
+
+/// `POST /v1/auth/mfa/verify` `{"mfa_token","code"}`: trades a login's
+/// challenge token and a code for a session. Five wrong codes end the
+/// challenge.
+pub async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = object(body)?;
+    let token = body.get("mfa_token").and_then(Value::as_str).unwrap_or_default();
+    let hash = token_hash(token);
+    let mut conn = state.pool.get().await?;
+    let (challenge, user) = users::find_session(&mut conn, &hash)
+        .await?
+        .filter(|(s, _)| s.kind == "mfa_challenge")
+        .ok_or_else(|| ApiError::Unauthorized("Invalid or expired MFA token".into()))?;
+    if !second_factor(&state, &mut conn, user.id, &code_field(&body), true).await? {
+        let key = format!("mfa:{}", challenge.id);
+        if let Decision::Limited { .. } = state.mfa_limiter.check(&key, std::time::Instant::now()) {
+            users::delete_session(&mut conn, &hash).await?;
+            return Err(ApiError::Unauthorized(
+                "Too many incorrect MFA codes. Log in again.".into(),
+            ));
+        }
+        return Err(ApiError::Unauthorized("Invalid MFA code".into()));
+    }
+    let client = Client::of(&req);
+    let session = conn
+        .transaction(async |conn| {
+            users::delete_session(conn, &hash).await?;
+            new_session(&state, conn, &client, &user).await
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "token": session, "user": user_json(&user), "message": "MFA verified, logged in",
+    })))
+}
