@@ -17,7 +17,9 @@ CREATE INDEX idx_notification_channels_project ON notification_channels (project
 ALTER TABLE users
     ADD COLUMN totp_secret text,
     ADD COLUMN mfa_enabled boolean NOT NULL DEFAULT false,
-    ADD COLUMN backup_codes text[] NOT NULL DEFAULT '{}';
+    ADD COLUMN backup_codes text[] NOT NULL DEFAULT '{}',
+    -- The last TOTP time step accepted, so no code works twice.
+    ADD COLUMN totp_last_step bigint;
 
 ALTER TABLE sessions
     ADD COLUMN kind text NOT NULL DEFAULT 'session' CHECK (kind IN ('session', 'mfa_challenge'));

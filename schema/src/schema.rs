@@ -56,6 +56,7 @@ diesel::table! {
         totp_secret -> Nullable<Text>,
         mfa_enabled -> Bool,
         backup_codes -> Array<Text>,
+        totp_last_step -> Nullable<Int8>,
     }
 }
 

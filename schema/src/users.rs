@@ -115,7 +115,7 @@ pub async fn mfa_state(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<(O
 /// Stores a secret awaiting confirmation; MFA stays as it was until then.
 pub async fn set_totp_secret(conn: &mut AsyncPgConnection, id: Uuid, stored: &str) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
-        .set(users::totp_secret.eq(stored))
+        .set((users::totp_secret.eq(stored), users::totp_last_step.eq(None::<i64>)))
         .execute(conn)
         .await
 }
@@ -125,6 +125,20 @@ pub async fn enable_mfa(conn: &mut AsyncPgConnection, id: Uuid, code_hashes: &[S
         .set((users::mfa_enabled.eq(true), users::backup_codes.eq(code_hashes)))
         .execute(conn)
         .await
+}
+
+/// Records a TOTP time step as used; false if it (or a later one) was
+/// used already, which makes every code single-use.
+pub async fn claim_totp_step(conn: &mut AsyncPgConnection, id: Uuid, step: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        users::table
+            .find(id)
+            .filter(users::totp_last_step.is_null().or(users::totp_last_step.lt(step))),
+    )
+    .set(users::totp_last_step.eq(step))
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
 }
 
 /// Uses up one recovery code; false if it was not (or no longer) valid.

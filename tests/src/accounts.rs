@@ -676,17 +676,29 @@ async fn ownership_moves_only_when_an_admin_accepts_the_owners_offer() {
     assert_eq!(me["projects"][0]["role"], "admin");
 }
 
-/// What the user's authenticator app shows now (or `steps` periods away).
-fn authenticator(secret: &str, steps: i64) -> String {
+/// What the user's authenticator app shows `steps` 30-second periods from
+/// the test's clock (`base`, Unix seconds).
+fn authenticator(secret: &str, base: u64, steps: i64) -> String {
     let totp = totp_rs::Builder::new()
         .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
         .build()
         .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    totp.generate((now + steps * 30) as u64).to_string()
+    totp.generate((base as i64 + steps * 30) as u64).to_string()
+}
+
+/// A moment well inside a 30-second step, so the step codes a test derives
+/// from it stay within the receiver's ±1 window for the whole test.
+async fn mid_step() -> u64 {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    let into = now().as_secs() % 30;
+    if into >= 24 {
+        tokio::time::sleep(Duration::from_secs(31 - into)).await;
+    }
+    now().as_secs()
 }
 
 #[tokio::test]
@@ -706,6 +718,7 @@ async fn a_second_factor_guards_login_and_is_sealed_at_rest() {
     let (status, setup) = as_user(&server, &token, Method::POST, "/v1/auth/mfa/setup", None).await;
     assert_eq!(status, 200, "{setup}");
     let secret = setup["secret"].as_str().unwrap().to_owned();
+    let base = mid_step().await;
     assert_eq!(
         setup["otpauth_uri"],
         format!("otpauth://totp/Strathon:owner%40example%2Ecom?secret={secret}&issuer=Strathon")
@@ -725,7 +738,7 @@ async fn a_second_factor_guards_login_and_is_sealed_at_rest() {
         &token,
         Method::POST,
         "/v1/auth/mfa/verify-setup",
-        confirm(authenticator(&secret, 20)),
+        confirm(authenticator(&secret, base, 20)),
     )
     .await;
     assert_eq!(status, 400, "a code from the wrong time does not enrol");
@@ -734,7 +747,7 @@ async fn a_second_factor_guards_login_and_is_sealed_at_rest() {
         &token,
         Method::POST,
         "/v1/auth/mfa/verify-setup",
-        confirm(authenticator(&secret, 0)),
+        confirm(authenticator(&secret, base, -1)),
     )
     .await;
     assert_eq!(status, 200, "{enrolled}");
@@ -773,7 +786,7 @@ async fn a_second_factor_guards_login_and_is_sealed_at_rest() {
         401,
         "a challenge is not a session"
     );
-    let (status, done) = verify(&challenge, &authenticator(&secret, 0)).await;
+    let (status, done) = verify(&challenge, &authenticator(&secret, base, 0)).await;
     assert_eq!(
         (status, done["message"].as_str()),
         (200, Some("MFA verified, logged in"))
@@ -781,14 +794,20 @@ async fn a_second_factor_guards_login_and_is_sealed_at_rest() {
     let session = done["token"].as_str().unwrap().to_owned();
     assert_eq!(session_get(&server, &session, "/v1/auth/me", None).await.0, 200);
     assert_eq!(
-        verify(&challenge, &authenticator(&secret, 0)).await.0,
+        verify(&challenge, &authenticator(&secret, base, 1)).await.0,
         401,
         "a challenge is used once"
     );
 
     // A recovery code works once; five wrong codes end the challenge.
     let (_, c) = login().await;
-    assert_eq!(verify(c["mfa_token"].as_str().unwrap(), &recovery[0]).await.0, 200);
+    let c = c["mfa_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        verify(&c, &authenticator(&secret, base, 0)).await,
+        (401, json!({"detail": "Invalid MFA code"})),
+        "a code works once"
+    );
+    assert_eq!(verify(&c, &recovery[0]).await.0, 200);
     let (_, c) = login().await;
     let c = c["mfa_token"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -802,7 +821,7 @@ async fn a_second_factor_guards_login_and_is_sealed_at_rest() {
         verify(&c, "nope").await,
         (401, json!({"detail": "Too many incorrect MFA codes. Log in again."}))
     );
-    assert_eq!(verify(&c, &authenticator(&secret, 0)).await.0, 401);
+    assert_eq!(verify(&c, &authenticator(&secret, base, 1)).await.0, 401);
 
     // Changing the password and turning MFA off both need the factor.
     let change = json!({"current_password": GOOD, "new_password": "an0ther-horse!"});
@@ -824,7 +843,7 @@ async fn a_second_factor_guards_login_and_is_sealed_at_rest() {
         &session,
         Method::POST,
         "/v1/auth/mfa/disable",
-        off("wrong", authenticator(&secret, 0)),
+        off("wrong", authenticator(&secret, base, 1)),
     )
     .await;
     assert_eq!(status, 401);
@@ -842,7 +861,7 @@ async fn a_second_factor_guards_login_and_is_sealed_at_rest() {
         &session,
         Method::POST,
         "/v1/auth/mfa/disable",
-        off(GOOD, authenticator(&secret, 0)),
+        off(GOOD, authenticator(&secret, base, 1)),
     )
     .await;
     assert_eq!(status, 200);

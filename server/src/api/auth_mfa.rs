@@ -21,8 +21,8 @@ use crate::rate_limit::Decision;
 
 const API_KEY: &str = "This endpoint requires session auth, not an API key";
 
-/// Whether `code` is the user's current TOTP code or, when allowed, one of
-/// their unused recovery codes (which it then uses up).
+/// Whether `code` is the user's current TOTP code, not used before, or,
+/// when allowed, one of their unused recovery codes (which it uses up).
 pub async fn second_factor(
     state: &AppState,
     conn: &mut AsyncPgConnection,
@@ -32,8 +32,8 @@ pub async fn second_factor(
 ) -> Result<bool, ApiError> {
     let (stored, _) = users::mfa_state(conn, user_id).await?;
     let secret = stored.and_then(|s| mfa::open(&s, state.config.encryption_key()));
-    if secret.is_some_and(|s| mfa::code_matches(&s, code, mfa::now())) {
-        return Ok(true);
+    if let Some(step) = secret.and_then(|s| mfa::code_step(&s, code, mfa::now())) {
+        return Ok(users::claim_totp_step(conn, user_id, step as i64).await?);
     }
     Ok(allow_recovery && users::consume_recovery_code(conn, user_id, &mfa::recovery_hash(code)).await?)
 }
