@@ -269,6 +269,8 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
         Verdict::Keep => {}
     }
 
+    // Postgres rejects NUL in text and jsonb, and one bad row fails the batch.
+    let name = clip(&span.name.replace('\0', ""));
     for p in &matched {
         out.matches.push(MatchRow {
             project_id: ctx.project_id,
@@ -277,7 +279,7 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
             span_id: span.span_id.clone(),
             action: p.action.clone(),
             outcome: p.outcome(),
-            metadata: serde_json::json!({ "span_name": span.name, "policy_name": p.name, "shadow": p.shadow }),
+            metadata: serde_json::json!({ "span_name": name, "policy_name": p.name, "shadow": p.shadow }),
         });
         if p.action == "require_approval" && !p.shadow {
             let config = |k: &str| p.action_config.get(k).and_then(Value::as_i64).filter(|n| *n > 0);
@@ -287,7 +289,7 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
                 policy_name: p.name.clone(),
                 trace_id: span.trace_id.clone(),
                 span_id: span.span_id.clone(),
-                span_name: span.name.clone(),
+                span_name: name.clone(),
                 agent_name: text(&merged, "gen_ai.agent.name").or_else(|| text(&merged, "strathon.agent.name")),
                 tool_name: text(&merged, "gen_ai.tool.name"),
                 tool_args: text(&merged, "strathon.tool.args"),
@@ -313,7 +315,7 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
         span_id: span.span_id,
         parent_span_id: (!span.parent_span_id.is_empty()).then_some(span.parent_span_id),
         // Names feed the full-text index, which refuses huge values.
-        name: clip(&span.name.replace('\0', "")),
+        name,
         kind: KINDS.get(span.kind as usize).copied().unwrap_or("UNSPECIFIED"),
         end_time_unix_nano: (span.end_time_unix_nano != 0).then_some(span.end_time_unix_nano as i64),
         status_code: ["UNSET", "OK", "ERROR"]

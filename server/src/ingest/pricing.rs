@@ -62,10 +62,14 @@ pub fn cost(
     Some(total.round(8).normalized())
 }
 
-/// Whether a cost fits the stored columns: non-negative and below a
-/// billion dollars per span.
+/// Whether a cost fits the stored columns: non-negative, below a billion
+/// dollars per span, and with no more fractional digits than Postgres can
+/// parse as numeric (16383; the column then rounds to 8). Found by fuzzing:
+/// `1e-20000` passed the first two checks and failed the whole batch.
 pub fn storable(cost: &BigDecimal) -> bool {
-    cost.sign() != bigdecimal::num_bigint::Sign::Minus && *cost < 1_000_000_000
+    cost.sign() != bigdecimal::num_bigint::Sign::Minus
+        && *cost < 1_000_000_000
+        && cost.as_bigint_and_exponent().1 <= 16_383
 }
 
 /// Whether a model has any price (for the unknown-model metric).
@@ -114,6 +118,8 @@ mod tests {
             storable(&BigDecimal::from(5))
                 && !storable(&BigDecimal::from(-1))
                 && !storable(&BigDecimal::from(10i64.pow(12)))
+                && !storable(&"1e-20000".parse::<BigDecimal>().unwrap())
+                && storable(&"1e-300".parse::<BigDecimal>().unwrap())
         );
     }
 }

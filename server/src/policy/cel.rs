@@ -96,14 +96,29 @@ pub fn evaluate(
     attrs: &Map<String, serde_json::Value>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Outcome {
-    let Ok(attrs) = cel::to_value(attrs) else {
-        return Outcome::Error;
-    };
+    match span_context(name, attrs, now) {
+        Some(ctx) => run(program, &ctx),
+        None => Outcome::Error,
+    }
+}
+
+/// The variables for one span, built once and shared by every policy
+/// evaluated against it (converting the attributes is the costly part).
+pub fn span_context(
+    name: &str,
+    attrs: &Map<String, serde_json::Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Context<'static, 'static>> {
+    let attrs = cel::to_value(attrs).ok()?;
     let mut ctx = Context::default();
     ctx.add_variable_from_value("name", Value::String(name.to_owned().into()));
     ctx.add_variable_from_value("attrs", attrs);
     ctx.add_variable_from_value("now", Value::Timestamp(now.fixed_offset()));
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(&ctx))) {
+    Some(ctx)
+}
+
+pub fn run(program: &Program, ctx: &Context) -> Outcome {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(ctx))) {
         Ok(Ok(Value::Bool(true))) => Outcome::Match,
         Ok(Ok(Value::Bool(false))) => Outcome::NoMatch,
         _ => Outcome::Error,

@@ -80,9 +80,12 @@ pub fn matching<'a>(
     attrs: &Map<String, Value>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<&'a CompiledPolicy> {
+    let Some(ctx) = cel::span_context(name, attrs, now) else {
+        return Vec::new();
+    };
     policies
         .iter()
         .filter(|p| applies_to::applies(&p.applies_to, name))
-        .filter(|p| cel::evaluate(&p.program, name, attrs, now) == cel::Outcome::Match)
+        .filter(|p| cel::run(&p.program, &ctx) == cel::Outcome::Match)
         .collect()
 }

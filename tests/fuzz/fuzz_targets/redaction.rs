@@ -6,7 +6,8 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    strathon_fuzz::init();
-    let (ctl, attrs) = strathon_fuzz::redaction_input(data);
-    strathon_fuzz::check_redaction(ctl, attrs);
+    strathon_fuzz::run(|| {
+        let (ctl, attrs) = strathon_fuzz::redaction_input(data);
+        strathon_fuzz::check_redaction(ctl, attrs);
+    });
 });

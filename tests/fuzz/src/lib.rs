@@ -8,9 +8,8 @@
 //! while it is being fixed: `FUZZ_WAIVE=cost-range,policy-nul` (names below).
 //!
 //! Panics the server catches on purpose (`catch_unwind` around the CEL parser
-//! and evaluator in `policy::cel`) are handled behaviour, not crashes: they
-//! are let through and noted once per location on stderr as `fuzz: caught
-//! panic`. `FUZZ_CAUGHT_PANICS=abort` turns them into crashes.
+//! and evaluator in `policy::cel`) are handled behaviour, not crashes: see
+//! [`run`]. `FUZZ_CAUGHT_PANICS=abort` turns them into crashes.
 
 use std::collections::HashSet;
 use std::str::FromStr as _;
@@ -46,29 +45,47 @@ fn checked(finding: &str) -> bool {
     !WAIVED.contains(finding)
 }
 
-/// Installs (once) a panic hook in front of libfuzzer-sys's abort-on-panic
-/// hook that lets through panics raised under `policy::cel`, which the server
-/// catches itself. Call at the top of every fuzz target.
-pub fn init() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let abort_on_panic = std::panic::take_hook();
-        let strict = std::env::var("FUZZ_CAUGHT_PANICS").is_ok_and(|v| v == "abort");
-        let seen: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
-        std::panic::set_hook(Box::new(move |info| {
-            if !strict {
-                let trace = std::backtrace::Backtrace::force_capture().to_string();
-                if trace.contains("strathon_server::policy::cel::") {
-                    let at = info.location().map(|l| l.to_string()).unwrap_or_default();
-                    if seen.lock().is_ok_and(|mut s| s.insert(at.clone())) {
-                        eprintln!("fuzz: caught panic (handled by policy::cel) at {at}: {info}");
-                    }
-                    return;
-                }
+thread_local! {
+    /// Where the last panic on this thread was raised, if one was.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Panic sites already reported as caught by the server.
+static CAUGHT: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
+
+/// Runs one fuzz input. libfuzzer-sys's panic hook aborts at once, even for
+/// a panic that the code under test catches itself; this replaces it (once)
+/// with one that prints the panic and its backtrace and lets it unwind. A
+/// panic that escapes `body` aborts, so libFuzzer records the crash as
+/// before; one the server caught is noted once per site as `fuzz: caught
+/// panic` and the input passes.
+/// `FUZZ_CAUGHT_PANICS=abort` restores abort-on-any-panic.
+pub fn run(body: impl FnOnce()) {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        if std::env::var("FUZZ_CAUGHT_PANICS").is_ok_and(|v| v == "abort") {
+            return;
+        }
+        std::panic::set_hook(Box::new(|info| {
+            let at = info.location().map(|l| l.to_string()).unwrap_or_default();
+            if !CAUGHT.lock().is_ok_and(|c| c.contains(&at)) {
+                eprintln!("{info}\n{}", std::backtrace::Backtrace::force_capture());
             }
-            abort_on_panic(info);
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(at));
         }));
     });
+    LAST_PANIC.with(|p| p.borrow_mut().take());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    let last = LAST_PANIC.with(|p| p.borrow_mut().take());
+    if outcome.is_err() {
+        // Escaped: a crash. The hook has printed where and how.
+        std::process::abort();
+    }
+    if let Some(at) = last {
+        if CAUGHT.lock().is_ok_and(|mut c| c.insert(at.clone())) {
+            eprintln!("fuzz: caught panic (handled by the server) at {at}");
+        }
+    }
 }
 
 /// The control byte that leads every `otlp_protobuf` input (and that the other
@@ -105,9 +122,12 @@ fn compile(
 ) -> CompiledPolicy {
     CompiledPolicy {
         // FNV-1a of the name: stable, distinct ids without uuid's v5 feature.
-        id: Uuid::from_u128(name.bytes().fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d, |h: u128, b| {
-            (h ^ u128::from(b)).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B)
-        })),
+        id: Uuid::from_u128(
+            name.bytes()
+                .fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d, |h: u128, b| {
+                    (h ^ u128::from(b)).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B)
+                }),
+        ),
         name: name.to_owned(),
         action: action.to_owned(),
         action_config,
@@ -150,8 +170,22 @@ fn build_policies() -> Vec<CompiledPolicy> {
             &[],
             true,
         ),
-        compile("after-2020", r#"now > timestamp("2020-01-01T00:00:00Z")"#, "alert", json!({}), &["heartbeat", "bad"], false),
-        compile("costly", r#"attrs["gen_ai.usage.cost"] > 0.001"#, "throttle", json!({}), &[], false),
+        compile(
+            "after-2020",
+            r#"now > timestamp("2020-01-01T00:00:00Z")"#,
+            "alert",
+            json!({}),
+            &["heartbeat", "bad"],
+            false,
+        ),
+        compile(
+            "costly",
+            r#"attrs["gen_ai.usage.cost"] > 0.001"#,
+            "throttle",
+            json!({}),
+            &[],
+            false,
+        ),
     ]);
     policies
 }
@@ -243,8 +277,11 @@ pub fn check_request(request: ExportTraceServiceRequest, ctl: u8, format: Format
     let rate = sampling_rate(ctl);
     let variant = (ctl >> 4) & 3;
     let policies = POLICIES.with(|p| *p);
-    let (wide_policies, narrow_policies): (&[CompiledPolicy], &[CompiledPolicy]) =
-        if ctl & 0x40 == 0 { (policies, &[]) } else { (&[], policies) };
+    let (wide_policies, narrow_policies): (&[CompiledPolicy], &[CompiledPolicy]) = if ctl & 0x40 == 0 {
+        (policies, &[])
+    } else {
+        (&[], policies)
+    };
     let now = chrono::DateTime::from_timestamp(SEED_START_NS / 1_000_000_000 + 60, 0).expect("a valid instant");
 
     let wide = Context {
@@ -291,8 +328,7 @@ fn check_converted(out: &Converted, ctx: &Context, spans: usize, format: Format)
     for row in &out.rows {
         assert_eq!(row.project_id, ctx.project_id);
         assert!(
-            row.start_time_unix_nano != 0
-                && (ctx.accept_from..ctx.accept_until).contains(&row.start_time_unix_nano),
+            row.start_time_unix_nano != 0 && (ctx.accept_from..ctx.accept_until).contains(&row.start_time_unix_nano),
             "start {} outside the window",
             row.start_time_unix_nano
         );
@@ -359,7 +395,9 @@ fn check_converted(out: &Converted, ctx: &Context, spans: usize, format: Format)
     for m in &out.matches {
         assert!(ctx.policies.iter().any(|p| p.id == m.policy_id));
         assert!(
-            out.rows.iter().any(|r| r.trace_id == m.trace_id && r.span_id == m.span_id),
+            out.rows
+                .iter()
+                .any(|r| r.trace_id == m.trace_id && r.span_id == m.span_id),
             "a match for a span that is not stored"
         );
         if checked("policy-nul") {
@@ -369,9 +407,15 @@ fn check_converted(out: &Converted, ctx: &Context, spans: usize, format: Format)
     for a in &out.approvals {
         assert!(a.timeout_seconds > 0 && a.approvers_required > 0);
         if checked("policy-nul") {
-            for text in [Some(&a.policy_name), Some(&a.span_name), a.agent_name.as_ref(), a.tool_name.as_ref(), a.tool_args.as_ref()]
-                .into_iter()
-                .flatten()
+            for text in [
+                Some(&a.policy_name),
+                Some(&a.span_name),
+                a.agent_name.as_ref(),
+                a.tool_name.as_ref(),
+                a.tool_args.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 assert!(!text.contains('\0'), "NUL in an approval column: {text:?}");
             }
@@ -448,14 +492,16 @@ pub fn check_redaction(ctl: u8, mut attrs: Map<String, Value>) {
                 "a deleted key survived: {key:?}"
             );
             if !config.allowlist.is_empty() {
-                assert!(config.allowlist.contains(key), "a key off the allowlist survived: {key:?}");
+                assert!(
+                    config.allowlist.contains(key),
+                    "a key off the allowlist survived: {key:?}"
+                );
             }
         }
     }
     if !config.enabled {
         // Only NUL stripping: no key vanishes except by colliding after stripping.
-        let stripped: std::collections::BTreeSet<String> =
-            keys_before.iter().map(|k| k.replace('\0', "")).collect();
+        let stripped: std::collections::BTreeSet<String> = keys_before.iter().map(|k| k.replace('\0', "")).collect();
         assert_eq!(attrs.len(), stripped.len(), "redaction off drops no key");
     }
 }
