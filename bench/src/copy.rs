@@ -54,11 +54,8 @@ const TRACE_TYPES: [Type; 11] = [
     Type::TEXT,
 ];
 
-/// The receiver's column list (schema/src/ingest.rs), straight into spans.
-const SPAN_COPY: &str = "COPY spans (project_id, start_time_unix_nano, trace_id, span_id, parent_span_id, name, \
-    kind, end_time_unix_nano, status_code, status_message, operation_name, provider_name, request_model, \
-    response_model, agent_name, agent_id, tool_name, workflow_name, conversation_id, input_tokens, \
-    output_tokens, cost_usd, intervention_state, attributes) FROM STDIN BINARY";
+/// Types of `strathon_schema::ingest::COLUMNS` written straight into spans
+/// (cost as numeric here; ingest stages it as text).
 const SPAN_TYPES: [Type; 24] = [
     Type::UUID,
     Type::INT8,
@@ -135,7 +132,12 @@ async fn write_group(client: &mut tokio_postgres::Client, shared: &Shared, seqs:
     }
     writer.finish().await?;
 
-    let sink = tx.copy_in(SPAN_COPY).await?;
+    let sink = tx
+        .copy_in(&format!(
+            "COPY spans ({}) FROM STDIN BINARY",
+            strathon_schema::ingest::COLUMNS
+        ))
+        .await?;
     let mut writer = pin!(BinaryCopyInWriter::new(sink, &SPAN_TYPES));
     let mut spans = 0u64;
     for &seq in seqs {

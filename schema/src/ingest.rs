@@ -39,7 +39,8 @@ pub struct SpanRow {
     pub attributes: serde_json::Value,
 }
 
-const COLUMNS: &str = "project_id, start_time_unix_nano, trace_id, span_id, parent_span_id, name, kind, \
+/// The span columns ingest writes, in `SpanRow` order.
+pub const COLUMNS: &str = "project_id, start_time_unix_nano, trace_id, span_id, parent_span_id, name, kind, \
     end_time_unix_nano, status_code, status_message, operation_name, provider_name, request_model, \
     response_model, agent_name, agent_id, tool_name, workflow_name, conversation_id, input_tokens, \
     output_tokens, cost_usd, intervention_state, attributes";
