@@ -6,7 +6,6 @@ use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
 use strathon_schema::api_keys::{self, ApiKey, Creation};
-use uuid::Uuid;
 
 use super::params::{self, Params};
 use super::policies::object;
@@ -122,10 +121,6 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(with_secret(&key, &minted.raw)))
 }
 
-fn key_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::BadRequest("invalid key_id".into()))
-}
-
 pub async fn rotate(
     auth: Auth,
     state: web::Data<AppState>,
@@ -133,7 +128,7 @@ pub async fn rotate(
     body: Option<web::Json<Value>>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::API_KEYS_WRITE)?;
-    let id = key_id(&path)?;
+    let id = super::params::path_uuid(&path, "key_id")?;
     let grace = match body
         .map(|b| b.into_inner())
         .as_ref()
@@ -186,7 +181,7 @@ pub async fn patch(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::API_KEYS_WRITE)?;
-    let id = key_id(&path)?;
+    let id = super::params::path_uuid(&path, "key_id")?;
     let body = object(body)?;
     if let Some(extra) = body.keys().find(|k| !matches!(k.as_str(), "name" | "expires_at")) {
         return Err(ApiError::field(extra, "Extra inputs are not permitted"));
@@ -221,7 +216,7 @@ pub async fn patch(
 
 pub async fn revoke(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::API_KEYS_WRITE)?;
-    let id = key_id(&path)?;
+    let id = super::params::path_uuid(&path, "key_id")?;
     let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {
         let k = api_keys::revoke(conn, auth.project_id, id)

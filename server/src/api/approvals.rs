@@ -93,13 +93,9 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     Ok(HttpResponse::Ok().json(json!({ "approvals": found.iter().map(render).collect::<Vec<_>>() })))
 }
 
-fn approval_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::BadRequest("invalid approval id".into()))
-}
-
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
-    let id = approval_id(&path)?;
+    let id = super::params::path_uuid(&path, "approval id")?;
     let mut conn = state.pool.get().await?;
     let a = approvals::find(&mut conn, auth.project_id, id)
         .await?
@@ -126,7 +122,7 @@ async fn decide(
     decision: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
-    let id = approval_id(&path)?;
+    let id = super::params::path_uuid(&path, "approval id")?;
     let actor = auth.principal.voter();
     let mut conn = state.pool.get().await?;
     let decided = conn

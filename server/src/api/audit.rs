@@ -151,15 +151,9 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     Ok(response.json(json!({ "data": data, "events": data, "next_cursor": next })))
 }
 
-fn event_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| {
-        ApiError::Unprocessable(vec![json!({"type": "uuid_parsing", "loc": ["path", "event_id"], "msg": "Input should be a valid UUID", "input": raw})])
-    })
-}
-
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
-    let id = event_id(&path)?;
+    let id = super::params::path_uuid_422(&path, "event_id")?;
     let mut conn = state.pool.get().await?;
     let event = conn
         .transaction(async |conn| {
@@ -179,7 +173,7 @@ pub async fn verify_one(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
-    let id = event_id(&path)?;
+    let id = super::params::path_uuid_422(&path, "event_id")?;
     let mut conn = state.pool.get().await?;
     let Some(e) = rows::find(&mut conn, auth.project_id, id).await? else {
         return Ok(HttpResponse::Ok().json(json!({"valid": false, "event_id": null, "sequence_no": null, "hmac_key_id": null, "error": "event_not_found"})));

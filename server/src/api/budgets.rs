@@ -280,19 +280,13 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     Ok(HttpResponse::Ok().json(json!({ "budgets": data })))
 }
 
-fn budget_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| {
-        ApiError::Unprocessable(vec![json!({"type": "uuid_parsing", "loc": ["path", "budget_id"], "msg": "Input should be a valid UUID", "input": raw})])
-    })
-}
-
 fn not_found() -> ApiError {
     ApiError::NotFound("budget not found".into())
 }
 
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_READ)?;
-    let id = budget_id(&path)?;
+    let id = super::params::path_uuid_422(&path, "budget_id")?;
     let mut conn = state.pool.get().await?;
     let b = budgets::find(&mut conn, auth.project_id, id)
         .await?
@@ -304,7 +298,7 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
 /// Live spend, computed now rather than read from the monitor's cache.
 pub async fn spend(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_READ)?;
-    let id = budget_id(&path)?;
+    let id = super::params::path_uuid_422(&path, "budget_id")?;
     let mut conn = state.pool.get().await?;
     let b = budgets::find(&mut conn, auth.project_id, id)
         .await?
@@ -340,7 +334,7 @@ pub async fn patch(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_WRITE)?;
-    let id = budget_id(&path)?;
+    let id = super::params::path_uuid_422(&path, "budget_id")?;
     let body = object(body)?;
     let bad = |m: &str| ApiError::BadRequest(m.to_owned());
     let mut conn = state.pool.get().await?;
@@ -424,7 +418,7 @@ pub async fn patch(
 
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_WRITE)?;
-    let id = budget_id(&path)?;
+    let id = super::params::path_uuid_422(&path, "budget_id")?;
     let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {
         budgets::find(conn, auth.project_id, id).await?.ok_or_else(not_found)?;

@@ -5,7 +5,6 @@ use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
 use strathon_schema::channels::{self, Channel, ChannelFields};
-use uuid::Uuid;
 
 use super::params::utc_offset;
 use super::policies::object;
@@ -112,10 +111,6 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render).collect::<Vec<_>>() })))
 }
 
-fn channel_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::BadRequest("invalid channel_id".into()))
-}
-
 pub async fn patch(
     auth: Auth,
     state: web::Data<AppState>,
@@ -123,7 +118,7 @@ pub async fn patch(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
-    let id = channel_id(&path)?;
+    let id = super::params::path_uuid(&path, "channel_id")?;
     let f = fields(&object(body)?, false)?;
     if f.channel_type.is_none() && f.name.is_none() && f.config.is_none() && f.events.is_none() && f.enabled.is_none() {
         return Err(ApiError::BadRequest("nothing to update".into()));
@@ -148,7 +143,7 @@ pub async fn patch(
 
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
-    let id = channel_id(&path)?;
+    let id = super::params::path_uuid(&path, "channel_id")?;
     let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {
         if channels::delete(conn, auth.project_id, id).await? == 0 {

@@ -79,6 +79,18 @@ pub fn flag(params: &Params, name: &str) -> bool {
 }
 
 /// Lower-case hex id of exactly `len` bytes, or `None`.
+/// A UUID path segment; a malformed one is a 400 `invalid <name>`.
+pub fn path_uuid(raw: &str, name: &str) -> Result<uuid::Uuid, crate::error::ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| crate::error::ApiError::BadRequest(format!("invalid {name}")))
+}
+
+/// A UUID path segment for endpoints that answer like a validation error (422).
+pub fn path_uuid_422(raw: &str, loc: &str) -> Result<uuid::Uuid, crate::error::ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| {
+        crate::error::ApiError::Unprocessable(vec![serde_json::json!({"type": "uuid_parsing", "loc": ["path", loc], "msg": "Input should be a valid UUID", "input": raw})])
+    })
+}
+
 pub fn hex_id(raw: &str, len: usize) -> Option<Vec<u8>> {
     hex::decode(raw.trim()).ok().filter(|b| b.len() == len)
 }

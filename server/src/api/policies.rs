@@ -63,10 +63,6 @@ pub fn object(body: web::Json<Value>) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn policy_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::BadRequest("invalid policy_id".into()))
-}
-
 fn not_found() -> ApiError {
     ApiError::NotFound("policy not found".into())
 }
@@ -106,7 +102,7 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
 
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
-    let id = policy_id(&path)?;
+    let id = super::params::path_uuid(&path, "policy_id")?;
     let mut conn = state.pool.get().await?;
     let p = policies::find(&mut conn, auth.project_id, id)
         .await?
@@ -121,7 +117,7 @@ pub async fn patch(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
-    let id = policy_id(&path)?;
+    let id = super::params::path_uuid(&path, "policy_id")?;
     let body = object(body)?;
     let mut conn = state.pool.get().await?;
     let updated = conn
@@ -148,7 +144,7 @@ pub async fn patch(
 
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
-    let id = policy_id(&path)?;
+    let id = super::params::path_uuid(&path, "policy_id")?;
     let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {
         let gone = policies::delete(conn, auth.project_id, id)
@@ -172,7 +168,7 @@ pub async fn versions(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
-    let id = policy_id(&path)?;
+    let id = super::params::path_uuid(&path, "policy_id")?;
     let mut conn = state.pool.get().await?;
     let all = policies::versions(&mut conn, auth.project_id, id).await?;
     Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render_version).collect::<Vec<_>>() })))
@@ -185,7 +181,7 @@ pub async fn version(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     let (raw_id, raw_version) = path.into_inner();
-    let id = policy_id(&raw_id)?;
+    let id = super::params::path_uuid(&raw_id, "policy_id")?;
     let number: i32 = raw_version.parse().map_err(|_| {
         ApiError::Unprocessable(vec![json!({"type": "int_parsing", "loc": ["path", "version"], "msg": "version must be an integer", "input": raw_version})])
     })?;
