@@ -18,8 +18,9 @@ pub mod reapers;
 pub mod registry;
 pub mod retention;
 pub mod supervisor;
+pub mod webhooks;
 
 pub use leader::Leadership;
 pub use metrics::ActorMetrics;
 pub use registry::{Check, Registry};
-pub use supervisor::{spawn, Job, JobError, Ping, Supervision};
+pub use supervisor::{spawn, Job, JobError, Ping, Supervision, Wake};

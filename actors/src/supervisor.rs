@@ -54,11 +54,19 @@ pub struct Supervision {
 #[rtype(result = "()")]
 pub struct Ping;
 
+/// Runs a tick now rather than at the next interval (after the current one
+/// if a tick is running): work arrived that should not wait.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
 pub struct JobActor<J: Job> {
     job: J,
     sup: Supervision,
     leadership: Option<Leadership>,
     running: bool,
+    /// A `Wake` arrived during a tick; run again when it ends.
+    woken: bool,
     panic_pending: bool,
 }
 
@@ -81,6 +89,7 @@ pub fn spawn<J: Job>(job: J, sup: &Supervision) -> Addr<JobActor<J>> {
             sup: sup_for_actor,
             leadership,
             running: false,
+            woken: false,
             panic_pending,
         }
     });
@@ -110,6 +119,17 @@ impl<J: Job> Supervised for JobActor<J> {
 impl<J: Job> Handler<Ping> for JobActor<J> {
     type Result = ();
     fn handle(&mut self, _: Ping, _: &mut Self::Context) {}
+}
+
+impl<J: Job> Handler<Wake> for JobActor<J> {
+    type Result = ();
+    fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
+        if self.running {
+            self.woken = true;
+        } else {
+            self.run_tick(ctx);
+        }
+    }
 }
 
 enum Outcome {
@@ -180,6 +200,9 @@ impl<J: Job> JobActor<J> {
                     metrics.ticks.with_label_values(&[name, "error"]).inc();
                     act.sup.registry.record_error(name, e.to_string());
                 }
+            }
+            if std::mem::take(&mut act.woken) {
+                act.run_tick(ctx);
             }
         }));
     }

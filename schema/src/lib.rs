@@ -20,11 +20,13 @@ pub mod policies;
 pub mod pool;
 pub mod projects;
 pub mod schema;
+pub mod sealed;
 pub mod sessions;
 pub mod settings;
 pub mod spans;
 pub mod traces;
 pub mod users;
+pub mod webhooks;
 
 pub use diesel_async::AsyncPgConnection;
 pub use pool::{DbConn, DbPool};

@@ -393,3 +393,36 @@ diesel::table! {
         first_sequence -> Int8,
     }
 }
+
+diesel::table! {
+    webhook_signing_keys (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        prefix -> Text,
+        secret_hash -> Bytea,
+        secret_sealed -> Text,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        event -> Text,
+        policy_id -> Nullable<Uuid>,
+        channel_id -> Nullable<Uuid>,
+        webhook_id -> Text,
+        url -> Text,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        max_attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_attempt_at -> Nullable<Timestamptz>,
+        last_response_status -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}

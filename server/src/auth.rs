@@ -59,6 +59,10 @@ pub mod scope {
     ];
     pub const PROJECT_SETTINGS_READ: &str = "project_settings:read";
     pub const PROJECT_SETTINGS_WRITE: &str = "project_settings:write";
+    pub const WEBHOOK_SIGNING_KEYS_READ: &str = "webhook_signing_keys:read";
+    pub const WEBHOOK_SIGNING_KEYS_WRITE: &str = "webhook_signing_keys:write";
+    pub const WEBHOOK_DELIVERIES_READ: &str = "webhook_deliveries:read";
+    pub const WEBHOOK_DELIVERIES_WRITE: &str = "webhook_deliveries:write";
 }
 
 /// Who is calling, for audit events.

@@ -149,7 +149,7 @@ pub struct Config {
     #[arg(long, env = "STRATHON_AUDIT_HMAC_KEY", hide_env_values = true)]
     pub audit_hmac_key: Option<String>,
 
-    /// Fernet key that encrypts TOTP secrets at rest.
+    /// Fernet key that encrypts TOTP and webhook signing secrets at rest.
     #[arg(long, env = "STRATHON_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,
 
@@ -200,6 +200,42 @@ pub struct Config {
     /// Bearer token required to scrape /metrics (unset: open).
     #[arg(long, env = "STRATHON_METRICS_AUTH_TOKEN", hide_env_values = true)]
     pub metrics_auth_token: Option<String>,
+
+    /// Run the webhook sender (`webhook_sweeper_task`); when off, queued deliveries wait.
+    #[arg(long, env = "STRATHON_WEBHOOK_SWEEPER_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub webhook_sweeper_enabled: bool,
+
+    /// Seconds between sweeps for webhook retries that have come due.
+    #[arg(long, env = "STRATHON_WEBHOOK_SWEEPER_INTERVAL_SEC", default_value = "5")]
+    pub webhook_sweeper_interval_sec: u64,
+
+    /// Most webhook deliveries claimed at once.
+    #[arg(long, env = "STRATHON_WEBHOOK_SWEEPER_BATCH", default_value = "100")]
+    pub webhook_sweeper_batch: i32,
+
+    /// Attempts before a failing webhook delivery is dead-lettered.
+    #[arg(long, env = "STRATHON_WEBHOOK_MAX_ATTEMPTS", default_value = "8")]
+    pub webhook_max_attempts: i32,
+
+    /// Wait before the first webhook retry, in milliseconds (doubles per attempt).
+    #[arg(long, env = "STRATHON_WEBHOOK_MIN_BACKOFF_MS", default_value = "1000")]
+    pub webhook_min_backoff_ms: u64,
+
+    /// Longest wait between webhook retries, in milliseconds.
+    #[arg(long, env = "STRATHON_WEBHOOK_MAX_BACKOFF_MS", default_value = "21600000")]
+    pub webhook_max_backoff_ms: u64,
+
+    /// Seconds one webhook request may take.
+    #[arg(long, env = "STRATHON_WEBHOOK_REQUEST_TIMEOUT_SEC", default_value = "10")]
+    pub webhook_request_timeout_sec: u64,
+
+    /// Refuse webhook targets on private, loopback, link-local and metadata addresses, and plain http.
+    #[arg(long, env = "STRATHON_WEBHOOK_SSRF_GUARD", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub webhook_ssrf_guard: bool,
+
+    /// Let webhooks reach loopback addresses (over http too), for tests and local relays.
+    #[arg(long, env = "STRATHON_WEBHOOK_ALLOW_LOOPBACK", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub webhook_allow_loopback: bool,
 
     /// Fault drill: `actor-panic:<task>` makes that background task panic once, to rehearse supervision and alerting.
     #[arg(long, env = "STRATHON_FAULT_INJECT")]
@@ -321,6 +357,27 @@ impl Config {
                 "STRATHON_BUDGET_EVAL_INTERVAL_SECONDS",
                 "must be a positive number of seconds",
             );
+        }
+        if self.webhook_sweeper_interval_sec == 0 {
+            return err("STRATHON_WEBHOOK_SWEEPER_INTERVAL_SEC", "must be at least 1");
+        }
+        if !(1..=1000).contains(&self.webhook_sweeper_batch) {
+            return err("STRATHON_WEBHOOK_SWEEPER_BATCH", "must be between 1 and 1000");
+        }
+        if !(1..=100).contains(&self.webhook_max_attempts) {
+            return err("STRATHON_WEBHOOK_MAX_ATTEMPTS", "must be between 1 and 100");
+        }
+        if self.webhook_min_backoff_ms == 0 {
+            return err("STRATHON_WEBHOOK_MIN_BACKOFF_MS", "must be at least 1");
+        }
+        if self.webhook_max_backoff_ms < self.webhook_min_backoff_ms {
+            return err(
+                "STRATHON_WEBHOOK_MAX_BACKOFF_MS",
+                "must be at least STRATHON_WEBHOOK_MIN_BACKOFF_MS",
+            );
+        }
+        if !(1..=300).contains(&self.webhook_request_timeout_sec) {
+            return err("STRATHON_WEBHOOK_REQUEST_TIMEOUT_SEC", "must be between 1 and 300");
         }
         if !(10..=3600).contains(&self.audit_anchor_interval_seconds) {
             return err("STRATHON_AUDIT_ANCHOR_INTERVAL_SECONDS", "must be between 10 and 3600");

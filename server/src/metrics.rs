@@ -8,6 +8,7 @@ use prometheus::{
 use strathon_actors::budget_monitor::BudgetMetrics;
 use strathon_actors::ingest_writer::IngestMetrics;
 use strathon_actors::retention::RetentionMetrics;
+use strathon_actors::webhooks::WebhookMetrics;
 use strathon_actors::ActorMetrics;
 
 use crate::ingest::metrics::IngestCounters;
@@ -26,6 +27,7 @@ pub struct Metrics {
     pub ingest: IngestCounters,
     pub writer: IngestMetrics,
     pub budgets: BudgetMetrics,
+    pub webhooks: WebhookMetrics,
 }
 
 impl Metrics {
@@ -82,6 +84,7 @@ impl Metrics {
         let ingest = IngestCounters::register(&registry)?;
         let writer = IngestMetrics::register(&registry)?;
         let budgets = BudgetMetrics::register(&registry)?;
+        let webhooks = WebhookMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
             http_requests,
@@ -96,6 +99,7 @@ impl Metrics {
             ingest,
             writer,
             budgets,
+            webhooks,
         })
     }
 

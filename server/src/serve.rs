@@ -12,6 +12,8 @@ use strathon_actors::ingest_writer::{self, WriterConfig};
 use strathon_actors::partitions::SpansPartitionMaintainer;
 use strathon_actors::reapers::{ApprovalReaper, KeyReaper};
 use strathon_actors::retention::RetentionSweeper;
+use strathon_actors::webhooks::ssrf::Guard;
+use strathon_actors::webhooks::{Delivering, WebhookSender};
 use strathon_actors::{Registry, Supervision};
 use strathon_schema::{api_keys, migrate, partitions, pool, projects};
 
@@ -115,7 +117,7 @@ fn warn_about_keys(config: &Config) {
         tracing::warn!("STRATHON_AUDIT_HMAC_KEY is not set: the audit chain is signed with a public development key. Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'");
     }
     if config.encryption_key().is_none() {
-        tracing::warn!("STRATHON_ENCRYPTION_KEY is not set: TOTP secrets are stored unencrypted. Generate one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'");
+        tracing::warn!("STRATHON_ENCRYPTION_KEY is not set: TOTP and webhook signing secrets are stored unencrypted. Generate one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'");
     }
     if config.pepper().is_none() {
         tracing::warn!("STRATHON_PASSWORD_PEPPER is not set: passwords are hashed without a pepper. Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'");
@@ -245,6 +247,31 @@ fn start_actors(config: &Config, pool: &strathon_schema::DbPool, metrics: &Metri
         },
         &sup,
     );
+    if config.webhook_sweeper_enabled {
+        let sender = strathon_actors::spawn(
+            WebhookSender {
+                pool: pool.clone(),
+                interval: Duration::from_secs(config.webhook_sweeper_interval_sec),
+                delivering: Delivering {
+                    batch: config.webhook_sweeper_batch,
+                    max_attempts: config.webhook_max_attempts,
+                    min_backoff: Duration::from_millis(config.webhook_min_backoff_ms),
+                    max_backoff: Duration::from_millis(config.webhook_max_backoff_ms),
+                    timeout: Duration::from_secs(config.webhook_request_timeout_sec),
+                    guard: Guard {
+                        enabled: config.webhook_ssrf_guard,
+                        allow_loopback: config.webhook_allow_loopback,
+                    },
+                    encryption_key: config.encryption_key().map(str::to_owned),
+                },
+                metrics: metrics.webhooks.clone(),
+            },
+            &sup,
+        );
+        strathon_actors::webhooks::listen::spawn(config.database_url.clone(), sender.recipient());
+    } else {
+        registry.register_disabled(strathon_actors::webhooks::NAME);
+    }
     strathon_actors::spawn(
         RetentionCleanup {
             pool: pool.clone(),

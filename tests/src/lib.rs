@@ -5,6 +5,7 @@
 //! so tests run in parallel. Build the binary first (`tests/run` does).
 
 pub mod harness;
+pub mod hook;
 pub mod otlp;
 
 #[cfg(test)]
@@ -37,3 +38,5 @@ mod projects;
 mod rate_limit;
 #[cfg(test)]
 mod reads;
+#[cfg(test)]
+mod webhooks;

@@ -1,14 +1,11 @@
 //! The second factor: RFC 6238 TOTP (SHA-1, 6 digits, 30 s, ±1 step, as
-//! authenticator apps expect), its secret sealed at rest with Fernet, and
+//! authenticator apps expect), its secret sealed at rest (`strathon_schema::sealed`), and
 //! single-use recovery codes kept only as SHA-256 hashes.
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use totp_rs::{Algorithm, Builder, Secret};
 
 use super::password::{random, token_hash};
-
-/// Marks a stored secret as Fernet-sealed; anything else is plain base32.
-const SEALED: &str = "enc:";
 
 /// A fresh 160-bit secret as 32 base32 characters.
 pub fn new_secret() -> String {
@@ -39,26 +36,6 @@ pub fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// The value to store: sealed when an encryption key is configured.
-pub fn seal(secret: &str, key: Option<&str>) -> String {
-    match key.and_then(fernet::Fernet::new) {
-        Some(f) => format!("{SEALED}{}", f.encrypt(secret.as_bytes())),
-        None => secret.to_owned(),
-    }
-}
-
-/// The base32 secret from a stored value; None when it is sealed and the
-/// key is missing or wrong (recovery codes still work then).
-pub fn open(stored: &str, key: Option<&str>) -> Option<String> {
-    match stored.strip_prefix(SEALED) {
-        Some(token) => {
-            let plain = key.and_then(fernet::Fernet::new)?.decrypt(token).ok()?;
-            String::from_utf8(plain).ok()
-        }
-        None => Some(stored.to_owned()),
-    }
 }
 
 /// Eight recovery codes (8 lowercase hex characters) and their hashes.
@@ -99,20 +76,6 @@ mod tests {
         );
         assert!(!code_matches(RFC_SECRET, "000000", 59));
         assert!(!code_matches("not base32!", "287082", 59));
-    }
-
-    #[test]
-    fn secrets_seal_only_with_a_key_and_open_only_with_it() {
-        let secret = new_secret();
-        assert_eq!(secret.len(), 32);
-        assert_eq!(seal(&secret, None), secret);
-        let key = fernet::Fernet::generate_key();
-        let sealed = seal(&secret, Some(&key));
-        assert!(sealed.starts_with("enc:") && !sealed.contains(&secret));
-        assert_eq!(open(&sealed, Some(&key)).as_deref(), Some(secret.as_str()));
-        assert_eq!(open(&sealed, None), None);
-        assert_eq!(open(&sealed, Some(&fernet::Fernet::generate_key())), None);
-        assert_eq!(open(&secret, Some(&key)).as_deref(), Some(secret.as_str()));
     }
 
     #[test]

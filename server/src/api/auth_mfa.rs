@@ -8,7 +8,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use serde_json::{json, Value};
-use strathon_schema::users;
+use strathon_schema::{sealed, users};
 use uuid::Uuid;
 
 use super::auth::{new_session, session_token, session_user, user_json, Client};
@@ -31,7 +31,7 @@ pub async fn second_factor(
     allow_recovery: bool,
 ) -> Result<bool, ApiError> {
     let (stored, _) = users::mfa_state(conn, user_id).await?;
-    let secret = stored.and_then(|s| mfa::open(&s, state.config.encryption_key()));
+    let secret = stored.and_then(|s| sealed::open(&s, state.config.encryption_key()));
     if let Some(step) = secret.and_then(|s| mfa::code_step(&s, code, mfa::now())) {
         return Ok(users::claim_totp_step(conn, user_id, step as i64).await?);
     }
@@ -48,7 +48,12 @@ pub async fn setup(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let (_, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
     let secret = mfa::new_secret();
     let mut conn = state.pool.get().await?;
-    users::set_totp_secret(&mut conn, user.id, &mfa::seal(&secret, state.config.encryption_key())).await?;
+    users::set_totp_secret(
+        &mut conn,
+        user.id,
+        &sealed::seal(&secret, state.config.encryption_key()),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({
         "secret": secret, "otpauth_uri": mfa::otpauth_uri(&user.email, &secret),
         "message": "Scan the QR code with your authenticator app, then verify",

@@ -29,6 +29,8 @@ pub mod span_tree;
 pub mod spans;
 pub mod traces;
 pub mod version;
+pub mod webhook_deliveries;
+pub mod webhook_signing_keys;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/health").route(web::get().to(health::get)))
@@ -146,6 +148,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/notification-channels/{channel_id}")
                 .route(web::patch().to(notification_channels::patch))
                 .route(web::delete().to(notification_channels::delete)),
+        )
+        .service(
+            web::resource("/v1/webhook_signing_keys")
+                .route(web::get().to(webhook_signing_keys::list))
+                .route(web::post().to(webhook_signing_keys::create)),
+        )
+        .service(
+            web::resource("/v1/webhook_signing_keys/{key_id}").route(web::delete().to(webhook_signing_keys::revoke)),
+        )
+        .service(web::resource("/v1/webhook_deliveries").route(web::get().to(webhook_deliveries::list)))
+        .service(web::resource("/v1/webhook_deliveries/{delivery_id}").route(web::get().to(webhook_deliveries::get)))
+        .service(
+            web::resource("/v1/webhook_deliveries/{delivery_id}/replay")
+                .route(web::post().to(webhook_deliveries::replay)),
         )
         .service(web::resource("/v1/auth/register").route(web::post().to(auth::register)))
         .service(web::resource("/v1/auth/login").route(web::post().to(auth::login)))

@@ -14,7 +14,7 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
 const TYPES: [&str; 4] = ["slack", "discord", "github", "webhook"];
-pub const EVENTS: [&str; 12] = [
+pub const EVENTS: [&str; 14] = [
     "approval_request",
     "approval_expired",
     "incident",
@@ -27,6 +27,8 @@ pub const EVENTS: [&str; 12] = [
     "heartbeat_missed",
     "behavioral_drift",
     "sdk_integrity_violation",
+    "halt_created",
+    "halt_cleared",
 ];
 
 fn render(c: &Channel) -> Value {

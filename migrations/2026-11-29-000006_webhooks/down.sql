@@ -1,0 +1,12 @@
+DROP TRIGGER IF EXISTS webhook_on_halt_cleared ON halts;
+DROP TRIGGER IF EXISTS webhook_on_halt_created ON halts;
+DROP TRIGGER IF EXISTS webhook_on_approval_expired ON approvals;
+DROP TRIGGER IF EXISTS webhook_on_approval_request ON approvals;
+DROP TRIGGER IF EXISTS webhook_on_alert_match ON policy_matches;
+DROP TABLE IF EXISTS webhook_deliveries;
+DROP TABLE IF EXISTS webhook_signing_keys;
+DROP FUNCTION IF EXISTS strathon_webhook_notify();
+DROP FUNCTION IF EXISTS strathon_webhook_on_halt();
+DROP FUNCTION IF EXISTS strathon_webhook_on_approval();
+DROP FUNCTION IF EXISTS strathon_webhook_on_alert_match();
+DROP FUNCTION IF EXISTS strathon_enqueue_webhook(uuid, text, jsonb, uuid, text);
