@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod budget_monitor;
 pub mod cleanup;
+pub mod heartbeats;
 pub mod ingest_writer;
 pub mod leader;
 pub mod metrics;

@@ -16,7 +16,7 @@ use strathon_schema::DbPool;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::context::ContextCache;
-use crate::ingest::heartbeats::Heartbeats;
+use strathon_actors::heartbeats::Heartbeats;
 use crate::metrics::Metrics;
 use crate::middleware;
 use crate::rate_limit::RateLimiter;
@@ -29,7 +29,7 @@ pub struct AppState {
     pub limiter: Option<Arc<RateLimiter>>,
     pub writer: Addr<IngestWriter>,
     pub contexts: ContextCache,
-    pub heartbeats: Heartbeats,
+    pub heartbeats: Arc<Heartbeats>,
     /// Per-IP throttle for login, registration and reset attempts.
     pub login_limiter: RateLimiter,
     /// Wrong second-factor codes per login challenge.

@@ -201,6 +201,10 @@ pub struct Config {
     #[arg(long, env = "STRATHON_METRICS_AUTH_TOKEN", hide_env_values = true)]
     pub metrics_auth_token: Option<String>,
 
+    /// Seconds without a heartbeat before an agent is reported as `heartbeat_missed`.
+    #[arg(long, env = "STRATHON_HEARTBEAT_TIMEOUT_SECONDS", default_value = "120")]
+    pub heartbeat_timeout_seconds: u64,
+
     /// Run the webhook sender (`webhook_sweeper_task`); when off, queued deliveries wait.
     #[arg(long, env = "STRATHON_WEBHOOK_SWEEPER_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub webhook_sweeper_enabled: bool,
@@ -357,6 +361,9 @@ impl Config {
                 "STRATHON_BUDGET_EVAL_INTERVAL_SECONDS",
                 "must be a positive number of seconds",
             );
+        }
+        if self.heartbeat_timeout_seconds == 0 {
+            return err("STRATHON_HEARTBEAT_TIMEOUT_SECONDS", "must be at least 1");
         }
         if self.webhook_sweeper_interval_sec == 0 {
             return err("STRATHON_WEBHOOK_SWEEPER_INTERVAL_SEC", "must be at least 1");

@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _};
 use strathon_actors::audit::{AnchorSealer, AuditPartitionMaintainer};
 use strathon_actors::budget_monitor::BudgetMonitor;
 use strathon_actors::cleanup::RetentionCleanup;
+use strathon_actors::heartbeats::{HeartbeatWatch, Heartbeats};
 use strathon_actors::ingest_writer::{self, WriterConfig};
 use strathon_actors::partitions::SpansPartitionMaintainer;
 use strathon_actors::reapers::{ApprovalReaper, KeyReaper};
@@ -20,7 +21,6 @@ use strathon_schema::{api_keys, migrate, partitions, pool, projects};
 use crate::app::{self, AppState};
 use crate::config::{Config, Mode};
 use crate::ingest::context::ContextCache;
-use crate::ingest::heartbeats::Heartbeats;
 use crate::logging::redact_url;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -60,7 +60,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     metrics.sampling_rate.set(config.sampling_rate);
     let registry = Registry::default();
-    start_actors(&config, &pool, &metrics, &registry);
+    let heartbeats = Arc::new(Heartbeats::default());
+    start_actors(&config, &pool, &metrics, &registry, &heartbeats);
 
     let limiter = config.rate_limit_enabled.then(|| {
         tracing::info!(
@@ -90,7 +91,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         limiter,
         writer,
         contexts: ContextCache::new(config.credential_scan_enabled),
-        heartbeats: Heartbeats::default(),
+        heartbeats: heartbeats.clone(),
         login_limiter: RateLimiter::new(
             config.login_rate_limit_attempts,
             f64::from(config.login_rate_limit_attempts) / config.login_rate_limit_window_seconds as f64,
@@ -182,7 +183,13 @@ async fn bootstrap(config: &Config, pool: &strathon_schema::DbPool) -> anyhow::R
     Ok(())
 }
 
-fn start_actors(config: &Config, pool: &strathon_schema::DbPool, metrics: &Metrics, registry: &Registry) {
+fn start_actors(
+    config: &Config,
+    pool: &strathon_schema::DbPool,
+    metrics: &Metrics,
+    registry: &Registry,
+    heartbeats: &Arc<Heartbeats>,
+) {
     let sup = Supervision {
         registry: registry.clone(),
         metrics: metrics.actors.clone(),
@@ -244,6 +251,14 @@ fn start_actors(config: &Config, pool: &strathon_schema::DbPool, metrics: &Metri
         KeyReaper {
             pool: pool.clone(),
             interval: Duration::from_secs(300),
+        },
+        &sup,
+    );
+    strathon_actors::spawn(
+        HeartbeatWatch {
+            pool: pool.clone(),
+            heartbeats: heartbeats.clone(),
+            timeout: Duration::from_secs(config.heartbeat_timeout_seconds),
         },
         &sup,
     );

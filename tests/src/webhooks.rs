@@ -489,3 +489,81 @@ async fn the_ssrf_guard_refuses_private_targets() {
     assert_eq!(status, 202, "an abandoned delivery can be replayed: {replayed}");
     hook.wait_for(1, WAIT).await;
 }
+
+#[tokio::test]
+async fn approvals_budgets_and_silent_agents_reach_a_channel_subscribed_to_everything() {
+    let db = TestDb::migrated().await;
+    let key = db.key(DEFAULT_PROJECT_ID, &["*"]).await;
+    let server = launch(&db)
+        .env("STRATHON_BUDGET_EVAL_INTERVAL_SECONDS", "1")
+        .env("STRATHON_HEARTBEAT_TIMEOUT_SECONDS", "2")
+        .start()
+        .await;
+    let hook = Hook::start();
+    channel(&server, &key, &hook.url("/all"), &[]).await;
+    let policy = json!({
+        "name": "refund approval", "match_expression": r#"attrs["gen_ai.tool.name"] == "refund""#,
+        "action": "require_approval", "action_config": {"timeout_seconds": 600},
+    });
+    let (status, policy) = server.post("/v1/policies", &key, policy).await;
+    assert_eq!(status, 201, "{policy}");
+    let (status, budget) = server
+        .post(
+            "/v1/budgets",
+            &key,
+            json!({"name": "tiny", "scope": "project", "max_spend_usd": "0.10", "budget_duration": "1d"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{budget}");
+
+    let spans = vec![
+        span(9, 1, "tool.refund")
+            .attr("gen_ai.tool.name", "refund")
+            .attr("gen_ai.agent.name", "billing")
+            .attr("strathon.agent.cost.usd", 0.5),
+        span(9, 2, "strathon.heartbeat")
+            .attr("strathon.agent.name", "billing")
+            .attr("strathon.heartbeat", true),
+    ];
+    let (status, _, body) = server
+        .post_traces(&key, protobuf(&request("billing", spans)), "application/x-protobuf", None)
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    let got = hook.wait_for(3, WAIT).await;
+    let by_event = |name: &str| {
+        got.iter()
+            .map(|r| r.json())
+            .find(|b| b["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} among {got:#?}"))
+    };
+    let approval = by_event("approval_requested");
+    assert_eq!(approval["policy_id"], policy["id"]);
+    assert_eq!(approval["tool_name"], "refund");
+    assert_eq!(approval["agent_name"], "billing");
+    assert_eq!(approval["timeout_seconds"], 600);
+    let (status, _) = server
+        .get_json(approval["approval_url"].as_str().unwrap(), Some(&key))
+        .await;
+    assert_eq!(status, 200, "approval_url points at the approval");
+    let halted = by_event("budget_halt");
+    assert_eq!(halted["actor"], "budget_monitor");
+    assert_eq!(halted["budget_id"], budget["id"]);
+    let missed = by_event("heartbeat_missed");
+    assert_eq!(missed["agent_name"], "billing");
+    assert_eq!(missed["timeout_seconds"], 2);
+    assert!(missed["silent_seconds"].as_i64().unwrap() >= 2);
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events: Vec<String> = deliveries(&server, &key, "")
+        .await
+        .iter()
+        .map(|d| d["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        events.iter().filter(|e| *e == "heartbeat_missed").count(),
+        1,
+        "a silent agent is reported once: {events:?}"
+    );
+    assert_eq!(events.len(), 3, "{events:?}");
+}

@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Map, Number, Value};
+use strathon_actors::heartbeats::Beat;
 use strathon_schema::ingest::{ApprovalRow, MatchRow, SpanRow};
 use uuid::Uuid;
 
@@ -33,14 +34,6 @@ pub struct Context<'a> {
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
-/// An agent's liveness beat, tracked in memory and never stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Heartbeat {
-    pub agent_name: String,
-    pub code_hash: Option<String>,
-    pub sdk_version: Option<String>,
-}
-
 #[derive(Debug, Default)]
 pub struct Converted {
     pub rows: Vec<SpanRow>,
@@ -49,7 +42,7 @@ pub struct Converted {
     pub force_kept: usize,
     /// Rejection reasons with their counts.
     pub rejected: BTreeMap<&'static str, usize>,
-    pub heartbeats: Vec<Heartbeat>,
+    pub heartbeats: Vec<Beat>,
     /// (model, USD) for each span with a positive cost.
     pub costs: Vec<(String, f64)>,
     pub unknown_model: usize,
@@ -202,7 +195,7 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
     merged.extend(span_attrs.iter().map(|(k, v)| (k.clone(), v.clone())));
 
     if span.name == HEARTBEAT_SPAN {
-        out.heartbeats.push(Heartbeat {
+        out.heartbeats.push(Beat {
             agent_name: text(&merged, "strathon.agent.name")
                 .or_else(|| text(&merged, "gen_ai.agent.name"))
                 .unwrap_or_else(|| "unknown".into()),

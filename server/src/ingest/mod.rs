@@ -3,7 +3,6 @@
 
 pub mod context;
 pub mod convert;
-pub mod heartbeats;
 pub mod metrics;
 pub mod otlp;
 pub mod pricing;
