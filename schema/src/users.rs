@@ -245,6 +245,45 @@ pub async fn delete_session(conn: &mut AsyncPgConnection, token_hash: &str) -> Q
         .await
 }
 
+/// A live sign-in as its owner sees it in a session list.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The user's live sessions (not MFA challenges), newest first.
+pub async fn list_sessions(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<SessionInfo>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::kind.eq("session"))
+        .filter(sessions::expires_at.gt(diesel::dsl::now))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select(SessionInfo::as_select())
+        .load(conn)
+        .await
+}
+
+/// Ends one of the user's sessions; false when the user has no such session.
+pub async fn delete_session_by_id(conn: &mut AsyncPgConnection, user_id: Uuid, id: Uuid) -> QueryResult<bool> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)).find(id))
+        .execute(conn)
+        .await
+        .map(|n| n > 0)
+}
+
+pub async fn set_display_name(conn: &mut AsyncPgConnection, user_id: Uuid, name: &str) -> QueryResult<User> {
+    diesel::update(users::table.find(user_id))
+        .set(users::display_name.eq(name))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
 /// Deletes the user's sessions, except `keep` when given.
 pub async fn delete_sessions(conn: &mut AsyncPgConnection, user_id: Uuid, keep: Option<Uuid>) -> QueryResult<usize> {
     let mut q = diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).into_boxed();

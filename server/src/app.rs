@@ -16,10 +16,10 @@ use strathon_schema::DbPool;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::context::ContextCache;
-use strathon_actors::heartbeats::Heartbeats;
 use crate::metrics::Metrics;
 use crate::middleware;
 use crate::rate_limit::RateLimiter;
+use strathon_actors::heartbeats::Heartbeats;
 
 pub struct AppState {
     pub config: Arc<Config>,

@@ -281,6 +281,72 @@ async fn session(
     })
 }
 
+/// An [`Auth`] that, for a session, has just proved its user again with
+/// `X-Confirm-Password` or `X-Confirm-MFA`: what sensitive operations
+/// (minting an API key, deleting a project) ask for, so a stolen session
+/// token alone cannot do them. API keys pass as they are.
+pub struct Confirmed(pub Auth);
+
+const STEP_UP_MISSING: &str =
+    "Sensitive operation requires re-authentication. Provide X-Confirm-Password or X-Confirm-MFA header.";
+
+impl FromRequest for Confirmed {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .filter(|v| !v.is_empty())
+        };
+        let (password, code) = (header("x-confirm-password"), header("x-confirm-mfa"));
+        let auth = Auth::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let auth = auth.await?;
+            let Some(user_id) = auth.user_id() else {
+                return Ok(Confirmed(auth));
+            };
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let mut conn = state.pool.get().await?;
+            let user = strathon_schema::users::find(&mut conn, user_id)
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("Invalid or expired session token".into()))?;
+            let confirmed = match (password, code) {
+                (Some(password), _) => {
+                    let hash = user.password_hash.as_deref().unwrap_or_default();
+                    if matches!(
+                        crate::accounts::password::verify(&password, hash, state.config.pepper_bytes()),
+                        crate::accounts::password::Verified::No
+                    ) {
+                        return Err(ApiError::Forbidden("Invalid password for re-authentication".into()));
+                    }
+                    true
+                }
+                (None, Some(code)) => {
+                    if !user.mfa_enabled {
+                        return Err(ApiError::Forbidden(
+                            "MFA not enabled; use X-Confirm-Password instead".into(),
+                        ));
+                    }
+                    if !crate::api::auth_mfa::second_factor(&state, &mut conn, user_id, &code, false).await? {
+                        return Err(ApiError::Forbidden("Invalid MFA code for re-authentication".into()));
+                    }
+                    true
+                }
+                (None, None) => false,
+            };
+            if !confirmed {
+                return Err(ApiError::Forbidden(STEP_UP_MISSING.into()));
+            }
+            Ok(Confirmed(auth))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

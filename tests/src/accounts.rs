@@ -868,3 +868,314 @@ async fn a_second_factor_guards_login_and_is_sealed_at_rest() {
     let (status, plain) = login().await;
     assert_eq!((status, plain["token"].is_string()), (200, true), "{plain}");
 }
+
+async fn login(server: &Server, email: &str) -> String {
+    let (status, body) = anonymous_post(server, "/v1/auth/login", json!({"email": email, "password": GOOD})).await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn users_see_and_end_their_own_sessions_and_rename_themselves() {
+    use reqwest::Method;
+    let db = TestDb::migrated().await;
+    let server = Launch::serve(&db).start().await;
+    let (laptop, _) = register(&server, "owner@example.com").await;
+    let phone = login(&server, "owner@example.com").await;
+    let (other, _) = register(&server, "other@example.com").await;
+
+    let (status, listed) = session_get(&server, &laptop, "/v1/auth/sessions", None).await;
+    assert_eq!(status, 200, "{listed}");
+    let sessions = listed["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 2, "only this user's: {sessions:?}");
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let phone_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].clone();
+    let phone_path = format!("/v1/auth/sessions/{}", phone_id.as_str().unwrap());
+
+    // Another user cannot end it; its owner can, from the other device.
+    assert_eq!(as_user(&server, &other, Method::DELETE, &phone_path, None).await.0, 404);
+    assert_eq!(session_get(&server, &phone, "/v1/auth/me", None).await.0, 200);
+    assert_eq!(
+        as_user(&server, &laptop, Method::DELETE, &phone_path, None).await.0,
+        204
+    );
+    assert_eq!(session_get(&server, &phone, "/v1/auth/me", None).await.0, 401);
+    assert_eq!(
+        as_user(&server, &laptop, Method::DELETE, &phone_path, None).await.0,
+        404
+    );
+
+    // "Sign out everywhere else" keeps the caller's session only.
+    let tablet = login(&server, "owner@example.com").await;
+    let (status, body) = as_user(&server, &laptop, Method::DELETE, "/v1/auth/sessions", None).await;
+    assert_eq!((status, body), (200, json!({"revoked": 1})));
+    assert_eq!(session_get(&server, &tablet, "/v1/auth/me", None).await.0, 401);
+    assert_eq!(session_get(&server, &laptop, "/v1/auth/me", None).await.0, 200);
+    assert_eq!(
+        session_get(&server, &other, "/v1/auth/me", None).await.0,
+        200,
+        "others untouched"
+    );
+    let key = db.key(DEFAULT_PROJECT_ID, &["*"]).await;
+    assert_eq!(session_get(&server, &key, "/v1/auth/sessions", None).await.0, 400);
+
+    let (status, renamed) = as_user(
+        &server,
+        &laptop,
+        Method::PATCH,
+        "/v1/auth/me",
+        Some(json!({"display_name": "  Ada L.  "})),
+    )
+    .await;
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["display_name"], "Ada L.");
+    let (_, me) = session_get(&server, &laptop, "/v1/auth/me", None).await;
+    assert_eq!(me["user"]["display_name"], "Ada L.");
+    for body in [
+        json!({"display_name": ""}),
+        json!({"display_name": "x", "email": "a@b.c"}),
+        json!({}),
+    ] {
+        let (status, _) = as_user(&server, &laptop, Method::PATCH, "/v1/auth/me", Some(body.clone())).await;
+        assert_eq!(status, 422, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn minting_keys_and_deleting_projects_make_a_session_prove_itself_again() {
+    use reqwest::Method;
+    let db = TestDb::migrated().await;
+    let server = Launch::serve(&db).start().await;
+    let (owner, _) = register(&server, "owner@example.com").await;
+    let mint = |headers: &[(&str, String)]| {
+        let mut req = server
+            .request(Method::POST, "/v1/api_keys")
+            .bearer_auth(&owner)
+            .header("X-Project-Id", DEFAULT_PROJECT_ID.to_string())
+            .json(&json!({"name": "ci"}));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = mint(&[]).await;
+    assert_eq!(
+        (status, body["detail"].as_str().unwrap_or_default()),
+        (
+            403,
+            "Sensitive operation requires re-authentication. Provide X-Confirm-Password or X-Confirm-MFA header."
+        )
+    );
+    let (status, body) = mint(&[("X-Confirm-Password", "wrong-horse!1".into())]).await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"detail": "Invalid password for re-authentication"}))
+    );
+    let (status, body) = mint(&[("X-Confirm-MFA", "123456".into())]).await;
+    assert_eq!(
+        (status, body),
+        (
+            403,
+            json!({"detail": "MFA not enabled; use X-Confirm-Password instead"})
+        )
+    );
+    let (status, body) = mint(&[("X-Confirm-Password", GOOD.into())]).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["key"].as_str().unwrap_or_default().starts_with("stra_"), "{body}");
+    let key = db.key(DEFAULT_PROJECT_ID, &["*"]).await;
+    let (status, _) = server.post("/v1/api_keys", &key, json!({"name": "by key"})).await;
+    assert_eq!(status, 201, "API keys are not asked to re-authenticate");
+
+    // With a second factor, a fresh code confirms too, and only once.
+    let (_, setup) = as_user(&server, &owner, Method::POST, "/v1/auth/mfa/setup", None).await;
+    let secret = setup["secret"].as_str().unwrap().to_owned();
+    let base = mid_step().await;
+    let (status, _) = as_user(
+        &server,
+        &owner,
+        Method::POST,
+        "/v1/auth/mfa/verify-setup",
+        Some(json!({"code": authenticator(&secret, base, -1)})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let code = authenticator(&secret, base, 0);
+    assert_eq!(mint(&[("X-Confirm-MFA", code.clone())]).await.0, 201);
+    let (status, body) = mint(&[("X-Confirm-MFA", code)]).await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"detail": "Invalid MFA code for re-authentication"}))
+    );
+
+    // Deleting a project asks the same.
+    let (status, project) = server
+        .post("/v1/projects", &key, json!({"name": "Scratch", "slug": "scratch"}))
+        .await;
+    assert_eq!(status, 201, "{project}");
+    let (status, _) = as_user(&server, &owner, Method::DELETE, "/v1/projects/scratch", None).await;
+    assert_eq!(status, 403);
+    let resp = server
+        .request(Method::DELETE, "/v1/projects/scratch")
+        .bearer_auth(&owner)
+        .header("X-Project-Id", DEFAULT_PROJECT_ID.to_string())
+        .header("X-Confirm-Password", GOOD)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let (_, projects) = server.get_json("/v1/projects", Some(&key)).await;
+    assert!(!projects.to_string().contains("\"scratch\""), "{projects}");
+}
+
+/// The role → scope table of the API contract, checked against what every
+/// role's session may actually call.
+#[tokio::test]
+async fn every_role_reaches_exactly_the_scopes_its_table_grants() {
+    use reqwest::Method;
+    const OPERATOR: &[&str] = &[
+        "traces:read",
+        "traces:write",
+        "policies:read",
+        "policies:write",
+        "api_keys:read",
+        "halts:read",
+        "halts:write",
+        "budgets:read",
+        "budgets:write",
+        "model_prices:read",
+        "model_prices:write",
+        "webhook_signing_keys:read",
+        "webhook_signing_keys:write",
+        "webhook_deliveries:read",
+        "webhook_deliveries:write",
+        "project_settings:read",
+        "project_settings:write",
+        "audit:read",
+        "data:export",
+    ];
+    const VIEWER: &[&str] = &[
+        "traces:read",
+        "policies:read",
+        "halts:read",
+        "budgets:read",
+        "model_prices:read",
+        "webhook_deliveries:read",
+        "webhook_signing_keys:read",
+        "project_settings:read",
+        "audit:read",
+    ];
+    let nowhere = uuid::Uuid::new_v4();
+    // One endpoint per scope; a body that is invalid past the scope check
+    // keeps the calls free of side effects.
+    let probes: Vec<(&str, Method, String, Option<Value>)> = vec![
+        ("traces:read", Method::GET, "/v1/traces".into(), None),
+        (
+            "traces:write",
+            Method::POST,
+            "/v1/traces".into(),
+            Some(json!({"resourceSpans": []})),
+        ),
+        ("policies:read", Method::GET, "/v1/policies".into(), None),
+        ("policies:write", Method::POST, "/v1/policies".into(), Some(json!({}))),
+        ("api_keys:read", Method::GET, "/v1/api_keys".into(), None),
+        (
+            "api_keys:write",
+            Method::DELETE,
+            format!("/v1/api_keys/{nowhere}"),
+            None,
+        ),
+        ("halts:read", Method::GET, "/v1/halts".into(), None),
+        ("halts:write", Method::POST, "/v1/halts".into(), Some(json!({}))),
+        ("budgets:read", Method::GET, "/v1/budgets".into(), None),
+        ("budgets:write", Method::POST, "/v1/budgets".into(), Some(json!({}))),
+        ("model_prices:read", Method::GET, "/v1/model_prices".into(), None),
+        (
+            "model_prices:write",
+            Method::POST,
+            "/v1/model_prices".into(),
+            Some(json!({})),
+        ),
+        (
+            "webhook_signing_keys:read",
+            Method::GET,
+            "/v1/webhook_signing_keys".into(),
+            None,
+        ),
+        (
+            "webhook_signing_keys:write",
+            Method::DELETE,
+            format!("/v1/webhook_signing_keys/{nowhere}"),
+            None,
+        ),
+        (
+            "webhook_deliveries:read",
+            Method::GET,
+            "/v1/webhook_deliveries".into(),
+            None,
+        ),
+        (
+            "webhook_deliveries:write",
+            Method::POST,
+            format!("/v1/webhook_deliveries/{nowhere}/replay"),
+            None,
+        ),
+        (
+            "project_settings:read",
+            Method::GET,
+            "/v1/project/settings".into(),
+            None,
+        ),
+        (
+            "project_settings:write",
+            Method::PATCH,
+            "/v1/project/settings".into(),
+            Some(json!({"bogus": 1})),
+        ),
+        ("audit:read", Method::GET, "/v1/audit/verify".into(), None),
+        (
+            "data:export",
+            Method::POST,
+            "/v1/compliance/export".into(),
+            Some(json!({"format": "bogus"})),
+        ),
+        ("projects:manage", Method::GET, "/v1/projects".into(), None),
+    ];
+    let db = TestDb::migrated().await;
+    let server = Launch::serve(&db).start().await;
+    let (owner, _) = register(&server, "owner@example.com").await;
+    let mut sessions = vec![("owner", owner.clone())];
+    for role in ["admin", "operator", "viewer"] {
+        let email = format!("{role}@example.com");
+        let (status, body) = as_user(
+            &server,
+            &owner,
+            Method::POST,
+            "/v1/members",
+            Some(json!({"email": email, "role": role})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        sessions.push((role, register(&server, &email).await.0));
+    }
+    let mut wrong = Vec::new();
+    for (role, token) in &sessions {
+        for (scope, method, path, body) in &probes {
+            let granted = match *role {
+                "owner" => true,
+                "admin" => *scope != "projects:manage",
+                "operator" => OPERATOR.contains(scope),
+                _ => VIEWER.contains(scope),
+            };
+            let (status, reply) = as_user(&server, token, method.clone(), path, body.clone()).await;
+            let refused = status == 403 && reply["detail"] == format!("missing required scope: {scope}");
+            if granted == refused || (granted && status == 403) {
+                wrong.push(format!("{role} {method} {path} ({scope}): {status} {reply}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "role table violated:\n{}", wrong.join("\n"));
+}

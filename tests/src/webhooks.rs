@@ -526,7 +526,12 @@ async fn approvals_budgets_and_silent_agents_reach_a_channel_subscribed_to_every
             .attr("strathon.heartbeat", true),
     ];
     let (status, _, body) = server
-        .post_traces(&key, protobuf(&request("billing", spans)), "application/x-protobuf", None)
+        .post_traces(
+            &key,
+            protobuf(&request("billing", spans)),
+            "application/x-protobuf",
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 

@@ -11,7 +11,7 @@ use super::params::{self, Params};
 use super::policies::object;
 use crate::app::AppState;
 use crate::audit::{self, Event};
-use crate::auth::{scope, Auth};
+use crate::auth::{scope, Auth, Confirmed};
 use crate::error::ApiError;
 
 /// Scopes a key gets when none are asked for: enough for the SDK to export
@@ -57,7 +57,11 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     Ok(HttpResponse::Ok().json(json!({ "api_keys": keys, "data": keys })))
 }
 
-pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    Confirmed(auth): Confirmed,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(scope::API_KEYS_WRITE)?;
     let body = object(body)?;
     if let Some(extra) = body
@@ -122,7 +126,7 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
 }
 
 pub async fn rotate(
-    auth: Auth,
+    Confirmed(auth): Confirmed,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: Option<web::Json<Value>>,

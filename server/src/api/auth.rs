@@ -290,6 +290,33 @@ pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     })))
 }
 
+/// Changes the caller's display name, the only self-editable profile field.
+pub async fn update_me(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let token = session_token(
+        &req,
+        "/auth/me is for session-based auth. API keys don't have user profiles.",
+    )?;
+    let (_, user) = session_user(&state, token).await?;
+    let body = object(body)?;
+    if let Some(extra) = body.keys().find(|k| k.as_str() != "display_name") {
+        return Err(ApiError::field(extra, "Extra inputs are not permitted"));
+    }
+    let name = string(&body, "display_name", 1, 200)?.trim().to_owned();
+    if name.is_empty() {
+        return Err(ApiError::field(
+            "display_name",
+            "display_name must be 1 to 200 characters",
+        ));
+    }
+    let mut conn = state.pool.get().await?;
+    let updated = users::set_display_name(&mut conn, user.id, &name).await?;
+    Ok(HttpResponse::Ok().json(user_json(&updated)))
+}
+
 pub async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -25,6 +25,7 @@ pub mod policy_templates;
 pub mod project_settings;
 pub mod projects;
 pub mod ready;
+pub mod sessions;
 pub mod span_tree;
 pub mod spans;
 pub mod traces;
@@ -166,7 +167,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/auth/register").route(web::post().to(auth::register)))
         .service(web::resource("/v1/auth/login").route(web::post().to(auth::login)))
         .service(web::resource("/v1/auth/logout").route(web::post().to(auth::logout)))
-        .service(web::resource("/v1/auth/me").route(web::get().to(auth::me)))
+        .service(
+            web::resource("/v1/auth/me")
+                .route(web::get().to(auth::me))
+                .route(web::patch().to(auth::update_me)),
+        )
+        .service(
+            web::resource("/v1/auth/sessions")
+                .route(web::get().to(sessions::list))
+                .route(web::delete().to(sessions::revoke_others)),
+        )
+        .service(web::resource("/v1/auth/sessions/{session_id}").route(web::delete().to(sessions::revoke)))
         .service(web::resource("/v1/auth/change-password").route(web::post().to(auth::change_password)))
         .service(web::resource("/v1/auth/admin-reset-password").route(web::post().to(auth::admin_reset_password)))
         .service(web::resource("/v1/auth/mfa/setup").route(web::post().to(auth_mfa::setup)))

@@ -12,7 +12,7 @@ use super::params::{self, Params};
 use super::policies::object;
 use crate::app::AppState;
 use crate::audit::{self, Event};
-use crate::auth::{scope, Auth};
+use crate::auth::{scope, Auth, Confirmed};
 use crate::error::ApiError;
 
 fn render(p: &Project) -> Value {
@@ -151,7 +151,11 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(json!({ "id": renamed.id, "name": renamed.name, "slug": renamed.slug })))
 }
 
-pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    Confirmed(auth): Confirmed,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECTS_MANAGE)?;
     let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {

@@ -1,0 +1,52 @@
+//! `/v1/auth/sessions`: a user's own sign-ins, so a lost laptop or a shared
+//! browser can be signed out from anywhere.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use strathon_schema::users;
+
+use super::auth::{session_token, session_user};
+use super::params::{self, utc_offset};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+const API_KEY: &str = "Sessions belong to dashboard users. API keys have none.";
+
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (current, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
+    let mut conn = state.pool.get().await?;
+    let live = users::list_sessions(&mut conn, user.id).await?;
+    let sessions: Vec<_> = live
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id, "created_at": utc_offset(&s.created_at), "expires_at": utc_offset(&s.expires_at),
+                "ip_address": s.ip_address, "user_agent": s.user_agent, "current": s.id == current.id,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
+}
+
+/// Ends one session (the current one too: that is a logout).
+pub async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
+    let id = params::path_uuid(&path, "session_id")?;
+    let mut conn = state.pool.get().await?;
+    if !users::delete_session_by_id(&mut conn, user.id, id).await? {
+        return Err(ApiError::NotFound("session not found".into()));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Ends every session but the caller's.
+pub async fn revoke_others(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (current, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
+    let mut conn = state.pool.get().await?;
+    let revoked = users::delete_sessions(&mut conn, user.id, Some(current.id)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
+}
