@@ -16,6 +16,7 @@ pub mod migrate;
 pub mod model_prices;
 pub mod ownership;
 pub mod partitions;
+pub mod password_resets;
 pub mod policies;
 pub mod pool;
 pub mod projects;

@@ -30,6 +30,8 @@ pub struct AppState {
     pub writer: Addr<IngestWriter>,
     pub contexts: ContextCache,
     pub heartbeats: Arc<Heartbeats>,
+    /// Sends password-reset emails; None without `STRATHON_SMTP_HOST`.
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
     /// Per-IP throttle for login, registration and reset attempts.
     pub login_limiter: RateLimiter,
     /// Wrong second-factor codes per login challenge.

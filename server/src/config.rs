@@ -205,6 +205,34 @@ pub struct Config {
     #[arg(long, env = "STRATHON_HEARTBEAT_TIMEOUT_SECONDS", default_value = "120")]
     pub heartbeat_timeout_seconds: u64,
 
+    /// SMTP server for password-reset emails; unset, the reset endpoints answer 501.
+    #[arg(long, env = "STRATHON_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port (587 is the STARTTLS submission port).
+    #[arg(long, env = "STRATHON_SMTP_PORT", default_value = "587")]
+    pub smtp_port: u16,
+
+    /// SMTP login user; unset, no login is attempted.
+    #[arg(long, env = "STRATHON_SMTP_USER")]
+    pub smtp_user: Option<String>,
+
+    /// SMTP login password.
+    #[arg(long, env = "STRATHON_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Sender address of password-reset emails.
+    #[arg(
+        long,
+        env = "STRATHON_SMTP_FROM",
+        default_value = "Strathon <noreply@getstrathon.com>"
+    )]
+    pub smtp_from: String,
+
+    /// Require STARTTLS; turn off only for a relay on the same host or a trusted network.
+    #[arg(long, env = "STRATHON_SMTP_STARTTLS", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub smtp_starttls: bool,
+
     /// Run the webhook sender (`webhook_sweeper_task`); when off, queued deliveries wait.
     #[arg(long, env = "STRATHON_WEBHOOK_SWEEPER_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub webhook_sweeper_enabled: bool,
@@ -288,6 +316,18 @@ impl Config {
         set(&self.password_pepper)
     }
 
+    pub fn smtp_host(&self) -> Option<&str> {
+        set(&self.smtp_host)
+    }
+
+    pub fn smtp_user(&self) -> Option<&str> {
+        set(&self.smtp_user)
+    }
+
+    pub fn smtp_password(&self) -> Option<&str> {
+        set(&self.smtp_password)
+    }
+
     /// The pepper as bytes (empty when unset).
     pub fn pepper_bytes(&self) -> &[u8] {
         self.pepper().map(str::as_bytes).unwrap_or_default()
@@ -360,6 +400,12 @@ impl Config {
             return err(
                 "STRATHON_BUDGET_EVAL_INTERVAL_SECONDS",
                 "must be a positive number of seconds",
+            );
+        }
+        if self.smtp_from.parse::<lettre::message::Mailbox>().is_err() {
+            return err(
+                "STRATHON_SMTP_FROM",
+                "is not an email address (e.g. Strathon <noreply@example.com>)",
             );
         }
         if self.heartbeat_timeout_seconds == 0 {

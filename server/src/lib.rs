@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod middleware;
 pub mod policy;

@@ -92,6 +92,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         writer,
         contexts: ContextCache::new(config.credential_scan_enabled),
         heartbeats: heartbeats.clone(),
+        mailer: crate::mail::Mailer::from_config(&config)
+            .context("configuring SMTP")?
+            .map(Arc::new),
         login_limiter: RateLimiter::new(
             config.login_rate_limit_attempts,
             f64::from(config.login_rate_limit_attempts) / config.login_rate_limit_window_seconds as f64,

@@ -1179,3 +1179,109 @@ async fn every_role_reaches_exactly_the_scopes_its_table_grants() {
     }
     assert!(wrong.is_empty(), "role table violated:\n{}", wrong.join("\n"));
 }
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_a_token_sent_by_email() {
+    let db = TestDb::migrated().await;
+    let plain = Launch::serve(&db).start().await;
+    let (_, caps) = plain.get_json("/v1/auth/capabilities", None).await;
+    assert_eq!(caps["smtp_enabled"], false);
+    let (status, body) = anonymous_post(&plain, "/v1/auth/reset-password/request", json!({"email": "a@b.co"})).await;
+    assert_eq!(status, 501, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("admin-reset-password"),
+        "{body}"
+    );
+    drop(plain);
+
+    let mailbox = crate::mailbox::Mailbox::start();
+    let server = Launch::serve(&db)
+        .env("STRATHON_SMTP_HOST", "127.0.0.1")
+        .env("STRATHON_SMTP_PORT", mailbox.port.to_string())
+        .env("STRATHON_SMTP_STARTTLS", "false")
+        .env("STRATHON_SMTP_FROM", "Strathon <noreply@strathon.test>")
+        .start()
+        .await;
+    let (_, caps) = server.get_json("/v1/auth/capabilities", None).await;
+    assert_eq!(caps["smtp_enabled"], true);
+    let (session, _) = register(&server, "ada@example.com").await;
+
+    let sent = json!({"message": "If an account with that email exists, a reset link has been sent."});
+    let (status, body) = anonymous_post(
+        &server,
+        "/v1/auth/reset-password/request",
+        json!({"email": "nobody@example.com"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, sent.clone()),
+        "unknown emails get the same answer"
+    );
+    let (status, body) = anonymous_post(
+        &server,
+        "/v1/auth/reset-password/request",
+        json!({"email": "Ada@Example.com"}),
+    )
+    .await;
+    assert_eq!((status, body), (200, sent));
+    let mail = mailbox.wait_for(1, Duration::from_secs(10)).await.remove(0);
+    assert!(mail.contains("To: ada@example.com"), "{mail}");
+    assert!(mail.contains("From: Strathon <noreply@strathon.test>"), "{mail}");
+    let token = mail
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 43 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or_else(|| panic!("no token in {mail}"))
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mailbox.messages().len(), 1, "nothing was sent for the unknown address");
+
+    let confirm = |token: &str, password: &str| json!({"token": token, "new_password": password});
+    let (status, _) = anonymous_post(&server, "/v1/auth/reset-password/confirm", confirm(&token, "short")).await;
+    assert_eq!(status, 400, "the password rules apply");
+    let (status, body) = anonymous_post(
+        &server,
+        "/v1/auth/reset-password/confirm",
+        confirm("forged", "N3w-passw0rd!"),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"detail": "Invalid or expired reset token"}))
+    );
+    let (status, body) = anonymous_post(
+        &server,
+        "/v1/auth/reset-password/confirm",
+        confirm(&token, "N3w-passw0rd!"),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"message": "Password reset successfully. All sessions invalidated."})
+        )
+    );
+    assert_eq!(
+        session_get(&server, &session, "/v1/auth/me", None).await.0,
+        401,
+        "old sessions end"
+    );
+    let (status, _) = anonymous_post(
+        &server,
+        "/v1/auth/login",
+        json!({"email": "ada@example.com", "password": GOOD}),
+    )
+    .await;
+    assert_eq!(status, 401, "the old password is gone");
+    let (status, _) = anonymous_post(
+        &server,
+        "/v1/auth/login",
+        json!({"email": "ada@example.com", "password": "N3w-passw0rd!"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = anonymous_post(&server, "/v1/auth/password-reset", confirm(&token, "An0ther-pass!")).await;
+    assert_eq!(status, 400, "a token works once");
+}

@@ -6,6 +6,7 @@
 
 pub mod harness;
 pub mod hook;
+pub mod mailbox;
 pub mod otlp;
 
 #[cfg(test)]

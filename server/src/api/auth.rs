@@ -34,7 +34,7 @@ fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Resul
 }
 
 /// One attempt from this client against the login throttle.
-fn throttle(state: &AppState, req: &HttpRequest, bucket: &str, message: &str) -> Result<(), ApiError> {
+pub(super) fn throttle(state: &AppState, req: &HttpRequest, bucket: &str, message: &str) -> Result<(), ApiError> {
     let ip = req
         .peer_addr()
         .map(|a| a.ip().to_string())
@@ -427,7 +427,7 @@ pub async fn force_reset(
 pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "registration_enabled": state.config.registration_enabled,
-        "smtp_enabled": false,
+        "smtp_enabled": state.mailer.is_some(),
         "mfa_available": true,
         "mode": match state.config.mode { Mode::SelfHosted => "self-hosted", Mode::Cloud => "cloud" },
     }))

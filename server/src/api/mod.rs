@@ -20,6 +20,7 @@ pub mod model_prices;
 pub mod notification_channels;
 pub mod ownership_transfers;
 pub mod params;
+pub mod password_reset;
 pub mod policies;
 pub mod policy_templates;
 pub mod project_settings;
@@ -185,6 +186,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/auth/mfa/verify-setup").route(web::post().to(auth_mfa::verify_setup)))
         .service(web::resource("/v1/auth/mfa/disable").route(web::post().to(auth_mfa::disable)))
         .service(web::resource("/v1/auth/mfa/verify").route(web::post().to(auth_mfa::verify)))
+        .service(web::resource("/v1/auth/reset-password/request").route(web::post().to(password_reset::request)))
+        .service(web::resource("/v1/auth/password-reset-request").route(web::post().to(password_reset::request)))
+        .service(web::resource("/v1/auth/reset-password/confirm").route(web::post().to(password_reset::confirm)))
+        .service(web::resource("/v1/auth/password-reset").route(web::post().to(password_reset::confirm)))
         .service(web::resource("/v1/auth/capabilities").route(web::get().to(auth::capabilities)))
         .service(
             web::resource("/v1/members")

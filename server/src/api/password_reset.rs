@@ -1,0 +1,85 @@
+//! `/v1/auth/reset-password/*`: a forgotten password reset through a token
+//! sent by email. Without SMTP configured it answers 501 and points to the
+//! admin reset and the offline CLI.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use diesel_async::AsyncConnection as _;
+use serde_json::{json, Value};
+use strathon_schema::{password_resets, users};
+
+use super::auth::throttle;
+use super::policies::object;
+use crate::accounts::password::{self, random, token_hash};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+const SENT: &str = "If an account with that email exists, a reset link has been sent.";
+const TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
+
+pub async fn request(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    throttle(
+        &state,
+        &req,
+        "reset",
+        "Too many password reset requests. Try again later.",
+    )?;
+    let Some(mailer) = state.mailer.clone() else {
+        return Err(ApiError::NotImplemented(
+            "Password reset by email is not configured (STRATHON_SMTP_HOST is unset). Ask an owner or admin to use \
+             POST /v1/auth/admin-reset-password, or run `strathon admin reset-password` on the host."
+                .into(),
+        ));
+    };
+    let body = object(body)?;
+    let email = body
+        .get("email")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::field("email", "Field required"))?
+        .trim()
+        .to_lowercase();
+    let mut conn = state.pool.get().await?;
+    if let Some(user) = users::find_by_email(&mut conn, &email).await?.filter(|u| u.is_active) {
+        let token = URL_SAFE_NO_PAD.encode(random::<32>());
+        password_resets::create(&mut conn, user.id, &token_hash(&token), chrono::Utc::now() + TOKEN_TTL).await?;
+        // Sent in the background: the answer takes as long whether or not
+        // the account exists, so it reveals nothing.
+        actix_rt::spawn(async move {
+            match mailer.send_reset(&user.email, &token).await {
+                Ok(()) => tracing::info!(user_id = %user.id, "password reset email sent"),
+                Err(e) => tracing::warn!(user_id = %user.id, error = %e, "password reset email could not be sent"),
+            }
+        });
+    }
+    Ok(HttpResponse::Ok().json(json!({ "message": SENT })))
+}
+
+pub async fn confirm(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    let body = object(body)?;
+    let token = body
+        .get("token")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let new = body.get("new_password").and_then(Value::as_str).unwrap_or_default();
+    password::check_policy(new).map_err(|m| ApiError::BadRequest(m.into()))?;
+    let hash = password::hash(new, state.config.pepper_bytes());
+    let mut conn = state.pool.get().await?;
+    conn.transaction(async |conn| {
+        let user_id = password_resets::redeem(conn, &token_hash(&token))
+            .await?
+            .ok_or_else(|| ApiError::BadRequest("Invalid or expired reset token".into()))?;
+        // Proving the mailbox also lifts a lockout.
+        users::set_password(conn, user_id, &hash, false).await?;
+        users::delete_sessions(conn, user_id, None).await?;
+        Ok::<_, ApiError>(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "message": "Password reset successfully. All sessions invalidated." })))
+}
