@@ -112,6 +112,25 @@ pub struct RequestMeta {
     pub request_id: Uuid,
 }
 
+impl RequestMeta {
+    pub fn of(req: &HttpRequest) -> RequestMeta {
+        RequestMeta {
+            source_ip: req.peer_addr().map(|a| a.ip().to_string()),
+            user_agent: req
+                .headers()
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            request_id: req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| Uuid::parse_str(v.trim()).ok())
+                .unwrap_or_else(Uuid::new_v4),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Auth {
     pub project_id: Uuid,
@@ -128,6 +147,18 @@ impl Auth {
         match self.principal {
             Principal::Session { user_id, .. } => Some(user_id),
             Principal::ApiKey { .. } => None,
+        }
+    }
+
+    /// A user acting on their own account, as seen from one of their
+    /// projects: for audit events of account changes, never for access.
+    pub fn account_holder(project_id: Uuid, user_id: Uuid, session_id: Uuid, meta: RequestMeta) -> Auth {
+        Auth {
+            project_id,
+            principal: Principal::Session { user_id, session_id },
+            meta,
+            role: None,
+            scopes: Vec::new(),
         }
     }
 
@@ -169,20 +200,7 @@ impl FromRequest for Auth {
             .get("x-project-id")
             .map(|v| v.to_str().unwrap_or("").to_owned());
         let peer_ip = req.peer_addr().map(|a| a.ip().to_string());
-        let meta = RequestMeta {
-            source_ip: peer_ip.clone(),
-            user_agent: req
-                .headers()
-                .get("user-agent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            request_id: req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| Uuid::parse_str(v.trim()).ok())
-                .unwrap_or_else(Uuid::new_v4),
-        };
+        let meta = RequestMeta::of(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;

@@ -13,7 +13,8 @@ use super::params::utc_offset;
 use super::policies::object;
 use crate::accounts::password::{self, Verified};
 use crate::app::AppState;
-use crate::auth::{bearer_token, scope, Auth};
+use crate::audit::{self, Event};
+use crate::auth::{bearer_token, scope, Auth, RequestMeta};
 use crate::config::Mode;
 use crate::error::ApiError;
 use crate::rate_limit::Decision;
@@ -357,9 +358,12 @@ pub async fn change_password(
     }
     password::check_policy(new).map_err(|m| ApiError::BadRequest(m.into()))?;
     let hash = password::hash(new, pepper);
+    let meta = RequestMeta::of(&req);
     conn.transaction(async |conn| {
         users::set_password(conn, user.id, &hash, false).await?;
-        users::delete_sessions(conn, user.id, Some(session.id)).await
+        users::delete_sessions(conn, user.id, Some(session.id)).await?;
+        let event = Event::new("auth.password_change", "user", user.id);
+        audit::record_for_account(conn, user.id, Some(session.id), &meta, event).await
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "message": "Password changed successfully." })))

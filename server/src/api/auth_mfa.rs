@@ -16,6 +16,8 @@ use super::policies::object;
 use crate::accounts::password::{self, Verified};
 use crate::accounts::{mfa, password::token_hash};
 use crate::app::AppState;
+use crate::audit::{self, Event};
+use crate::auth::RequestMeta;
 use crate::error::ApiError;
 use crate::rate_limit::Decision;
 
@@ -67,14 +69,20 @@ pub async fn verify_setup(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
+    let (session, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
     let code = code_field(&object(body)?);
     let mut conn = state.pool.get().await?;
     if !second_factor(&state, &mut conn, user.id, &code, false).await? {
         return Err(ApiError::BadRequest("Invalid TOTP code or no pending MFA setup".into()));
     }
     let (codes, hashes) = mfa::recovery_codes();
-    users::enable_mfa(&mut conn, user.id, &hashes).await?;
+    let meta = RequestMeta::of(&req);
+    conn.transaction(async |conn| {
+        users::enable_mfa(conn, user.id, &hashes).await?;
+        let event = Event::new("auth.mfa_enable", "user", user.id);
+        audit::record_for_account(conn, user.id, Some(session.id), &meta, event).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(json!({
         "backup_codes": codes, "message": "MFA enabled. Store these backup codes safely.",
     })))
@@ -87,7 +95,7 @@ pub async fn disable(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
+    let (session, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
     let body = object(body)?;
     let pw = body.get("password").and_then(Value::as_str).unwrap_or_default();
     let pepper = state.config.pepper_bytes();
@@ -102,7 +110,13 @@ pub async fn disable(
     if !second_factor(&state, &mut conn, user.id, &code_field(&body), false).await? {
         return Err(ApiError::BadRequest("Invalid TOTP code".into()));
     }
-    users::disable_mfa(&mut conn, user.id).await?;
+    let meta = RequestMeta::of(&req);
+    conn.transaction(async |conn| {
+        users::disable_mfa(conn, user.id).await?;
+        let event = Event::new("auth.mfa_disable", "user", user.id);
+        audit::record_for_account(conn, user.id, Some(session.id), &meta, event).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(json!({ "message": "MFA disabled" })))
 }
 

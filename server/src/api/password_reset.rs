@@ -13,6 +13,8 @@ use super::auth::throttle;
 use super::policies::object;
 use crate::accounts::password::{self, random, token_hash};
 use crate::app::AppState;
+use crate::audit::{self, Event};
+use crate::auth::RequestMeta;
 use crate::error::ApiError;
 
 const SENT: &str = "If an account with that email exists, a reset link has been sent.";
@@ -59,7 +61,11 @@ pub async fn request(
     Ok(HttpResponse::Ok().json(json!({ "message": SENT })))
 }
 
-pub async fn confirm(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+pub async fn confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
     let body = object(body)?;
     let token = body
         .get("token")
@@ -71,6 +77,7 @@ pub async fn confirm(state: web::Data<AppState>, body: web::Json<Value>) -> Resu
     password::check_policy(new).map_err(|m| ApiError::BadRequest(m.into()))?;
     let hash = password::hash(new, state.config.pepper_bytes());
     let mut conn = state.pool.get().await?;
+    let meta = RequestMeta::of(&req);
     conn.transaction(async |conn| {
         let user_id = password_resets::redeem(conn, &token_hash(&token))
             .await?
@@ -78,7 +85,8 @@ pub async fn confirm(state: web::Data<AppState>, body: web::Json<Value>) -> Resu
         // Proving the mailbox also lifts a lockout.
         users::set_password(conn, user_id, &hash, false).await?;
         users::delete_sessions(conn, user_id, None).await?;
-        Ok::<_, ApiError>(())
+        let event = Event::new("auth.password_reset", "user", user_id);
+        audit::record_for_account(conn, user_id, None, &meta, event).await
     })
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "message": "Password reset successfully. All sessions invalidated." })))

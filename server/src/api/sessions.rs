@@ -2,12 +2,15 @@
 //! browser can be signed out from anywhere.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use diesel_async::AsyncConnection as _;
 use serde_json::json;
 use strathon_schema::users;
 
 use super::auth::{session_token, session_user};
 use super::params::{self, utc_offset};
 use crate::app::AppState;
+use crate::audit::{self, Event};
+use crate::auth::RequestMeta;
 use crate::error::ApiError;
 
 const API_KEY: &str = "Sessions belong to dashboard users. API keys have none.";
@@ -34,19 +37,33 @@ pub async fn revoke(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
+    let (current, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
     let id = params::path_uuid(&path, "session_id")?;
     let mut conn = state.pool.get().await?;
-    if !users::delete_session_by_id(&mut conn, user.id, id).await? {
-        return Err(ApiError::NotFound("session not found".into()));
-    }
+    let meta = RequestMeta::of(&req);
+    conn.transaction(async |conn| {
+        if !users::delete_session_by_id(conn, user.id, id).await? {
+            return Err(ApiError::NotFound("session not found".into()));
+        }
+        let event = Event::new("auth.session_revoke", "session", id);
+        audit::record_for_account(conn, user.id, Some(current.id), &meta, event).await
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Ends every session but the caller's.
 pub async fn revoke_others(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (current, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
+    let meta = RequestMeta::of(&req);
     let mut conn = state.pool.get().await?;
-    let revoked = users::delete_sessions(&mut conn, user.id, Some(current.id)).await?;
+    let revoked = conn
+        .transaction(async |conn| {
+            let revoked = users::delete_sessions(conn, user.id, Some(current.id)).await?;
+            let event = Event::new("auth.session_revoke_others", "user", user.id).after(json!({ "revoked": revoked }));
+            audit::record_for_account(conn, user.id, Some(current.id), &meta, event).await?;
+            Ok::<_, ApiError>(revoked)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
 }

@@ -32,6 +32,7 @@ pub fn key() -> &'static [u8] {
         .unwrap_or(crate::config::DEV_AUDIT_HMAC_KEY.as_bytes())
 }
 
+#[derive(Clone)]
 pub struct Event {
     /// `<category>.<verb>`, e.g. `policy.create`.
     pub action: &'static str,
@@ -96,6 +97,23 @@ pub fn payload(e: &rows::Event) -> Map<String, Value> {
     put("pii_classes", json!(e.pii_classes));
     put("schema_version", json!(e.schema_version));
     m
+}
+
+/// Records a change to a user's own account (password, second factor,
+/// sessions) in the chain of every project they belong to: each project's
+/// operators see what happened to the accounts that can act in it.
+pub async fn record_for_account(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    session_id: Option<Uuid>,
+    meta: &crate::auth::RequestMeta,
+    event: Event,
+) -> Result<(), ApiError> {
+    for (project_id, ..) in strathon_schema::users::memberships(conn, user_id).await? {
+        let actor = Auth::account_holder(project_id, user_id, session_id.unwrap_or_default(), meta.clone());
+        record(conn, &actor, event.clone()).await?;
+    }
+    Ok(())
 }
 
 pub async fn record(conn: &mut AsyncPgConnection, auth: &Auth, event: Event) -> Result<(), ApiError> {
