@@ -1,9 +1,16 @@
 //! The CEL environment shared with the SDK: variables `name` (span name),
 //! `attrs` (flat attribute map) and `now` (UTC timestamp). Reading a missing
 //! attribute is an evaluation error, never null. Regexes in `matches` use a
-//! linear-time engine.
+//! linear-time engine, and each pattern is compiled once per thread rather
+//! than at every call (the crate's own `matches` recompiles it every time,
+//! which made regex policies the dominant ingest cost).
 
-use cel::{Context, Program, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cel::extractors::This;
+use cel::{Context, ExecutionError, FunctionContext, Program, Value};
 use serde_json::Map;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,10 +118,42 @@ pub fn span_context(
 ) -> Option<Context<'static, 'static>> {
     let attrs = cel::to_value(attrs).ok()?;
     let mut ctx = Context::default();
+    ctx.add_function("matches", matches).ok()?;
     ctx.add_variable_from_value("name", Value::String(name.to_owned().into()));
     ctx.add_variable_from_value("attrs", attrs);
     ctx.add_variable_from_value("now", Value::Timestamp(now.fixed_offset()));
     Some(ctx)
+}
+
+/// Patterns kept per thread; beyond this many distinct ones the cache starts
+/// over (policies change rarely, so the working set is small).
+const REGEX_CACHE_SIZE: usize = 512;
+/// Compiled-program size bound, so a hostile pattern cannot take memory.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+thread_local! {
+    static REGEXES: RefCell<HashMap<String, Result<regex::Regex, String>>> = RefCell::new(HashMap::new());
+}
+
+/// CEL `matches`, as `text.matches(re)` or `matches(text, re)`.
+fn matches(ftx: &FunctionContext, This(text): This<Arc<String>>, pattern: Arc<String>) -> Result<bool, ExecutionError> {
+    REGEXES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !cache.contains_key(pattern.as_str()) {
+            if cache.len() >= REGEX_CACHE_SIZE {
+                cache.clear();
+            }
+            let compiled = regex::RegexBuilder::new(&pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|e| e.to_string());
+            cache.insert(pattern.to_string(), compiled);
+        }
+        match &cache[pattern.as_str()] {
+            Ok(re) => Ok(re.is_match(&text)),
+            Err(e) => Err(ftx.error(format!("'{pattern}' not a valid regex:\n{e}"))),
+        }
+    })
 }
 
 pub fn run(program: &Program, ctx: &Context) -> Outcome {
@@ -179,7 +218,19 @@ mod tests {
             Outcome::Match
         );
         assert_eq!(run(r#"attrs.tool.matches("^rm\\s")"#, attrs.clone()), Outcome::Match);
-        assert_eq!(run(r#"attrs.tool.matches("(?i)^RM")"#, attrs), Outcome::Match);
+        assert_eq!(run(r#"attrs.tool.matches("(?i)^RM")"#, attrs.clone()), Outcome::Match);
+        assert_eq!(run(r#"matches(attrs.tool, "-rf$")"#, attrs.clone()), Outcome::Match);
+        // Cached patterns answer the same on every call, per subject.
+        for _ in 0..3 {
+            assert_eq!(run(r#"attrs.tool.matches("^ls")"#, attrs.clone()), Outcome::NoMatch);
+            assert_eq!(run(r#"name.matches("^langgraph")"#, attrs.clone()), Outcome::Match);
+        }
+        assert_eq!(run(r#"attrs.tool.matches("(")"#, attrs.clone()), Outcome::Error);
+        assert_eq!(
+            run(r#"attrs.tool.matches("a{1000}{1000}")"#, attrs),
+            Outcome::Error,
+            "too big to compile"
+        );
     }
 
     #[test]
