@@ -918,15 +918,7 @@ async fn users_see_and_end_their_own_sessions_and_rename_themselves() {
     );
     let key = db.key(DEFAULT_PROJECT_ID, &["*"]).await;
     assert_eq!(session_get(&server, &key, "/v1/auth/sessions", None).await.0, 400);
-    let (_, audit) = server
-        .get_json("/v1/audit/events?filter=action_category eq \"auth\"", Some(&key))
-        .await;
-    let actions: Vec<&str> = audit["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let actions = server.audit_actions(&key, "auth").await;
     assert_eq!(
         actions,
         ["auth.session_revoke_others", "auth.session_revoke"],

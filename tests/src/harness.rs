@@ -414,6 +414,19 @@ impl Server {
             .collect()
     }
 
+    /// The actions of the audit events in one category, newest first.
+    pub async fn audit_actions(&self, key: &str, category: &str) -> Vec<String> {
+        let path = format!("/v1/audit/events?filter=action_category eq \"{category}\"");
+        let (status, body) = self.get_json(&path, Some(key)).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["action"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     pub async fn wait_for(&self, what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
         let deadline = Instant::now() + timeout;
         while !check().await {
@@ -650,5 +663,23 @@ impl Server {
 
     pub async fn is_healthy(&self) -> bool {
         self.get_json("/health", None).await.0 == 200
+    }
+}
+
+/// Polls `read` until it holds at least `n` items (what a fake peer such as
+/// a webhook endpoint or a mailbox has received), failing after `timeout`.
+pub async fn collected<T: std::fmt::Debug>(what: &str, n: usize, timeout: Duration, read: impl Fn() -> Vec<T>) -> Vec<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = read();
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} {what} within {timeout:?}, got {}: {got:#?}",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -92,19 +92,7 @@ impl Hook {
 
     /// Waits until at least `n` requests have arrived.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = self.received();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} webhook requests within {timeout:?}, got {}: {got:#?}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::harness::collected("webhook requests", n, timeout, || self.received()).await
     }
 
     /// Stops listening; connections are refused until `serve` again.

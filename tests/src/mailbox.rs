@@ -60,17 +60,6 @@ impl Mailbox {
     }
 
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = self.messages();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} emails within {timeout:?}, got {got:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::harness::collected("emails", n, timeout, || self.messages()).await
     }
 }

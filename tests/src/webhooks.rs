@@ -90,16 +90,7 @@ async fn signing_keys_are_shown_once_then_listed_and_revoked() {
         listed.iter().all(|k| k.get("secret").is_none()),
         "never shown again: {listed:?}"
     );
-    let stored: String = db
-        .sql()
-        .await
-        .query_one(
-            "SELECT secret_sealed FROM webhook_signing_keys WHERE id = $1",
-            &[&uuid(&created["id"])],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let stored = stored_secret(&db, &created).await;
     assert_eq!(stored, secret, "without an encryption key the secret is kept as is");
 
     let path = format!("{KEYS}/{}", created["id"].as_str().unwrap());
@@ -139,22 +130,24 @@ async fn signing_keys_are_shown_once_then_listed_and_revoked() {
     let (status, _) = server.post(KEYS, &reader, json!({})).await;
     assert_eq!(status, 403, "creating needs webhook_signing_keys:write");
 
-    let (_, audit) = server
-        .get_json(
-            "/v1/audit/events?filter=action_category eq \"webhook_signing_key\"",
-            Some(&key),
-        )
-        .await;
-    let actions: Vec<&str> = audit["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let actions = server.audit_actions(&key, "webhook_signing_key").await;
     assert!(
-        actions.contains(&"webhook_signing_key.create") && actions.contains(&"webhook_signing_key.revoke"),
+        actions.iter().any(|a| a == "webhook_signing_key.create") && actions.iter().any(|a| a == "webhook_signing_key.revoke"),
         "{actions:?}"
     );
+}
+
+/// What the database holds for a signing key's secret.
+async fn stored_secret(db: &TestDb, key: &Value) -> String {
+    db.sql()
+        .await
+        .query_one(
+            "SELECT secret_sealed FROM webhook_signing_keys WHERE id = $1",
+            &[&uuid(&key["id"])],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 fn uuid(v: &Value) -> uuid::Uuid {
@@ -391,16 +384,7 @@ async fn nothing_queued_is_lost_across_restarts_of_either_side() {
     let ready = server.wait_ready().await;
     assert_eq!(ready["checks"]["webhook_sweeper_task"]["disabled"], true);
     let (secret, created) = new_key(&server, &key).await;
-    let sealed: String = db
-        .sql()
-        .await
-        .query_one(
-            "SELECT secret_sealed FROM webhook_signing_keys WHERE id = $1",
-            &[&uuid(&created["id"])],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let sealed = stored_secret(&db, &created).await;
     assert!(
         sealed.starts_with("enc:") && !sealed.contains(&secret[6..]),
         "sealed at rest"

@@ -56,29 +56,10 @@ pub(super) fn user_json(u: &users::User) -> Value {
     json!({"id": u.id, "email": u.email, "display_name": u.display_name})
 }
 
-/// Where a login came from, recorded on its session.
-pub(super) struct Client {
-    ip: Option<String>,
-    agent: Option<String>,
-}
-
-impl Client {
-    pub(super) fn of(req: &HttpRequest) -> Client {
-        Client {
-            ip: req.peer_addr().map(|a| a.ip().to_string()),
-            agent: req
-                .headers()
-                .get("user-agent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        }
-    }
-}
-
 pub(super) async fn new_session(
     state: &AppState,
     conn: &mut strathon_schema::AsyncPgConnection,
-    client: &Client,
+    client: &RequestMeta,
     user: &users::User,
 ) -> Result<String, ApiError> {
     let ttl = chrono::Duration::hours(state.config.session_ttl_hours);
@@ -89,7 +70,7 @@ pub(super) async fn new_session(
 pub(super) async fn issue(
     state: &AppState,
     conn: &mut strathon_schema::AsyncPgConnection,
-    client: &Client,
+    client: &RequestMeta,
     user: &users::User,
     kind: &str,
     ttl: chrono::Duration,
@@ -103,8 +84,8 @@ pub(super) async fn issue(
         kind,
         &hash,
         expires,
-        client.ip.as_deref(),
-        client.agent.as_deref(),
+        client.source_ip.as_deref(),
+        client.user_agent.as_deref(),
     )
     .await?;
     Ok(token)
@@ -135,7 +116,7 @@ pub async fn register(
         _ => None,
     };
     let hash = password::hash(&pw, state.config.pepper_bytes());
-    let client = Client::of(&req);
+    let client = RequestMeta::of(&req);
     let mut conn = state.pool.get().await?;
     let (user, first, token) = conn
         .transaction(async |conn| {
@@ -212,7 +193,7 @@ pub async fn login(
         Verified::Yes => None,
         Verified::YesRehash(h) => Some(h),
     };
-    let client = Client::of(&req);
+    let client = RequestMeta::of(&req);
     let token = conn
         .transaction(async |conn| {
             users::record_login(conn, user.id, rehash.as_deref()).await?;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use strathon_schema::{sealed, users};
 use uuid::Uuid;
 
-use super::auth::{new_session, session_token, session_user, user_json, Client};
+use super::auth::{new_session, session_token, session_user, user_json};
 use super::policies::object;
 use crate::accounts::password::{self, Verified};
 use crate::accounts::{mfa, password::token_hash};
@@ -146,7 +146,7 @@ pub async fn verify(
         }
         return Err(ApiError::Unauthorized("Invalid MFA code".into()));
     }
-    let client = Client::of(&req);
+    let client = RequestMeta::of(&req);
     let session = conn
         .transaction(async |conn| {
             users::delete_session(conn, &hash).await?;
