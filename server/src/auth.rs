@@ -195,6 +195,13 @@ impl FromRequest for Auth {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        // A project-scoped URL (`/v1/projects/{slug}/members…`) gives a
+        // session its project when no header does.
+        let project_slug = req
+            .match_info()
+            .get("slug")
+            .filter(|_| req.path().contains("/members"))
+            .map(str::to_owned);
         let project_header = req
             .headers()
             .get("x-project-id")
@@ -208,6 +215,7 @@ impl FromRequest for Auth {
                 &state,
                 header.as_deref(),
                 project_header.as_deref(),
+                project_slug.as_deref(),
                 peer_ip.as_deref(),
                 meta,
             )
@@ -226,6 +234,7 @@ async fn authenticate(
     state: &AppState,
     header: Option<&str>,
     project_header: Option<&str>,
+    project_slug: Option<&str>,
     peer_ip: Option<&str>,
     meta: RequestMeta,
 ) -> Result<Auth, ApiError> {
@@ -240,7 +249,7 @@ async fn authenticate(
     }
     let mut conn = state.pool.get().await?;
     if !token.starts_with("stra_") {
-        return session(&mut conn, token, project_header, meta).await;
+        return session(&mut conn, token, project_header, project_slug, meta).await;
     }
     let key = strathon_schema::api_keys::find_usable(&mut conn, token)
         .await?
@@ -269,6 +278,7 @@ async fn session(
     conn: &mut strathon_schema::AsyncPgConnection,
     token: &str,
     project_header: Option<&str>,
+    project_slug: Option<&str>,
     meta: RequestMeta,
 ) -> Result<Auth, ApiError> {
     let hash = crate::accounts::password::token_hash(token);
@@ -276,8 +286,20 @@ async fn session(
         .await?
         .filter(|(s, _)| s.kind == "session")
         .ok_or_else(|| ApiError::Unauthorized("Invalid or expired session token".into()))?;
+    let by_slug = match (project_header, project_slug) {
+        (None, Some(slug)) => Some(
+            strathon_schema::users::memberships(conn, user.id)
+                .await?
+                .into_iter()
+                .find(|(_, _, s, _)| s == slug)
+                .map(|(id, ..)| id)
+                .ok_or_else(|| ApiError::NotFound(format!("Project not found: {slug}")))?,
+        ),
+        _ => None,
+    };
     let project_id = project_header
         .and_then(|v| Uuid::parse_str(v.trim()).ok())
+        .or(by_slug)
         .ok_or_else(|| {
             ApiError::BadRequest(
                 "Session auth requires a project context. Provide X-Project-Id header or use a project-scoped URL."

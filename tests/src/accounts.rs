@@ -1291,3 +1291,104 @@ async fn a_forgotten_password_is_reset_through_a_token_sent_by_email() {
     let (status, _) = anonymous_post(&server, "/v1/auth/password-reset", confirm(&token, "An0ther-pass!")).await;
     assert_eq!(status, 400, "a token works once");
 }
+
+#[tokio::test]
+async fn members_are_also_managed_through_the_projects_slug() {
+    use reqwest::Method;
+    let db = TestDb::migrated().await;
+    let server = Launch::serve(&db).start().await;
+    let (owner, _) = register(&server, "owner@example.com").await;
+    let (_, viewer_id) = register(&server, "viewer@example.com").await;
+    let (_, me) = session_get(&server, &owner, "/v1/auth/me", None).await;
+    let slug = me["projects"][0]["slug"].as_str().unwrap().to_owned();
+    let members = format!("/v1/projects/{slug}/members");
+    // The URL gives the session its project: no X-Project-Id needed.
+    let slug_call = |method: Method, path: String, body: Option<Value>| {
+        let mut req = server.request(method, &path).bearer_auth(&owner);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    let (status, added) = slug_call(
+        Method::POST,
+        members.clone(),
+        Some(json!({"email": "Viewer@Example.com", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["user_id"], viewer_id);
+    assert_eq!(added["project_slug"], slug);
+    let (status, body) = slug_call(
+        Method::POST,
+        members.clone(),
+        Some(json!({"email": "viewer@example.com", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["detail"].clone()),
+        (
+            409,
+            json!("User viewer@example.com is already a member of this project")
+        )
+    );
+    for (body, status) in [
+        (json!({"email": "ghost@example.com", "role": "viewer"}), 404),
+        (json!({"email": "viewer@example.com", "role": "owner"}), 403),
+        (json!({"email": "viewer@example.com", "role": "king"}), 400),
+    ] {
+        assert_eq!(
+            slug_call(Method::POST, members.clone(), Some(body.clone())).await.0,
+            status,
+            "{body}"
+        );
+    }
+
+    let (status, listed) = slug_call(Method::GET, members.clone(), None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["count"], 2);
+    let roles: Vec<(&str, &str)> = listed["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        [("owner@example.com", "owner"), ("viewer@example.com", "viewer")]
+    );
+
+    let one = format!("{members}/{viewer_id}");
+    let (status, body) = slug_call(Method::PATCH, one.clone(), Some(json!({"role": "operator"}))).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"user_id": viewer_id, "role": "operator", "project_slug": slug})
+        )
+    );
+    assert_eq!(slug_call(Method::DELETE, one.clone(), None).await.0, 204);
+    assert_eq!(slug_call(Method::DELETE, one, None).await.0, 404);
+    assert_eq!(
+        slug_call(Method::GET, "/v1/projects/elsewhere/members".into(), None).await,
+        (404, json!({"detail": "Project not found: elsewhere"}))
+    );
+    let key = db.key(DEFAULT_PROJECT_ID, &["project_settings:read"]).await;
+    assert_eq!(
+        server.get_json(&members, Some(&key)).await.0,
+        200,
+        "a key of the project may read it"
+    );
+    assert_eq!(
+        server
+            .post(&members, &key, json!({"email": "x@example.com", "role": "viewer"}))
+            .await
+            .0,
+        403
+    );
+}

@@ -668,7 +668,12 @@ impl Server {
 
 /// Polls `read` until it holds at least `n` items (what a fake peer such as
 /// a webhook endpoint or a mailbox has received), failing after `timeout`.
-pub async fn collected<T: std::fmt::Debug>(what: &str, n: usize, timeout: Duration, read: impl Fn() -> Vec<T>) -> Vec<T> {
+pub async fn collected<T: std::fmt::Debug>(
+    what: &str,
+    n: usize,
+    timeout: Duration,
+    read: impl Fn() -> Vec<T>,
+) -> Vec<T> {
     let deadline = Instant::now() + timeout;
     loop {
         let got = read();

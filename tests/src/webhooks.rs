@@ -132,7 +132,8 @@ async fn signing_keys_are_shown_once_then_listed_and_revoked() {
 
     let actions = server.audit_actions(&key, "webhook_signing_key").await;
     assert!(
-        actions.iter().any(|a| a == "webhook_signing_key.create") && actions.iter().any(|a| a == "webhook_signing_key.revoke"),
+        actions.iter().any(|a| a == "webhook_signing_key.create")
+            && actions.iter().any(|a| a == "webhook_signing_key.revoke"),
         "{actions:?}"
     );
 }

@@ -20,7 +20,7 @@ use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 
-fn caller_rank(auth: &Auth) -> u8 {
+pub(super) fn caller_rank(auth: &Auth) -> u8 {
     match auth.role.as_deref() {
         Some(role) => roles::rank(role),
         None if auth.has(scope::ALL) => roles::rank("owner"),
@@ -36,7 +36,7 @@ fn role_field(body: &serde_json::Map<String, Value>) -> Result<String, ApiError>
     }
 }
 
-fn may_grant(auth: &Auth, role: &str) -> Result<(), ApiError> {
+pub(super) fn may_grant(auth: &Auth, role: &str) -> Result<(), ApiError> {
     if can_manage(caller_rank(auth), role) {
         Ok(())
     } else {
@@ -176,31 +176,49 @@ pub async fn change_role(
     may_grant(&auth, &role)?;
     let user_id = path.into_inner();
     let mut conn = state.pool.get().await?;
+    set_role(&mut conn, &auth, user_id, &role).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "updated", "role": role })))
+}
+
+/// Changes a member's role (rank rules applied), audited, in one transaction.
+pub(super) async fn set_role(
+    conn: &mut diesel_async::AsyncPgConnection,
+    auth: &Auth,
+    user_id: Uuid,
+    role: &str,
+) -> Result<(), ApiError> {
     conn.transaction(async |conn| {
-        let (_, before) = target(conn, &auth, user_id, "change the role of").await?;
-        users::set_role(conn, auth.project_id, user_id, &role).await?;
+        let (_, before) = target(conn, auth, user_id, "change the role of").await?;
+        users::set_role(conn, auth.project_id, user_id, role).await?;
         let event = Event::new("member.role_change", "member", user_id)
             .before(json!({"role": before}))
             .after(json!({"role": role}));
-        audit::record(conn, &auth, event).await
+        audit::record(conn, auth, event).await
     })
-    .await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "updated", "role": role })))
+    .await
 }
 
 /// `DELETE /v1/members/{user_id}`
 pub async fn remove(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
-    let user_id = path.into_inner();
     let mut conn = state.pool.get().await?;
+    remove_member(&mut conn, &auth, path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes a member (rank rules applied), audited, in one transaction.
+pub(super) async fn remove_member(
+    conn: &mut diesel_async::AsyncPgConnection,
+    auth: &Auth,
+    user_id: Uuid,
+) -> Result<(), ApiError> {
     conn.transaction(async |conn| {
-        let (_, role) = target(conn, &auth, user_id, "remove").await?;
+        let (_, role) = target(conn, auth, user_id, "remove").await?;
         users::remove_member(conn, auth.project_id, user_id).await?;
         let event = Event::new("member.remove", "member", user_id).before(json!({"role": role}));
-        audit::record(conn, &auth, event).await
+        audit::record(conn, auth, event).await
     })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    .await
 }
 
 /// `POST /v1/members/{user_id}/reset-password`

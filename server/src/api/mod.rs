@@ -23,6 +23,7 @@ pub mod params;
 pub mod password_reset;
 pub mod policies;
 pub mod policy_templates;
+pub mod project_members;
 pub mod project_settings;
 pub mod projects;
 pub mod ready;
@@ -126,6 +127,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(projects::get))
                 .route(web::patch().to(projects::patch))
                 .route(web::delete().to(projects::delete)),
+        )
+        .service(
+            web::resource("/v1/projects/{slug}/members")
+                .route(web::get().to(project_members::list))
+                .route(web::post().to(project_members::add)),
+        )
+        .service(
+            web::resource("/v1/projects/{slug}/members/{user_id}")
+                .route(web::patch().to(project_members::change_role))
+                .route(web::delete().to(project_members::remove)),
         )
         .service(
             web::resource("/v1/model_prices")
