@@ -29,6 +29,8 @@ CREATE TABLE webhook_deliveries (
     webhook_id            text NOT NULL UNIQUE,
     url                   text NOT NULL,
     payload               jsonb NOT NULL,
+    -- How the payload goes on the wire: as is, or as a Slack or Discord message.
+    format                text NOT NULL DEFAULT 'standard' CHECK (format IN ('standard', 'slack', 'discord')),
     status                text NOT NULL DEFAULT 'pending'
         CONSTRAINT webhook_deliveries_status_valid
         CHECK (status IN ('pending', 'succeeded', 'failed_retrying', 'dlq', 'abandoned')),
@@ -46,23 +48,25 @@ CREATE INDEX idx_webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
 CREATE INDEX idx_webhook_deliveries_project ON webhook_deliveries (project_id, created_at DESC, id DESC);
 
 -- Queues one delivery to the explicit URL (a policy's `webhook_url`) if any,
--- and one to every enabled generic-webhook channel of the project that
--- subscribes to the event (no events listed = all events).
+-- and one to every enabled webhook, Slack or Discord channel of the project
+-- that subscribes to the event (no events listed = all events).
 CREATE FUNCTION strathon_enqueue_webhook(p_project uuid, p_event text, p_payload jsonb, p_policy uuid, p_url text)
 RETURNS void LANGUAGE sql AS $$
-    INSERT INTO webhook_deliveries (project_id, event, policy_id, channel_id, webhook_id, url, payload)
+    INSERT INTO webhook_deliveries (project_id, event, policy_id, channel_id, webhook_id, url, payload, format)
     SELECT p_project, p_event, p_policy, t.channel_id,
            -- Standard Webhooks message id: msg_ + 22 url-safe characters.
            'msg_' || translate(rtrim(encode(uuid_send(gen_random_uuid()), 'base64'), '='), '+/', '-_'),
            t.url,
-           jsonb_build_object('event', p_event, 'project_id', p_project, 'occurred_at', now()) || p_payload
+           jsonb_build_object('event', p_event, 'project_id', p_project, 'occurred_at', now()) || p_payload,
+           t.format
     FROM (
-        SELECT NULL::uuid AS channel_id, p_url AS url
+        SELECT NULL::uuid AS channel_id, p_url AS url, 'standard' AS format
         WHERE coalesce(p_url, '') <> ''
         UNION ALL
-        SELECT c.id, coalesce(c.config->>'url', c.config->>'webhook_url')
+        SELECT c.id, coalesce(c.config->>'url', c.config->>'webhook_url'),
+               CASE c.channel_type WHEN 'webhook' THEN 'standard' ELSE c.channel_type END
         FROM notification_channels c
-        WHERE c.project_id = p_project AND c.enabled AND c.channel_type = 'webhook'
+        WHERE c.project_id = p_project AND c.enabled AND c.channel_type IN ('webhook', 'slack', 'discord')
           AND coalesce(c.config->>'url', c.config->>'webhook_url', '') <> ''
           AND (cardinality(c.events) = 0 OR p_event = ANY (c.events))
     ) t;

@@ -416,6 +416,7 @@ diesel::table! {
         webhook_id -> Text,
         url -> Text,
         payload -> Jsonb,
+        format -> Text,
         status -> Text,
         attempts -> Int4,
         max_attempts -> Int4,

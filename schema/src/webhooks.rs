@@ -102,6 +102,8 @@ pub struct Delivery {
     pub webhook_id: String,
     pub url: String,
     pub payload: serde_json::Value,
+    /// `standard`, or `slack` / `discord` for chat channels.
+    pub format: String,
     pub status: String,
     pub attempts: i32,
     pub max_attempts: i32,

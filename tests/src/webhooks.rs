@@ -167,6 +167,10 @@ async fn halts_reach_a_subscribed_channel_signed_by_every_live_key() {
     // Subscribed to something else: must get nothing.
     let quiet = Hook::start();
     channel(&server, &key, &quiet.url("/budgets"), &["budget_halt"]).await;
+    // A Slack channel gets a message Slack can show.
+    let slack = Hook::start();
+    let body = json!({"channel_type": "slack", "name": "ops", "config": {"url": slack.url("/services/T0/B0/x")}, "events": ["halt_created"]});
+    assert_eq!(server.post("/v1/notification-channels", &key, body).await.0, 201);
 
     let created = halt(&server, &key, "incident 42").await;
     let got = hook.wait_for(1, WAIT).await;
@@ -189,6 +193,11 @@ async fn halts_reach_a_subscribed_channel_signed_by_every_live_key() {
     assert_eq!(body["halt_id"], created["id"]);
     assert_eq!(body["reason"], "incident 42");
     assert_eq!(body["actor"], "user");
+    let said = slack.wait_for(1, WAIT).await[0].json();
+    assert_eq!(
+        said,
+        json!({"text": "[Strathon] halt_created: the project halted: incident 42"})
+    );
 
     // Rotation: once the old key is revoked, only the new one signs.
     let path = format!("{KEYS}/{}", first_key["id"].as_str().unwrap());
@@ -205,7 +214,11 @@ async fn halts_reach_a_subscribed_channel_signed_by_every_live_key() {
     assert_eq!(cleared.verified_by(&second), 1);
     assert_ne!(cleared.header("webhook-id"), Some(id));
 
-    let listed = deliveries(&server, &key, "").await;
+    let listed: Vec<Value> = deliveries(&server, &key, "")
+        .await
+        .into_iter()
+        .filter(|d| d["format"] == "standard")
+        .collect();
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert!(listed.iter().all(|d| d["status"] == "succeeded" && d["attempts"] == 1));
     assert_eq!(listed[0]["event"], "halt_cleared", "newest first");

@@ -5,6 +5,7 @@
 //! crash or a lost notification left behind. Delivery is at-least-once;
 //! receivers deduplicate on the stable `webhook-id`.
 
+pub mod chat;
 pub mod listen;
 pub mod retry;
 pub mod signature;
@@ -179,7 +180,7 @@ async fn send(
         Ok(c) => c,
         Err(e) => return (None, None, Some(format!("cannot build the HTTP client: {e}"))),
     };
-    let body = serde_json::to_vec(&d.payload).unwrap_or_default();
+    let body = serde_json::to_vec(&chat::body(&d.format, &d.payload)).unwrap_or_default();
     let timestamp = chrono::Utc::now().timestamp();
     let mut request = client
         .post(target.url.clone())

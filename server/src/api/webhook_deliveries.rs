@@ -18,7 +18,7 @@ use crate::error::ApiError;
 fn summary(d: &Delivery) -> Value {
     json!({
         "id": d.id, "project_id": d.project_id, "event": d.event, "policy_id": d.policy_id,
-        "channel_id": d.channel_id, "webhook_id": d.webhook_id, "url": d.url, "status": d.status,
+        "channel_id": d.channel_id, "webhook_id": d.webhook_id, "url": d.url, "format": d.format, "status": d.status,
         "attempts": d.attempts, "max_attempts": d.max_attempts,
         "last_response_status": d.last_response_status, "last_error": d.last_error,
         "next_attempt_at": utc_offset(&d.next_attempt_at),
