@@ -92,9 +92,12 @@ CREATE TRIGGER webhook_on_alert_match AFTER INSERT ON policy_matches
 
 CREATE FUNCTION strathon_webhook_on_approval() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    policy uuid;
     url text;
 BEGIN
-    SELECT p.action_config->>'webhook_url' INTO url
+    -- An approval may name a policy that does not exist (the SDK makes up
+    -- ids); its delivery then simply has no policy.
+    SELECT p.id, p.action_config->>'webhook_url' INTO policy, url
     FROM policies p WHERE p.id = NEW.policy_id AND p.project_id = NEW.project_id;
     PERFORM strathon_enqueue_webhook(NEW.project_id,
         CASE WHEN TG_OP = 'INSERT' THEN 'approval_request' ELSE 'approval_expired' END,
@@ -105,7 +108,7 @@ BEGIN
             'agent_name', NEW.agent_name, 'tool_name', NEW.tool_name, 'span_name', NEW.span_name,
             'trace_id', encode(NEW.trace_id, 'hex'), 'span_id', encode(NEW.span_id, 'hex'),
             'timeout_seconds', NEW.timeout_seconds, 'expires_at', NEW.expires_at),
-        NEW.policy_id, url);
+        policy, url);
     RETURN NULL;
 END $$;
 CREATE TRIGGER webhook_on_approval_request AFTER INSERT ON approvals

@@ -570,3 +570,46 @@ async fn approvals_budgets_and_silent_agents_reach_a_channel_subscribed_to_every
     );
     assert_eq!(events.len(), 3, "{events:?}");
 }
+
+#[tokio::test]
+async fn an_unanswered_approval_announces_its_request_and_its_expiry() {
+    let db = TestDb::migrated().await;
+    let key = db.key(DEFAULT_PROJECT_ID, &["*"]).await;
+    let hook = Hook::start();
+    let server = launch(&db).start().await;
+    channel(
+        &server,
+        &key,
+        &hook.url("/approvals"),
+        &["approval_request", "approval_expired"],
+    )
+    .await;
+    let (status, created) = server
+        .post(
+            "/v1/approvals",
+            &key,
+            json!({"policy_id": uuid::Uuid::new_v4(), "tool_name": "wire_money", "timeout_seconds": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let requested = hook.wait_for(1, WAIT).await[0].json();
+    assert_eq!(requested["event"], "approval_requested");
+    assert_eq!(requested["tool_name"], "wire_money");
+    let id = requested["approval_id"].clone();
+
+    // The reaper sweeps every 30 s and once at start: restart past the deadline.
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let server = launch(&db).start().await;
+    let got = hook.wait_for(2, WAIT).await;
+    let expired = got[1].json();
+    assert_eq!(expired["event"], "approval_expired");
+    assert_eq!(expired["approval_id"], id);
+    assert_eq!(expired["status"], "expired");
+    let events: Vec<Value> = deliveries(&server, &key, "")
+        .await
+        .iter()
+        .map(|d| d["event"].clone())
+        .collect();
+    assert_eq!(events, [json!("approval_expired"), json!("approval_request")]);
+}
