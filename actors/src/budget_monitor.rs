@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bigdecimal::{BigDecimal, ToPrimitive as _};
 use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection as _;
 use futures::future::LocalBoxFuture;
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 use strathon_schema::budgets::{self, Budget};
@@ -129,7 +130,12 @@ impl Job for BudgetMonitor {
             let mut conn = pool.get().await?;
             let now = Utc::now();
             for budget in budgets::due(&mut conn, PER_TICK).await? {
-                match evaluate(&mut conn, &budget, now, &metrics).await {
+                // One transaction per budget: readers never see its halt
+                // without the spend that caused it.
+                let outcome = conn
+                    .transaction(async |conn| evaluate(conn, &budget, now, &metrics).await)
+                    .await;
+                match outcome {
                     Ok(()) => metrics.evaluations.inc(),
                     Err(e) => {
                         metrics.evaluation_errors.inc();
@@ -198,8 +204,10 @@ async fn evaluate(
             metadata: serde_json::json!({ "budget_kind": kind, "budget_id": b.id }),
         };
         // A racing replica may have inserted it first; the unique index
-        // on live budget halts makes that a no-op here.
-        if halts::insert(conn, &halt).await.is_ok() {
+        // on live budget halts makes that a no-op here (a savepoint keeps
+        // the failed insert from aborting the evaluation).
+        let inserted = conn.transaction(async |c| halts::insert(c, &halt).await).await;
+        if inserted.is_ok() {
             metrics.violations.with_label_values(&[kind]).inc();
             metrics
                 .halts_created
