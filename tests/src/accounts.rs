@@ -379,6 +379,16 @@ async fn as_user(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// A fresh receiver whose first user (the owner of the default project)
+/// is signed in: its database, the receiver, the session token, the user id.
+async fn with_owner() -> (TestDb, Server, String, String) {
+    let db = TestDb::migrated().await;
+    let server = Launch::serve(&db).start().await;
+    server.wait_ready().await;
+    let (token, id) = register(&server, "owner@example.com").await;
+    (db, server, token, id)
+}
+
 async fn register(server: &Server, email: &str) -> (String, String) {
     let (status, body) = anonymous_post(server, "/v1/auth/register", json!({"email": email, "password": GOOD})).await;
     assert_eq!(status, 201, "{body}");
@@ -391,10 +401,7 @@ async fn register(server: &Server, email: &str) -> (String, String) {
 #[tokio::test]
 async fn members_are_invited_reroled_and_removed_only_below_the_managers_rank() {
     use reqwest::Method;
-    let db = TestDb::migrated().await;
-    let server = Launch::serve(&db).start().await;
-    server.wait_ready().await;
-    let (owner, owner_id) = register(&server, "owner@example.com").await;
+    let (_db, server, owner, owner_id) = with_owner().await;
 
     // An email without an account becomes an invitation, honoured at registration.
     let invite = |email: &str, role: &str| json!({"email": email, "role": role});
@@ -579,10 +586,7 @@ async fn members_are_invited_reroled_and_removed_only_below_the_managers_rank() 
 #[tokio::test]
 async fn ownership_moves_only_when_an_admin_accepts_the_owners_offer() {
     use reqwest::Method;
-    let db = TestDb::migrated().await;
-    let server = Launch::serve(&db).start().await;
-    server.wait_ready().await;
-    let (owner, owner_id) = register(&server, "owner@example.com").await;
+    let (_db, server, owner, owner_id) = with_owner().await;
     let invite = |email: &str, role: &str| Some(json!({"email": email, "role": role}));
     as_user(
         &server,
@@ -878,9 +882,7 @@ async fn login(server: &Server, email: &str) -> String {
 #[tokio::test]
 async fn users_see_and_end_their_own_sessions_and_rename_themselves() {
     use reqwest::Method;
-    let db = TestDb::migrated().await;
-    let server = Launch::serve(&db).start().await;
-    let (laptop, _) = register(&server, "owner@example.com").await;
+    let (db, server, laptop, _) = with_owner().await;
     let phone = login(&server, "owner@example.com").await;
     let (other, _) = register(&server, "other@example.com").await;
 
@@ -950,9 +952,7 @@ async fn users_see_and_end_their_own_sessions_and_rename_themselves() {
 #[tokio::test]
 async fn minting_keys_and_deleting_projects_make_a_session_prove_itself_again() {
     use reqwest::Method;
-    let db = TestDb::migrated().await;
-    let server = Launch::serve(&db).start().await;
-    let (owner, _) = register(&server, "owner@example.com").await;
+    let (db, server, owner, _) = with_owner().await;
     let mint = |headers: &[(&str, String)]| {
         let mut req = server
             .request(Method::POST, "/v1/api_keys")
@@ -1150,9 +1150,7 @@ async fn every_role_reaches_exactly_the_scopes_its_table_grants() {
         ),
         ("projects:manage", Method::GET, "/v1/projects".into(), None),
     ];
-    let db = TestDb::migrated().await;
-    let server = Launch::serve(&db).start().await;
-    let (owner, _) = register(&server, "owner@example.com").await;
+    let (_db, server, owner, _) = with_owner().await;
     let mut sessions = vec![("owner", owner.clone())];
     for role in ["admin", "operator", "viewer"] {
         let email = format!("{role}@example.com");
@@ -1295,9 +1293,7 @@ async fn a_forgotten_password_is_reset_through_a_token_sent_by_email() {
 #[tokio::test]
 async fn members_are_also_managed_through_the_projects_slug() {
     use reqwest::Method;
-    let db = TestDb::migrated().await;
-    let server = Launch::serve(&db).start().await;
-    let (owner, _) = register(&server, "owner@example.com").await;
+    let (db, server, owner, _) = with_owner().await;
     let (_, viewer_id) = register(&server, "viewer@example.com").await;
     let (_, me) = session_get(&server, &owner, "/v1/auth/me", None).await;
     let slug = me["projects"][0]["slug"].as_str().unwrap().to_owned();

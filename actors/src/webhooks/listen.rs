@@ -15,11 +15,19 @@ const LISTEN: &str = "LISTEN strathon_webhooks";
 
 pub fn spawn(database_url: String, wake: Recipient<Wake>) {
     actix::spawn(async move {
+        // Doubles while Postgres stays away, so an outage is not a log line
+        // a second; a connection that worked starts the count over.
+        let mut pause = Duration::from_secs(1);
         loop {
+            let started = std::time::Instant::now();
             if let Err(e) = listen(&database_url, &wake).await {
-                tracing::warn!(error = %e, "webhook listener lost its connection; reconnecting");
+                tracing::warn!(error = %e, retry_in = ?pause, "webhook listener lost its connection; reconnecting");
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            if started.elapsed() > Duration::from_secs(60) {
+                pause = Duration::from_secs(1);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(30));
         }
     });
 }

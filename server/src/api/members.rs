@@ -28,6 +28,19 @@ pub(super) fn caller_rank(auth: &Auth) -> u8 {
     }
 }
 
+/// The body's `email`, trimmed and lower-cased, checked for shape.
+pub(super) fn email_field(body: &serde_json::Map<String, Value>) -> Result<String, ApiError> {
+    let email = match body.get("email").and_then(Value::as_str) {
+        Some(e) if e.chars().count() <= 254 => e.trim().to_lowercase(),
+        Some(_) => return Err(ApiError::field("email", "email must be at most 254 characters")),
+        None => return Err(ApiError::field("email", "Field required")),
+    };
+    if !password::valid_email(&email) {
+        return Err(ApiError::BadRequest("Invalid email format".into()));
+    }
+    Ok(email)
+}
+
 fn role_field(body: &serde_json::Map<String, Value>) -> Result<String, ApiError> {
     match body.get("role").and_then(Value::as_str) {
         Some(r) if ASSIGNABLE.contains(&r) => Ok(r.to_owned()),
@@ -97,14 +110,7 @@ pub async fn invite(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     if let Some(extra) = body.keys().find(|k| !["email", "role"].contains(&k.as_str())) {
         return Err(ApiError::field(extra, "Extra inputs are not permitted"));
     }
-    let email = match body.get("email").and_then(Value::as_str) {
-        Some(e) if e.chars().count() <= 254 => e.trim().to_lowercase(),
-        Some(_) => return Err(ApiError::field("email", "email must be at most 254 characters")),
-        None => return Err(ApiError::field("email", "Field required")),
-    };
-    if !password::valid_email(&email) {
-        return Err(ApiError::BadRequest("Invalid email format".into()));
-    }
+    let email = email_field(&body)?;
     let role = role_field(&body)?;
     may_grant(&auth, &role)?;
     let mut conn = state.pool.get().await?;

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use strathon_schema::{password_resets, users};
 
 use super::auth::throttle;
+use super::members::email_field;
 use super::policies::object;
 use crate::accounts::password::{self, random, token_hash};
 use crate::app::AppState;
@@ -39,12 +40,7 @@ pub async fn request(
         ));
     };
     let body = object(body)?;
-    let email = body
-        .get("email")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::field("email", "Field required"))?
-        .trim()
-        .to_lowercase();
+    let email = email_field(&body)?;
     let mut conn = state.pool.get().await?;
     if let Some(user) = users::find_by_email(&mut conn, &email).await?.filter(|u| u.is_active) {
         let token = URL_SAFE_NO_PAD.encode(random::<32>());

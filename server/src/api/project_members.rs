@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use strathon_schema::{projects, users};
 use uuid::Uuid;
 
-use super::members::{caller_rank, may_grant, remove_member, set_role};
+use super::members::{caller_rank, email_field, may_grant, remove_member, set_role};
 use super::params::utc_offset;
 use super::policies::object;
 use crate::accounts::roles;
@@ -82,12 +82,7 @@ pub async fn add(
 ) -> Result<HttpResponse, ApiError> {
     require_manager(&auth)?;
     let body = object(body)?;
-    let email = body
-        .get("email")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::field("email", "Field required"))?
-        .trim()
-        .to_lowercase();
+    let email = email_field(&body)?;
     let role = role_of(&body)?;
     may_grant(&auth, &role)?;
     let slug = path.into_inner();
