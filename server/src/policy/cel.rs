@@ -103,26 +103,36 @@ pub fn evaluate(
     attrs: &Map<String, serde_json::Value>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Outcome {
-    match span_context(name, attrs, now) {
-        Some(ctx) => run(program, &ctx),
-        None => Outcome::Error,
-    }
+    with_span(name, attrs, now, |ctx| run(program, ctx)).unwrap_or(Outcome::Error)
 }
 
-/// The variables for one span, built once and shared by every policy
-/// evaluated against it (converting the attributes is the costly part).
-pub fn span_context(
+thread_local! {
+    /// The standard functions plus our `matches`, registered once per
+    /// thread rather than for every span.
+    static ROOT: Context<'static, 'static> = {
+        let mut ctx = Context::default();
+        ctx.add_function("matches", matches)
+            .expect("the cel crate's regex feature is off, so `matches` is free");
+        ctx
+    };
+}
+
+/// Runs `f` with the variables of one span, built once and shared by every
+/// policy evaluated against it; None when the attributes do not convert.
+pub fn with_span<R>(
     name: &str,
     attrs: &Map<String, serde_json::Value>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Option<Context<'static, 'static>> {
+    f: impl FnOnce(&Context) -> R,
+) -> Option<R> {
     let attrs = cel::to_value(attrs).ok()?;
-    let mut ctx = Context::default();
-    ctx.add_function("matches", matches).ok()?;
-    ctx.add_variable_from_value("name", Value::String(name.to_owned().into()));
-    ctx.add_variable_from_value("attrs", attrs);
-    ctx.add_variable_from_value("now", Value::Timestamp(now.fixed_offset()));
-    Some(ctx)
+    Some(ROOT.with(|root| {
+        let mut ctx = root.new_inner_scope();
+        ctx.add_variable_from_value("name", Value::String(name.to_owned().into()));
+        ctx.add_variable_from_value("attrs", attrs);
+        ctx.add_variable_from_value("now", Value::Timestamp(now.fixed_offset()));
+        f(&ctx)
+    }))
 }
 
 /// Patterns kept per thread; beyond this many distinct ones the cache starts

@@ -89,11 +89,11 @@ pub fn matching<'a>(
     if applicable.is_empty() {
         return applicable;
     }
-    let Some(ctx) = cel::span_context(name, attrs, now) else {
-        return Vec::new();
-    };
-    applicable
-        .into_iter()
-        .filter(|p| cel::run(&p.program, &ctx) == cel::Outcome::Match)
-        .collect()
+    cel::with_span(name, attrs, now, |ctx| {
+        applicable
+            .into_iter()
+            .filter(|p| cel::run(&p.program, ctx) == cel::Outcome::Match)
+            .collect()
+    })
+    .unwrap_or_default()
 }
