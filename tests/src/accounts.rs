@@ -923,7 +923,13 @@ async fn users_see_and_end_their_own_sessions_and_rename_themselves() {
     let actions = server.audit_actions(&key, "auth").await;
     assert_eq!(
         actions,
-        ["auth.session_revoke_others", "auth.session_revoke"],
+        [
+            "auth.session_revoke_others",
+            "auth.login",
+            "auth.session_revoke",
+            "auth.login",
+            "auth.login"
+        ],
         "the project's audit log shows what its owner's account went through"
     );
 

@@ -56,6 +56,8 @@ pub(super) fn user_json(u: &users::User) -> Value {
     json!({"id": u.id, "email": u.email, "display_name": u.display_name})
 }
 
+/// Signs the user in: a session, audited as `auth.login` in each of
+/// their projects (so an owner sees who entered and from where).
 pub(super) async fn new_session(
     state: &AppState,
     conn: &mut strathon_schema::AsyncPgConnection,
@@ -63,10 +65,14 @@ pub(super) async fn new_session(
     user: &users::User,
 ) -> Result<String, ApiError> {
     let ttl = chrono::Duration::hours(state.config.session_ttl_hours);
-    issue(state, conn, client, user, "session", ttl).await
+    let (token, session) = issue(state, conn, client, user, "session", ttl).await?;
+    let event = Event::new("auth.login", "session", session);
+    audit::record_for_account(conn, user.id, Some(session), client, event).await?;
+    Ok(token)
 }
 
-/// A token of the given kind; the user's oldest sessions make room for it.
+/// A token of the given kind and its session id; the user's oldest
+/// sessions make room for it.
 pub(super) async fn issue(
     state: &AppState,
     conn: &mut strathon_schema::AsyncPgConnection,
@@ -74,11 +80,11 @@ pub(super) async fn issue(
     user: &users::User,
     kind: &str,
     ttl: chrono::Duration,
-) -> Result<String, ApiError> {
+) -> Result<(String, Uuid), ApiError> {
     users::make_room(conn, user.id, state.config.max_sessions).await?;
     let (token, hash) = password::session_token();
     let expires = chrono::Utc::now() + ttl;
-    users::create_session(
+    let session = users::create_session(
         conn,
         user.id,
         kind,
@@ -88,7 +94,7 @@ pub(super) async fn issue(
         client.user_agent.as_deref(),
     )
     .await?;
-    Ok(token)
+    Ok((token, session.id))
 }
 
 pub async fn register(
@@ -207,6 +213,7 @@ pub async fn login(
                     chrono::Duration::minutes(5),
                 )
                 .await
+                .map(|(token, _)| token)
             } else {
                 new_session(&state, conn, &client, &user).await
             }
