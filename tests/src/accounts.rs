@@ -379,6 +379,15 @@ async fn as_user(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// (email, role) of each member in a member list.
+fn email_roles(list: &Value) -> Vec<(&str, &str)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect()
+}
+
 /// A fresh receiver whose first user (the owner of the default project)
 /// is signed in: its database, the receiver, the session token, the user id.
 async fn with_owner() -> (TestDb, Server, String, String) {
@@ -511,12 +520,7 @@ async fn members_are_invited_reroled_and_removed_only_below_the_managers_rank() 
     .await;
     assert_eq!(status, 200);
     let (_, list) = as_user(&server, &owner, Method::GET, "/v1/members", None).await;
-    let roles: Vec<(&str, &str)> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
-        .collect();
+    let roles = email_roles(&list["data"]);
     assert_eq!(
         roles,
         [
@@ -1354,12 +1358,7 @@ async fn members_are_also_managed_through_the_projects_slug() {
     let (status, listed) = slug_call(Method::GET, members.clone(), None).await;
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["count"], 2);
-    let roles: Vec<(&str, &str)> = listed["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
-        .collect();
+    let roles = email_roles(&listed["members"]);
     assert_eq!(
         roles,
         [("owner@example.com", "owner"), ("viewer@example.com", "viewer")]
