@@ -198,9 +198,9 @@ impl FromRequest for Auth {
         // A project-scoped URL (`/v1/projects/{slug}/members…`) gives a
         // session its project when no header does.
         let project_slug = req
-            .match_info()
-            .get("slug")
-            .filter(|_| req.path().contains("/members"))
+            .match_pattern()
+            .filter(|pattern| pattern.starts_with("/v1/projects/{slug}/members"))
+            .and_then(|_| req.match_info().get("slug"))
             .map(str::to_owned);
         let project_header = req
             .headers()

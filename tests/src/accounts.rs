@@ -145,16 +145,7 @@ async fn failed_logins_lock_the_account_and_passwords_change_and_reset() {
         .env("STRATHON_LOGIN_RATE_LIMIT_ATTEMPTS", "50")
         .start()
         .await;
-    assert_eq!(
-        anonymous_post(
-            &server,
-            "/v1/auth/register",
-            json!({"email": "a@example.com", "password": GOOD})
-        )
-        .await
-        .0,
-        201
-    );
+    register(&server, "a@example.com").await;
 
     for _ in 0..4 {
         assert_eq!(
@@ -269,16 +260,7 @@ async fn offline_recovery_resets_a_password_without_a_running_receiver() {
             .env("STRATHON_PASSWORD_PEPPER", "pepper")
             .start()
             .await;
-        assert_eq!(
-            anonymous_post(
-                &server,
-                "/v1/auth/register",
-                json!({"email": "owner@example.com", "password": GOOD})
-            )
-            .await
-            .0,
-            201
-        );
+        register(&server, "owner@example.com").await;
     }
     let (code, stderr) = Launch::serve(&db)
         .command("admin")

@@ -159,7 +159,11 @@ fn uuid(v: &Value) -> uuid::Uuid {
 async fn halts_reach_a_subscribed_channel_signed_by_every_live_key() {
     let db = TestDb::migrated().await;
     let key = db.key(DEFAULT_PROJECT_ID, &["*"]).await;
-    let server = launch(&db).start().await;
+    // No sweep during the test: only the commit's NOTIFY can wake the sender.
+    let server = launch(&db)
+        .env("STRATHON_WEBHOOK_SWEEPER_INTERVAL_SEC", "3600")
+        .start()
+        .await;
     let hook = Hook::start();
     let (first, first_key) = new_key(&server, &key).await;
     let (second, _) = new_key(&server, &key).await;

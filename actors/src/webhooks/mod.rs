@@ -169,6 +169,9 @@ async fn send(
     d: &Delivery,
     keys: &[Vec<u8>],
 ) -> (Option<u16>, Option<Duration>, Option<String>) {
+    // A client per attempt: the SSRF pin (name → the addresses just
+    // checked) is client-wide, and deliveries are rare enough not to miss
+    // connection reuse.
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(cfg.timeout)
