@@ -761,7 +761,17 @@ def compose_flags_ok(line: str) -> tuple[bool, str]:
     argv = shlex.split(line)
     assert argv[:2] == ["docker", "compose"], argv
     args = argv[2:]
-    res = run([*compose_cmd(), *args, "--help"], env=clean_env(), cwd=REPO)
+    # exec and run pass what follows the service name to the container, so
+    # only the part up to the service name is Compose's to parse.
+    head = args
+    for i, a in enumerate(args):
+        if a in ("exec", "run") and (i == 0 or args[i - 1] not in ("-f", "--file", "--env-file", "-p")):
+            j = i + 1
+            while j < len(args) and args[j].startswith("-"):
+                j += 1
+            head = args[:j]
+            break
+    res = run([*compose_cmd(), *head, "--help"], env=clean_env(), cwd=REPO)
     if res.returncode != 0:
         return False, f"{line}: {res.stderr.strip()}"
     files = []
@@ -823,21 +833,27 @@ def compose_version() -> str:
     return res.stdout.strip() or "?"
 
 
+DOCS = ("README.md", "docs/self-hosting.md", "docs/operations.md", "docs/examples/README.md")
+
+
 def section_docs_compose() -> None:
-    """`docker compose ...` lines in docs/self-hosting.md parse as documented."""
-    text = (REPO / "docs" / "self-hosting.md").read_text()
+    """`docker compose ...` in the docs (code blocks and inline code) parse as documented."""
     lines = set()
-    fence = None
-    for ln in text.replace("\\\n", " ").splitlines():
-        if ln.lstrip().startswith("```"):
-            fence = None if fence is not None else ln.strip().strip("`")
-            continue
-        if fence in ("bash", "sh", "console", ""):
-            m = re.search(r"(docker compose [^#]*)", ln)
-            if m:
-                lines.add(m.group(1).strip())
+    for doc in DOCS:
+        text = (REPO / doc).read_text().replace("\\\n", " ")
+        fence = None
+        for ln in text.splitlines():
+            if ln.lstrip().startswith("```"):
+                fence = None if fence is not None else ln.strip().strip("`")
+                continue
+            if fence in ("bash", "sh", "console", ""):
+                m = re.search(r"(docker compose [^#]*)", ln)
+                if m:
+                    lines.add(m.group(1).strip())
+            elif fence is None:
+                lines |= {m.strip() for m in re.findall(r"`(docker compose [^`]*)`", ln)}
     bad = [why for c in sorted(lines) for ok, why in [compose_flags_ok(c)] if not ok]
-    check(f"docs: every `docker compose` command in docs/self-hosting.md ({len(lines)}) parses with Compose "
+    check(f"docs: every `docker compose` command in {', '.join(DOCS)} ({len(lines)}) parses with Compose "
           f"{compose_version()}", lines and not bad, "\n     ".join(bad) or "none found")
 
 
