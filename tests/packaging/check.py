@@ -315,18 +315,19 @@ def section_settings(settings: dict) -> None:
         check(f"settings: every variable named in {label} ({len(names)}) is one `strathon` accepts",
               not unknown, "not accepted by any `strathon` subcommand: " + ", ".join(unknown))
 
-    # Defaults: compose's ${VAR:-x} fallbacks and .env.example's values are
-    # documented as the binary's defaults; a drift would silently change
-    # behaviour between `strathon serve` and the compose stack.
+    # Defaults: compose.yaml's ${VAR:-x} fallbacks and .env.example's values
+    # are documented as the binary's defaults; a drift would silently change
+    # behaviour between `strathon serve` and the compose stack. (The
+    # production overlay's fallbacks differ on purpose.)
     wrong = []
-    for path in (DEV, PROD):
+    for path in (DEV,):
         for m in INTERP.finditer(path.read_text()):
             name, op, val = m.group(1), m.group(2), m.group(3)
             if op in (":-", "-") and name in settings:
                 want = settings[name] or ""
                 if (val or "") != want:
                     wrong.append(f"{path.name}: ${{{name}:-{val}}} but the binary's default is {want!r}")
-    check("settings: compose's fallback values equal the binary's defaults", not wrong, "\n     ".join(wrong))
+    check("settings: compose.yaml's fallback values equal the binary's defaults", not wrong, "\n     ".join(wrong))
     wrong = []
     for name, val, commented in env_example_entries():
         if not commented and name in settings and settings[name] is not None and val != settings[name]:
@@ -397,8 +398,9 @@ def section_compose_wiring(merged: dict, settings: dict) -> None:
         norestart = [n for n, s in svcs.items() if n != "migrate" and s.get("restart") != "unless-stopped"]
         check("compose prod: long-running services restart unless stopped", not norestart, repr(norestart))
         env = svcs.get("dashboard", {}).get("environment") or {}
-        check("compose prod: the dashboard's cookie is Secure behind the TLS proxy",
-              env.get("STRATHON_COOKIE_SECURE") == "true", repr(env.get("STRATHON_COOKIE_SECURE")))
+        check("compose prod: the dashboard's cookie is Secure and it believes the proxy's forwarded headers",
+              env.get("STRATHON_COOKIE_SECURE") == "true" and env.get("STRATHON_DASHBOARD_TRUSTED_PROXIES"),
+              repr(env))
         rec = svcs.get("receiver", {})
         check("compose prod: the receiver waits for the migrate service to complete and does not migrate itself",
               (rec.get("depends_on") or {}).get("migrate", {}).get("condition") == "service_completed_successfully"

@@ -145,6 +145,14 @@ else
     fail "no CA bundle in the root"
 fi
 
+# deploy/kubernetes/dashboard.yaml's preStop hook runs inside the image.
+prestop="$(sed -n '/preStop:/,/command:/s/.*command: *\["\([^"]*\)".*/\1/p' deploy/kubernetes/dashboard.yaml)"
+if [[ -n "$prestop" ]] && in_root /bin/sh -c "command -v '$prestop'" >/dev/null 2>&1; then
+    pass "the dashboard's preStop command ($prestop) exists in the root"
+else
+    fail "the dashboard's preStop command '${prestop:-?}' is not in the root"
+fi
+
 if in_root strathon migrate --database-url "$pg/$db" >"$work/migrate.log" 2>&1; then
     pass "strathon migrate exits 0 inside the root as uid 1001"
 else
