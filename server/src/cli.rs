@@ -1,6 +1,6 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, DashboardSettings, LogSettings};
 
 /// Strathon: the self-hosted firewall for AI agents.
 ///
@@ -24,12 +24,33 @@ pub enum Command {
     /// Apply pending database migrations to DATABASE_URL and exit. Use this as a
     /// separate deploy step when running with STRATHON_AUTO_MIGRATE=false.
     Migrate(Config),
+    /// Serve the operator dashboard on STRATHON_DASHBOARD_BIND (default
+    /// 0.0.0.0:3000). It signs users in through the receiver at
+    /// STRATHON_DASHBOARD_API_URL and keeps no state of its own.
+    Dashboard(DashboardCommand),
     /// Local development: create the database named in DATABASE_URL if it does
-    /// not exist, seed the well-known dev API key, and serve. Never use in production.
-    Dev(Config),
+    /// not exist, seed the well-known dev API key, and serve the receiver and
+    /// the dashboard together. Never use in production.
+    Dev(DevCommand),
     /// Offline operator tasks that work straight on the database (DATABASE_URL
     /// and STRATHON_PASSWORD_PEPPER only; no receiver needs to be running).
     Admin(Admin),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DashboardCommand {
+    #[command(flatten)]
+    pub log: LogSettings,
+    #[command(flatten)]
+    pub dashboard: DashboardSettings,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DevCommand {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(flatten)]
+    pub dashboard: DashboardSettings,
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,10 +90,22 @@ pub enum AdminTask {
 }
 
 impl Command {
-    pub fn config(&self) -> &Config {
+    pub fn log(&self) -> &LogSettings {
         match self {
-            Command::Serve(c) | Command::Migrate(c) | Command::Dev(c) => c,
-            Command::Admin(a) => &a.config,
+            Command::Serve(c) | Command::Migrate(c) => &c.log,
+            Command::Dev(d) => &d.config.log,
+            Command::Dashboard(d) => &d.log,
+            Command::Admin(a) => &a.config.log,
+        }
+    }
+
+    /// Checks the settings this command reads beyond what their types check.
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        match self {
+            Command::Serve(c) | Command::Migrate(c) => c.validate(),
+            Command::Dev(d) => d.config.validate().and_then(|()| d.dashboard.validate()),
+            Command::Dashboard(d) => d.dashboard.validate(),
+            Command::Admin(a) => a.config.validate(),
         }
     }
 }

@@ -40,6 +40,92 @@ pub enum LogFormat {
     Json,
 }
 
+/// Log settings, read by every command.
+#[derive(Debug, Clone, Args)]
+pub struct LogSettings {
+    /// Log verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    #[arg(
+        long,
+        env = "STRATHON_LOG_LEVEL",
+        value_enum,
+        ignore_case = true,
+        default_value = "INFO"
+    )]
+    pub log_level: LogLevel,
+
+    /// Log format: text, or json (one record per line).
+    #[arg(long, env = "STRATHON_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// The dashboard's settings (`strathon dashboard`, and `strathon dev`).
+/// The dashboard keeps no state: it needs only the receiver's address.
+#[derive(Debug, Clone, Args)]
+pub struct DashboardSettings {
+    /// Address the dashboard listens on.
+    #[arg(long, env = "STRATHON_DASHBOARD_BIND", default_value = "0.0.0.0:3000")]
+    pub dashboard_bind: SocketAddr,
+
+    /// The receiver's REST API as the dashboard reaches it (`strathon dev` uses its own receiver).
+    #[arg(long, env = "STRATHON_DASHBOARD_API_URL", default_value = "http://127.0.0.1:4318")]
+    pub dashboard_api_url: String,
+
+    /// Mark the dashboard's cookies Secure; set it when users reach the dashboard over HTTPS.
+    #[arg(long, env = "STRATHON_COOKIE_SECURE", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub cookie_secure: bool,
+
+    /// Comma-separated addresses or CIDR blocks of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For the dashboard believes.
+    #[arg(long, env = "STRATHON_DASHBOARD_TRUSTED_PROXIES", default_value = "")]
+    pub dashboard_trusted_proxies: String,
+}
+
+impl DashboardSettings {
+    /// The trusted proxy networks; `validate` has checked that they parse.
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.dashboard_trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .filter_map(parse_net)
+            .collect()
+    }
+
+    /// The API base URL without a trailing slash.
+    pub fn api_base(&self) -> String {
+        self.dashboard_api_url.trim().trim_end_matches('/').to_owned()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.api_base();
+        let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+        if !scheme_ok || reqwest::Url::parse(&url).is_err() {
+            return err(
+                "STRATHON_DASHBOARD_API_URL",
+                format!("must be an http:// or https:// URL, got {url:?}"),
+            );
+        }
+        if let Some(bad) = self
+            .dashboard_trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .find(|p| !p.is_empty() && parse_net(p).is_none())
+        {
+            return err(
+                "STRATHON_DASHBOARD_TRUSTED_PROXIES",
+                format!("{bad:?} is not an IP address or CIDR block"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An address (as a one-host network) or a CIDR block.
+fn parse_net(raw: &str) -> Option<ipnet::IpNet> {
+    raw.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// PostgreSQL connection URL.
@@ -59,19 +145,8 @@ pub struct Config {
     #[arg(long, env = "STRATHON_MODE", value_enum, default_value = "self-hosted")]
     pub mode: Mode,
 
-    /// Log verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL.
-    #[arg(
-        long,
-        env = "STRATHON_LOG_LEVEL",
-        value_enum,
-        ignore_case = true,
-        default_value = "INFO"
-    )]
-    pub log_level: LogLevel,
-
-    /// Log format: text, or json (one record per line).
-    #[arg(long, env = "STRATHON_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub log: LogSettings,
 
     /// Apply pending database migrations at startup.
     #[arg(long, env = "STRATHON_AUTO_MIGRATE", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]

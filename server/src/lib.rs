@@ -11,6 +11,7 @@ pub mod auth;
 pub mod banner;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod ingest;
 pub mod logging;

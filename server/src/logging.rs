@@ -5,9 +5,9 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat, LogLevel};
+use crate::config::{LogFormat, LogLevel, LogSettings};
 
-pub fn init(config: &Config) {
+pub fn init(config: &LogSettings) {
     let level = match config.log_level {
         LogLevel::Trace => "trace",
         LogLevel::Debug => "debug",

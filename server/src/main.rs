@@ -16,18 +16,18 @@ fn main() {
             std::process::exit(EXIT_CONFIG);
         }
     };
-    let config = cli.command.config();
-    if let Err(e) = config.validate() {
+    if let Err(e) = cli.command.validate() {
         eprintln!("strathon: invalid configuration: {e}");
         std::process::exit(EXIT_CONFIG);
     }
-    logging::init(config);
+    logging::init(cli.command.log());
 
     let result = actix_rt::System::new().block_on(async move {
         match cli.command {
             Command::Serve(config) => serve::serve(config).await,
             Command::Migrate(config) => serve::migrate_only(&config).await,
-            Command::Dev(config) => serve::dev(config).await,
+            Command::Dev(dev) => serve::dev(dev.config, dev.dashboard).await,
+            Command::Dashboard(d) => strathon_server::dashboard::serve(d.dashboard).await,
             Command::Admin(admin) => strathon_server::admin::run(admin).await,
         }
     });

@@ -105,20 +105,7 @@ fn identify(req: &ServiceRequest, trust_forwarded_for: bool) -> (String, &'stati
         let digest = ring::digest::digest(&ring::digest::SHA256, auth.as_bytes());
         return (format!("key:{}", hex::encode(digest)), "api_key");
     }
-    let forwarded = trust_forwarded_for
-        .then(|| req.headers().get("x-forwarded-for"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    let ip = match forwarded {
-        Some(ip) => ip.to_owned(),
-        None => req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into()),
-    };
+    let ip = crate::auth::client_ip(req.request(), trust_forwarded_for).unwrap_or_else(|| "unknown".into());
     (format!("ip:{ip}"), "ip")
 }
 

@@ -19,7 +19,7 @@ use strathon_actors::{Registry, Supervision};
 use strathon_schema::{api_keys, migrate, partitions, pool, projects};
 
 use crate::app::{self, AppState};
-use crate::config::{Config, Mode};
+use crate::config::{Config, DashboardSettings, Mode};
 use crate::ingest::context::ContextCache;
 use crate::logging::redact_url;
 use crate::metrics::Metrics;
@@ -35,13 +35,19 @@ pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
     apply_migrations(config).await
 }
 
-pub async fn dev(mut config: Config) -> anyhow::Result<()> {
+pub async fn dev(mut config: Config, dashboard: DashboardSettings) -> anyhow::Result<()> {
     create_database_if_missing(&config.database_url).await?;
     config.seed_dev_key = true;
-    serve(config).await
+    run(config, Some(dashboard)).await
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    run(config, None).await
+}
+
+/// The receiver, and in `strathon dev` the dashboard beside it in the same
+/// process, talking to this receiver whatever STRATHON_DASHBOARD_API_URL says.
+async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     tracing::info!(version = env!("CARGO_PKG_VERSION"), mode = ?config.mode, database = %redact_url(&config.database_url), "Strathon receiver starting");
     warn_about_keys(&config);
@@ -108,10 +114,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.bind))?;
     let bound = server.addrs().first().copied().context("no listening address")?;
     tracing::info!(addr = %bound, "listening");
+    let receiver = server.run();
+    let dashboard = match dashboard {
+        Some(settings) => {
+            let api = format!("http://{}", banner::reachable(bound));
+            let (server, at) = crate::dashboard::bind(&settings, api.clone())?;
+            tracing::info!(addr = %at, api = %api, "Strathon dashboard listening");
+            Some((server, at))
+        }
+        None => None,
+    };
     if config.seed_dev_key {
-        eprint!("{}", banner::render(&banner::endpoint(bound)));
+        let dashboard_url = dashboard.as_ref().map(|(_, at)| banner::endpoint(*at));
+        eprint!("{}", banner::render(&banner::endpoint(bound), dashboard_url.as_deref()));
     }
-    server.run().await?;
+    match dashboard {
+        Some((dash, _)) => {
+            futures::future::try_join(receiver, dash).await?;
+        }
+        None => receiver.await?,
+    }
     tracing::info!("Strathon receiver shutting down");
     Ok(())
 }

@@ -207,6 +207,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
         start_after: params::time_ns(&p, "start_after")?,
         start_before: params::time_ns(&p, "start_before")?,
         agent_name: p.get("agent_name").cloned(),
+        workflow_name: p.get("workflow_name").cloned(),
         intervention_state: p.get("intervention_state").cloned(),
         sort,
         limit: limit + 1,
