@@ -185,6 +185,25 @@ if in_root strathon --help 2>/dev/null | grep -qE '^  dashboard '; then
     hc=("${hc[@]//127.0.0.1:3000/127.0.0.1:$dport}")
     if wait_healthy "$dport" /health "${pids[-1]}" && in_root "${hc[@]}" >"$work/hc.log" 2>&1; then
         pass "strathon dashboard runs inside the root and its compose healthcheck passes"
+        # The binary alone must carry its pages and assets: the image has
+        # nothing else. Front page (following its redirect to sign-in),
+        # then every stylesheet and script it links.
+        if in_root curl -fsSL --max-time 5 -o - "http://127.0.0.1:$dport/" >"$work/page.html" 2>"$work/page.err" \
+            && grep -qi '<html' "$work/page.html"; then
+            assets=0
+            bad=""
+            while read -r a; do
+                assets=$((assets + 1))
+                in_root curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$dport$a" 2>/dev/null || bad+=" $a"
+            done < <(grep -o '/assets/[^"]*\.\(css\|js\)' "$work/page.html" | sort -u)
+            if [[ -z "$bad" ]]; then
+                pass "the dashboard serves its sign-in page and its $assets linked assets from the binary alone"
+            else
+                fail "dashboard assets missing inside the root:$bad"
+            fi
+        else
+            fail "the dashboard's front page inside the root: $(cat "$work/page.err")"
+        fi
     else
         fail "strathon dashboard inside the root: $(tail -5 "$work/dashboard.log") $(cat "$work/hc.log" 2>/dev/null)"
     fi
