@@ -42,7 +42,6 @@
         if (!table) return;
         e.preventDefault();
         var on = table.classList.toggle("show-critical");
-        toggle.setAttribute("aria-pressed", on ? "true" : "false");
         toggle.textContent = on ? "Hide the longest chain" : "Highlight the longest chain";
         var url = new URL(location.href);
         if (on) url.searchParams.set("critical", "1"); else url.searchParams.delete("critical");

@@ -664,11 +664,11 @@ mod doc_tests {
 
     use crate::cli::Cli;
 
-    /// `(variable, default)` for every setting the binary reads.
-    fn from_code() -> BTreeMap<String, String> {
+    /// `(variable, default)` for every setting a subcommand reads.
+    fn from_code(sub: &str) -> BTreeMap<String, String> {
         let cli = Cli::command();
-        let serve = cli.find_subcommand("serve").expect("serve exists");
-        serve
+        let command = cli.find_subcommand(sub).expect("subcommand exists");
+        command
             .get_arguments()
             .filter_map(|arg| {
                 let env = arg.get_env()?.to_string_lossy().into_owned();
@@ -681,14 +681,14 @@ mod doc_tests {
             .collect()
     }
 
-    /// `(variable, default)` rows of the receiver table in the doc.
-    fn from_doc() -> BTreeMap<String, String> {
+    /// `(variable, default)` rows of one section's table in the doc.
+    fn from_doc(section: &str) -> BTreeMap<String, String> {
         let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md"))
             .expect("doc exists");
         let section = doc
-            .split("## Receiver settings")
+            .split(&format!("## {section}"))
             .nth(1)
-            .expect("receiver section")
+            .expect("section exists")
             .split("\n## ")
             .next()
             .unwrap_or("");
@@ -707,20 +707,21 @@ mod doc_tests {
 
     #[test]
     fn configuration_doc_matches_the_code() {
-        assert_eq!(from_doc(), from_code());
+        assert_eq!(from_doc("Receiver settings"), from_code("serve"));
+        let mut dashboard = from_code("dashboard");
+        dashboard.retain(|k, _| !k.starts_with("STRATHON_LOG_"));
+        assert_eq!(from_doc("Dashboard settings"), dashboard);
     }
 
     #[test]
-    fn every_subcommand_reads_the_same_settings() {
-        let cli = Cli::command();
-        let names = |sub: &str| -> Vec<String> {
-            cli.find_subcommand(sub)
-                .unwrap()
-                .get_arguments()
-                .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
-                .collect()
-        };
-        assert_eq!(names("serve"), names("migrate"));
-        assert_eq!(names("serve"), names("dev"));
+    fn each_subcommand_reads_its_own_settings() {
+        let serve = from_code("serve");
+        assert_eq!(from_code("migrate"), serve);
+        let mut dev = serve.clone();
+        dev.extend(from_code("dashboard"));
+        assert_eq!(from_code("dev"), dev);
+        // The dashboard reads no receiver or database setting.
+        let dashboard = from_code("dashboard");
+        assert!(!dashboard.contains_key("DATABASE_URL") && !dashboard.contains_key("STRATHON_BIND"));
     }
 }

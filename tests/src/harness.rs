@@ -243,10 +243,12 @@ pub fn binary() -> PathBuf {
 
 const AUTO_PORT: &str = "127.0.0.1:auto";
 
-/// How to launch the receiver for one test.
+/// How to launch the receiver (or the dashboard) for one test.
 pub struct Launch {
     command: String,
     envs: BTreeMap<String, String>,
+    /// The variable that holds the listening address.
+    bind_var: &'static str,
 }
 
 impl Launch {
@@ -266,6 +268,20 @@ impl Launch {
         Launch {
             command: command.into(),
             envs,
+            bind_var: "STRATHON_BIND",
+        }
+    }
+
+    /// `strathon dashboard` in front of the receiver at `api`.
+    pub fn dashboard(api: &str) -> Launch {
+        let mut envs = BTreeMap::new();
+        envs.insert("STRATHON_DASHBOARD_API_URL".into(), api.to_owned());
+        envs.insert("STRATHON_DASHBOARD_BIND".into(), AUTO_PORT.into());
+        envs.insert("STRATHON_LOG_FORMAT".into(), "json".into());
+        Launch {
+            command: "dashboard".into(),
+            envs,
+            bind_var: "STRATHON_DASHBOARD_BIND",
         }
     }
 
@@ -285,7 +301,7 @@ impl Launch {
     }
 
     fn spawn(&self) -> (Child, String) {
-        let bind = match self.envs.get("STRATHON_BIND").map(String::as_str) {
+        let bind = match self.envs.get(self.bind_var).map(String::as_str) {
             Some(AUTO_PORT) | None => format!("127.0.0.1:{}", free_port()),
             Some(other) => other.to_owned(),
         };
@@ -294,7 +310,7 @@ impl Launch {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&self.envs)
-            .env("STRATHON_BIND", &bind)
+            .env(self.bind_var, &bind)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -14,6 +14,8 @@ mod accounts;
 #[cfg(test)]
 mod actors;
 #[cfg(test)]
+mod analytics;
+#[cfg(test)]
 mod audit;
 #[cfg(test)]
 mod auth;
@@ -21,6 +23,8 @@ mod auth;
 mod config;
 #[cfg(test)]
 mod control;
+#[cfg(test)]
+mod dashboard;
 #[cfg(test)]
 mod ingest;
 #[cfg(test)]
