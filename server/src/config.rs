@@ -344,6 +344,14 @@ pub struct Config {
     #[arg(long, env = "STRATHON_WEBHOOK_ALLOW_LOOPBACK", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub webhook_allow_loopback: bool,
 
+    /// Seconds the receiver keeps serving after SIGTERM or SIGINT while `/ready` answers 503, so load balancers and Kubernetes endpoints stop sending it new requests first (0: close at once).
+    #[arg(long, env = "STRATHON_SHUTDOWN_DRAIN_SECONDS", default_value = "10")]
+    pub shutdown_drain_seconds: u64,
+
+    /// Seconds requests in flight (span batches included) get to finish once the listener has closed.
+    #[arg(long, env = "STRATHON_SHUTDOWN_TIMEOUT_SECONDS", default_value = "30")]
+    pub shutdown_timeout_seconds: u64,
+
     /// Fault drill: `actor-panic:<task>` makes that background task panic once, to rehearse supervision and alerting.
     #[arg(long, env = "STRATHON_FAULT_INJECT")]
     pub fault_inject: Option<String>,
@@ -530,6 +538,12 @@ impl Config {
                 "STRATHON_LOGIN_RATE_LIMIT_WINDOW_SECONDS"
             };
             return err(var, "is too small (attempts at least 1, window at least 10 seconds)");
+        }
+        if self.shutdown_drain_seconds > 600 {
+            return err("STRATHON_SHUTDOWN_DRAIN_SECONDS", "must be at most 600");
+        }
+        if !(1..=600).contains(&self.shutdown_timeout_seconds) {
+            return err("STRATHON_SHUTDOWN_TIMEOUT_SECONDS", "must be between 1 and 600");
         }
         if self.db_pool_size == 0 {
             return err("STRATHON_DB_POOL_SIZE", "must be at least 1");

@@ -21,3 +21,5 @@ pub mod middleware;
 pub mod policy;
 pub mod rate_limit;
 pub mod serve;
+pub mod shutdown;
+pub mod state;

@@ -18,12 +18,13 @@ use strathon_actors::webhooks::{Delivering, WebhookSender};
 use strathon_actors::{Registry, Supervision};
 use strathon_schema::{api_keys, migrate, partitions, pool, projects};
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::config::{Config, DashboardSettings, Mode};
 use crate::ingest::context::ContextCache;
 use crate::logging::redact_url;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
+use crate::state::{AppState, Draining};
 use crate::{api, banner};
 
 /// How long startup waits for Postgres to accept connections (compose may
@@ -89,10 +90,11 @@ async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Re
         &registry,
         metrics.writer.clone(),
     );
+    let draining = Draining::default();
     let state = web::Data::new(AppState {
         config: config.clone(),
         pool,
-        actors: registry,
+        actors: registry.clone(),
         metrics,
         limiter,
         writer,
@@ -107,9 +109,13 @@ async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Re
         ),
         // Four misses are forgiven; the fifth ends the five-minute challenge.
         mfa_limiter: RateLimiter::new(4, 4.0 / 300.0),
+        draining: draining.clone(),
     });
 
+    // Signals are ours (see `shutdown`): actix would stop accepting at once.
     let server = HttpServer::new(move || app::build(state.clone(), api::routes))
+        .disable_signals()
+        .shutdown_timeout(config.shutdown_timeout_seconds)
         .bind(config.bind)
         .with_context(|| format!("binding {}", config.bind))?;
     let bound = server.addrs().first().copied().context("no listening address")?;
@@ -128,13 +134,29 @@ async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Re
         let dashboard_url = dashboard.as_ref().map(|(_, at)| banner::endpoint(*at));
         eprint!("{}", banner::render(&banner::endpoint(bound), dashboard_url.as_deref()));
     }
+    let mut handles = vec![receiver.handle()];
+    handles.extend(dashboard.as_ref().map(|(d, _)| d.handle()));
+    actix_rt::spawn(crate::shutdown::on_signal(
+        handles,
+        draining,
+        Duration::from_secs(config.shutdown_drain_seconds),
+    ));
     match dashboard {
         Some((dash, _)) => {
             futures::future::try_join(receiver, dash).await?;
         }
         None => receiver.await?,
     }
-    tracing::info!("Strathon receiver shutting down");
+    let stuck = registry
+        .stop_all(Duration::from_secs(config.shutdown_timeout_seconds))
+        .await;
+    if stuck > 0 {
+        tracing::warn!(
+            jobs = stuck,
+            "background jobs still busy at shutdown; their locks go with their connections"
+        );
+    }
+    tracing::info!("Strathon receiver stopped");
     Ok(())
 }
 

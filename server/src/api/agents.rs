@@ -6,10 +6,10 @@ use serde_json::{json, Value};
 use strathon_schema::{budgets, policies};
 
 use super::params::{iso, Params};
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::policy::analysis::SENSITIVE_TOOLS;
+use crate::state::AppState;
 
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;

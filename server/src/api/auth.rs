@@ -12,12 +12,12 @@ use uuid::Uuid;
 use super::params::utc_offset;
 use super::policies::object;
 use crate::accounts::password::{self, Verified};
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{bearer_token, scope, Auth, RequestMeta};
 use crate::config::Mode;
 use crate::error::ApiError;
 use crate::rate_limit::Decision;
+use crate::state::AppState;
 
 fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Result<String, ApiError> {
     let v = body

@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use super::params::{self, decimal as dec, Params};
 use super::policies::object;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub fn render(b: &Budget, auto_halted: bool) -> Value {
     let is_cost = b.max_spend_usd.is_some();

@@ -8,9 +8,9 @@ use strathon_schema::analytics::{self, CostKey, Period};
 use strathon_schema::budgets;
 
 use super::params::{self, decimal as dec, Params};
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;

@@ -7,9 +7,9 @@ use serde_json::json;
 use strathon_schema::analytics;
 
 use super::params::{self, decimal as dec, Params};
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub async fn get(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;

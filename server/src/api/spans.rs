@@ -9,9 +9,9 @@ use strathon_schema::analytics;
 use strathon_schema::spans::{self, Span, SpanQuery, SpanSort, EQUALITY_FILTERS};
 
 use super::params::{self, Params};
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The span read model shared by search, detail, trace detail and simulate.
 pub fn render(s: &Span) -> Value {

@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 use strathon_schema::analytics;
 
 use super::params::{self, Params};
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub async fn get(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;

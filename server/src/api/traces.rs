@@ -12,11 +12,11 @@ use tokio::sync::oneshot;
 
 use super::params::{self, Params};
 use super::span_tree;
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::ingest::convert::{self, Context};
 use crate::ingest::otlp::{self, DecodeError, Format, MAX_WIRE_BYTES};
+use crate::state::AppState;
 
 fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())

@@ -41,6 +41,7 @@ pub fn bind(settings: &DashboardSettings, api_base: String) -> anyhow::Result<(a
         cookie_secure: settings.cookie_secure,
         trusted_proxies: settings.trusted_proxies(),
     });
+    // Signals are handled by the caller (`serve` below, or `strathon dev`).
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -50,6 +51,7 @@ pub fn bind(settings: &DashboardSettings, api_base: String) -> anyhow::Result<(a
             .wrap(actix_web::middleware::Compress::default())
             .wrap(actix_web::middleware::from_fn(security::guard))
     })
+    .disable_signals()
     .bind(settings.dashboard_bind)
     .with_context(|| format!("binding the dashboard to {}", settings.dashboard_bind))?;
     let bound = server.addrs().first().copied().context("no listening address")?;
@@ -61,6 +63,13 @@ pub async fn serve(settings: DashboardSettings) -> anyhow::Result<()> {
     let api = settings.api_base();
     let (server, bound) = bind(&settings, api.clone())?;
     tracing::info!(addr = %bound, api = %api, "Strathon dashboard listening");
+    // No drain: the dashboard's probes only say it is alive, and a page cut
+    // off by a restart is simply reloaded.
+    actix_rt::spawn(crate::shutdown::on_signal(
+        vec![server.handle()],
+        crate::state::Draining::default(),
+        std::time::Duration::ZERO,
+    ));
     server.await?;
     tracing::info!("Strathon dashboard shutting down");
     Ok(())
