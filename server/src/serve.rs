@@ -162,13 +162,13 @@ async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Re
 
 fn warn_about_keys(config: &Config) {
     if config.audit_key().is_none() {
-        tracing::warn!("STRATHON_AUDIT_HMAC_KEY is not set: the audit chain is signed with a public development key. Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'");
+        tracing::warn!("STRATHON_AUDIT_HMAC_KEY is not set: the audit chain is signed with a public development key. Generate the security keys with: strathon keys generate");
     }
     if config.encryption_key().is_none() {
-        tracing::warn!("STRATHON_ENCRYPTION_KEY is not set: TOTP and webhook signing secrets are stored unencrypted. Generate one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'");
+        tracing::warn!("STRATHON_ENCRYPTION_KEY is not set: TOTP and webhook signing secrets are stored unencrypted. Generate the security keys with: strathon keys generate");
     }
     if config.pepper().is_none() {
-        tracing::warn!("STRATHON_PASSWORD_PEPPER is not set: passwords are hashed without a pepper. Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'");
+        tracing::warn!("STRATHON_PASSWORD_PEPPER is not set: passwords are hashed without a pepper. Generate the security keys with: strathon keys generate");
     }
 }
 

@@ -319,6 +319,39 @@ impl Launch {
         (child, bind)
     }
 
+    /// Runs `strathon <command> <args…>` to completion: status, stdout, stderr lines.
+    pub fn run_with(&self, args: &[&str], timeout: Duration) -> (i32, String, Vec<String>) {
+        let envs: BTreeMap<&String, &String> = self.envs.iter().filter(|(_, v)| v.as_str() != AUTO_PORT).collect();
+        let mut child = Command::new(binary())
+            .arg(&self.command)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(envs)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning strathon");
+        let stdout = collect(child.stdout.take().expect("stdout"));
+        let stderr = collect(child.stderr.take().expect("stderr"));
+        let deadline = Instant::now() + timeout;
+        let code = loop {
+            if let Some(status) = child.try_wait().expect("waiting") {
+                break status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("strathon {} {args:?} did not exit within {timeout:?}", self.command);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let out = stdout.lock().unwrap().join("\n");
+        let err = stderr.lock().unwrap().clone();
+        (code, out, err)
+    }
+
     /// Runs to completion (for commands that exit): status and stderr lines.
     pub fn run_to_exit(&self, timeout: Duration) -> (i32, Vec<String>) {
         let (mut child, _) = self.spawn();

@@ -129,7 +129,10 @@ async fn main() -> anyhow::Result<()> {
         .send()
         .await?;
     let registered: Value = register.json().await?;
-    let token = registered["token"].as_str().context("registration gave no token")?.to_owned();
+    let token = registered["token"]
+        .as_str()
+        .context("registration gave no token")?
+        .to_owned();
     // Only the first user owns the default project; a later one needs a
     // membership (a conflict just means it has one).
     http.post(format!("{}/v1/members", args.receiver))
@@ -147,7 +150,11 @@ async fn main() -> anyhow::Result<()> {
         .send()
         .await?;
     if !stored.status().is_success() {
-        bail!("storing the {}-span trace answered {}", args.trace_spans, stored.status());
+        bail!(
+            "storing the {}-span trace answered {}",
+            args.trace_spans,
+            stored.status()
+        );
     }
     let cookie = format!("strathon_session={token}");
     let pages = [
@@ -155,7 +162,10 @@ async fn main() -> anyhow::Result<()> {
         ("traces list", "/traces?window=30d".to_owned()),
         (
             "500-span trace",
-            format!("/traces/{}", trace_id.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            format!(
+                "/traces/{}",
+                trace_id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ),
         ),
     ];
     let mut results = Vec::new();
