@@ -76,6 +76,11 @@ pub async fn append(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<
 
 pub type Filter = Box<dyn BoxableExpression<events::table, Pg, SqlType = Bool>>;
 
+/// Events that happened at or after `t`.
+pub fn occurred_since(t: DateTime<Utc>) -> Filter {
+    Box::new(events::occurred_at.ge(t))
+}
+
 /// Newest first, optionally filtered, after a (occurred_at, id) position.
 pub async fn list(
     conn: &mut AsyncPgConnection,

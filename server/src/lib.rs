@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod banner;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod dashboard;
 pub mod error;

@@ -79,8 +79,18 @@ fn parse(body: &serde_json::Map<String, Value>, project_id: uuid::Uuid) -> Resul
 
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_WRITE)?;
-    let new = parse(&object(body)?, auth.project_id)?;
+    let mut new = parse(&object(body)?, auth.project_id)?;
     let mut conn = state.pool.get().await?;
+    // Who issued it, for people reading the halt later ("actor" stays the
+    // original's coarse "user").
+    let issued_by = match &auth.principal {
+        crate::auth::Principal::ApiKey { prefix, .. } => format!("API key {prefix}…"),
+        crate::auth::Principal::Session { user_id, .. } => strathon_schema::users::find(&mut conn, *user_id)
+            .await?
+            .map(|u| u.email)
+            .unwrap_or_default(),
+    };
+    new.metadata = json!({ "issued_by": issued_by });
     let halt = conn
         .transaction(async |conn| {
             let h = halts::insert(conn, &new).await?;

@@ -12,6 +12,7 @@ pub mod auth_mfa;
 pub mod budgets;
 pub mod compliance;
 pub mod costs;
+pub mod export;
 pub mod halts;
 pub mod health;
 pub mod intervention;
@@ -152,6 +153,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/model_prices/{model_name}").route(web::delete().to(model_prices::delete)))
         .service(web::resource("/v1/agents").route(web::get().to(agents::list)))
         .service(web::resource("/v1/compliance/export").route(web::post().to(compliance::export)))
+        .service(web::resource("/v1/export").route(web::post().to(export::export)))
         .service(web::resource("/v1/audit/events").route(web::get().to(audit::list)))
         .service(web::resource("/v1/audit/events/{event_id}").route(web::get().to(audit::get)))
         .service(web::resource("/v1/audit/events/{event_id}/verify").route(web::get().to(audit::verify_one)))

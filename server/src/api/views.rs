@@ -152,6 +152,7 @@ pub fn halt(h: &Halt) -> Value {
         "reason": h.reason,
         "actor": h.actor,
         "budget_id": h.budget_id,
+        "issued_by": h.metadata.get("issued_by"),
         "set_at": params::utc_offset(&h.set_at),
         "created_at": params::utc_offset(&h.set_at),
         "cleared_at": h.cleared_at.as_ref().map(params::utc_offset),
