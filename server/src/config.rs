@@ -40,16 +40,62 @@ pub enum LogFormat {
     Json,
 }
 
+/// The database a command works on. A group of its own so that commands
+/// reading only a few settings (`adopt`) flatten just the groups they need.
 #[derive(Debug, Clone, Args)]
-pub struct Config {
+pub struct Database {
     /// PostgreSQL connection URL.
     #[arg(
-        long,
+        id = "database_url",
+        long = "database-url",
         env = "DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/strathon",
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Logs {
+    /// Log verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    #[arg(
+        id = "log_level",
+        long = "log-level",
+        env = "STRATHON_LOG_LEVEL",
+        value_enum,
+        ignore_case = true,
+        default_value = "INFO"
+    )]
+    pub level: LogLevel,
+
+    /// Log format: text, or json (one record per line).
+    #[arg(
+        id = "log_format",
+        long = "log-format",
+        env = "STRATHON_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub format: LogFormat,
+}
+
+/// The keys that seal data at rest: what a row written under them needs to
+/// be checked (the audit chain) or opened (TOTP and webhook secrets).
+#[derive(Debug, Clone, Args)]
+pub struct SealingKeys {
+    /// Key for the audit log's HMAC chain (at least 32 bytes).
+    #[arg(long, env = "STRATHON_AUDIT_HMAC_KEY", hide_env_values = true)]
+    pub audit_hmac_key: Option<String>,
+
+    /// Fernet key that encrypts TOTP and webhook signing secrets at rest.
+    #[arg(long, env = "STRATHON_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: Database,
 
     /// Address the receiver listens on (OTLP/HTTP and the REST API).
     #[arg(long, env = "STRATHON_BIND", default_value = "0.0.0.0:4318")]
@@ -59,19 +105,8 @@ pub struct Config {
     #[arg(long, env = "STRATHON_MODE", value_enum, default_value = "self-hosted")]
     pub mode: Mode,
 
-    /// Log verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL.
-    #[arg(
-        long,
-        env = "STRATHON_LOG_LEVEL",
-        value_enum,
-        ignore_case = true,
-        default_value = "INFO"
-    )]
-    pub log_level: LogLevel,
-
-    /// Log format: text, or json (one record per line).
-    #[arg(long, env = "STRATHON_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub logs: Logs,
 
     /// Apply pending database migrations at startup.
     #[arg(long, env = "STRATHON_AUTO_MIGRATE", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
@@ -145,13 +180,8 @@ pub struct Config {
     #[arg(long, env = "STRATHON_SEED_DEV_KEY", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub seed_dev_key: bool,
 
-    /// Key for the audit log's HMAC chain (at least 32 bytes).
-    #[arg(long, env = "STRATHON_AUDIT_HMAC_KEY", hide_env_values = true)]
-    pub audit_hmac_key: Option<String>,
-
-    /// Fernet key that encrypts TOTP and webhook signing secrets at rest.
-    #[arg(long, env = "STRATHON_ENCRYPTION_KEY", hide_env_values = true)]
-    pub encryption_key: Option<String>,
+    #[command(flatten)]
+    pub keys: SealingKeys,
 
     /// Secret mixed into password hashing (Argon2id secret input).
     #[arg(long, env = "STRATHON_PASSWORD_PEPPER", hide_env_values = true)]
@@ -303,13 +333,54 @@ fn set(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.is_empty())
 }
 
-impl Config {
+impl SealingKeys {
     pub fn audit_key(&self) -> Option<&str> {
         set(&self.audit_hmac_key)
     }
 
     pub fn encryption_key(&self) -> Option<&str> {
         set(&self.encryption_key)
+    }
+
+    /// The audit HMAC key in force: the configured one, or the public dev
+    /// key (self-hosted only; `Config::validate` refuses a missing key otherwise).
+    pub fn effective_audit_key(&self) -> &str {
+        self.audit_key().unwrap_or(DEV_AUDIT_HMAC_KEY)
+    }
+
+    /// Checks the keys that are set; `required` (the reason) makes a missing one an error too.
+    pub fn validate(&self, required: Option<&str>) -> Result<(), ConfigError> {
+        match self.audit_key() {
+            Some(k) if k.len() < 32 => {
+                return err(
+                    "STRATHON_AUDIT_HMAC_KEY",
+                    format!("must be at least 32 bytes, got {}", k.len()),
+                );
+            }
+            None if required.is_some() => return err("STRATHON_AUDIT_HMAC_KEY", required.unwrap_or_default()),
+            _ => {}
+        }
+        match self.encryption_key() {
+            Some(k) if fernet::Fernet::new(k).is_none() => {
+                return err(
+                    "STRATHON_ENCRYPTION_KEY",
+                    "is not a valid Fernet key (url-safe base64 of 32 bytes; generate one with Fernet.generate_key())",
+                );
+            }
+            None if required.is_some() => return err("STRATHON_ENCRYPTION_KEY", required.unwrap_or_default()),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    pub fn audit_key(&self) -> Option<&str> {
+        self.keys.audit_key()
+    }
+
+    pub fn encryption_key(&self) -> Option<&str> {
+        self.keys.encryption_key()
     }
 
     pub fn pepper(&self) -> Option<&str> {
@@ -337,10 +408,8 @@ impl Config {
         set(&self.ai_api_key)
     }
 
-    /// The audit HMAC key in force: the configured one, or the public dev
-    /// key (self-hosted only; `validate` refuses a missing key otherwise).
     pub fn effective_audit_key(&self) -> &str {
-        self.audit_key().unwrap_or(DEV_AUDIT_HMAC_KEY)
+        self.keys.effective_audit_key()
     }
 
     pub fn metrics_token(&self) -> Option<&str> {
@@ -467,26 +536,8 @@ impl Config {
                 );
             }
         }
-        match self.audit_key() {
-            Some(k) if k.len() < 32 => {
-                return err(
-                    "STRATHON_AUDIT_HMAC_KEY",
-                    format!("must be at least 32 bytes, got {}", k.len()),
-                );
-            }
-            None if self.keys_required() => return err("STRATHON_AUDIT_HMAC_KEY", self.required_reason()),
-            _ => {}
-        }
-        match self.encryption_key() {
-            Some(k) if fernet::Fernet::new(k).is_none() => {
-                return err(
-                    "STRATHON_ENCRYPTION_KEY",
-                    "is not a valid Fernet key (url-safe base64 of 32 bytes; generate one with Fernet.generate_key())",
-                );
-            }
-            None if self.keys_required() => return err("STRATHON_ENCRYPTION_KEY", self.required_reason()),
-            _ => {}
-        }
+        let required = self.keys_required().then(|| self.required_reason());
+        self.keys.validate(required.as_deref())?;
         if self.pepper().is_none() && self.keys_required() {
             return err("STRATHON_PASSWORD_PEPPER", self.required_reason());
         }

@@ -5,10 +5,10 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat, LogLevel};
+use crate::config::{LogFormat, LogLevel, Logs};
 
-pub fn init(config: &Config) {
-    let level = match config.log_level {
+pub fn init(logs: &Logs) {
+    let level = match logs.level {
         LogLevel::Trace => "trace",
         LogLevel::Debug => "debug",
         LogLevel::Info => "info",
@@ -22,7 +22,7 @@ pub fn init(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = match config.log_format {
+    let _ = match logs.format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };

@@ -16,12 +16,11 @@ fn main() {
             std::process::exit(EXIT_CONFIG);
         }
     };
-    let config = cli.command.config();
-    if let Err(e) = config.validate() {
+    if let Err(e) = cli.command.validate() {
         eprintln!("strathon: invalid configuration: {e}");
         std::process::exit(EXIT_CONFIG);
     }
-    logging::init(config);
+    logging::init(cli.command.logs());
 
     let result = actix_rt::System::new().block_on(async move {
         match cli.command {
@@ -29,6 +28,7 @@ fn main() {
             Command::Migrate(config) => serve::migrate_only(&config).await,
             Command::Dev(config) => serve::dev(config).await,
             Command::Admin(admin) => strathon_server::admin::run(admin).await,
+            Command::Adopt(adopt) => strathon_server::adopt::run(adopt).await,
         }
     });
     if let Err(e) = result {
