@@ -111,16 +111,28 @@ async fn adopt_into(from: &str, settings: &AdoptSettings) -> anyhow::Result<()> 
 
     let url = &settings.database.url;
     crate::serve::create_database_if_missing(url).await?;
-    let applied = strathon_schema::migrate::run_pending(url)
-        .await
-        .context("migrating the target database")?;
-    tracing::info!(applied = ?applied, target = %redact_url(url), "target database migrated");
     let mut target = connect(url, "target").await?;
-
+    // Both checks come before our migrations touch the target.
     let source_id = identity(&source).await?;
     if identity(&target).await? == source_id {
         bail!("DATABASE_URL names the source database itself; adopt into a new, empty database");
     }
+    let foreign: i64 = target
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND n.nspname NOT LIKE 'pg_toast%' AND to_regclass('public.__diesel_schema_migrations') IS NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if foreign > 0 {
+        bail!("the target database holds tables of another application; adopt into a new, empty database");
+    }
+    let applied = strathon_schema::migrate::run_pending(url)
+        .await
+        .context("migrating the target database")?;
+    tracing::info!(applied = ?applied, target = %redact_url(url), "target database migrated");
     target.batch_execute(copy::BOOKKEEPING).await?;
     let state = claim_target(&target, &source_id).await?;
     if state.finished {
