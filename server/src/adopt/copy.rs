@@ -94,6 +94,10 @@ pub struct Copied {
 
 /// Copies the rows of `table` that carry (within `range` for trace data)
 /// inside the caller's target transaction.
+///
+/// A range the target holds nothing of is copied straight into the table;
+/// otherwise (a chunk someone wrote into meanwhile, the control plane after
+/// a receiver's bootstrap) through a staging table, skipping rows already there.
 pub async fn copy_table(
     source: &Client,
     target: &Transaction<'_>,
@@ -102,6 +106,30 @@ pub async fn copy_table(
     range: Option<(i64, i64)>,
 ) -> Result<Copied, tokio_postgres::Error> {
     let columns = table.target_columns();
+    if let Some((lo, hi)) = range {
+        let occupied: bool = target
+            .query_one(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM {} WHERE start_time_unix_nano >= $1 AND start_time_unix_nano < $2)",
+                    table.target
+                ),
+                &[&lo, &hi],
+            )
+            .await?
+            .get(0);
+        if !occupied {
+            let read = pipe(
+                source,
+                target,
+                table,
+                types,
+                range,
+                &format!("{} ({columns})", table.target),
+            )
+            .await?;
+            return Ok(Copied { read, inserted: read });
+        }
+    }
     target
         .batch_execute(&format!(
             "DROP TABLE IF EXISTS pg_temp.adopt_stage; \
@@ -109,21 +137,7 @@ pub async fn copy_table(
             table.target
         ))
         .await?;
-    let sink = target
-        .copy_in(&format!("COPY adopt_stage ({columns}) FROM STDIN (FORMAT binary)"))
-        .await?;
-    let stream = source
-        .copy_out(&format!(
-            "COPY ({}) TO STDOUT (FORMAT binary)",
-            table.select(types, range)
-        ))
-        .await?;
-    futures::pin_mut!(sink);
-    futures::pin_mut!(stream);
-    while let Some(data) = stream.next().await {
-        sink.feed(data?).await?;
-    }
-    let read = sink.finish().await?;
+    let read = pipe(source, target, table, types, range, &format!("adopt_stage ({columns})")).await?;
     let inserted = target
         .execute(
             &format!(
@@ -135,6 +149,30 @@ pub async fn copy_table(
         .await?;
     target.batch_execute("DROP TABLE pg_temp.adopt_stage").await?;
     Ok(Copied { read, inserted })
+}
+
+/// Binary COPY out of the source straight into `into` on the target.
+async fn pipe(
+    source: &Client,
+    target: &Transaction<'_>,
+    table: &Table,
+    types: &[TargetColumn],
+    range: Option<(i64, i64)>,
+    into: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = target
+        .copy_in(&format!("COPY {into} FROM STDIN (FORMAT binary)"))
+        .await?;
+    let select = table.select(types, range);
+    let stream = source
+        .copy_out(&format!("COPY ({select}) TO STDOUT (FORMAT binary)"))
+        .await?;
+    futures::pin_mut!(sink);
+    futures::pin_mut!(stream);
+    while let Some(data) = stream.next().await {
+        sink.feed(data?).await?;
+    }
+    sink.finish().await
 }
 
 /// The adopt's own bookkeeping in the target, apart from the receiver's
