@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn lines_say_which_side_differs() {
         let a = (3, "10".to_owned());
-        assert_eq!(table_line("users", &a, &a).1, false);
+        assert!(!table_line("users", &a, &a).1);
         let (line, bad) = table_line("users", &a, &(2, "10".into()));
         assert!(bad && line.contains("ROW COUNTS DIFFER"), "{line}");
         let (line, bad) = table_line("users", &a, &(3, "11".into()));
