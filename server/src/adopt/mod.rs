@@ -204,11 +204,11 @@ struct TargetState {
 /// from this same source (a resumed run). Anything else would mix two
 /// installations' data.
 async fn claim_target(target: &Client, source: &(String, String)) -> anyhow::Result<TargetState> {
-    let tx_lock = target
+    let locked = target
         .query_one("SELECT pg_try_advisory_lock(hashtext('strathon adopt'))", &[])
         .await?
         .get::<_, bool>(0);
-    if !tx_lock {
+    if !locked {
         bail!("another `strathon adopt` is writing to this database");
     }
     let previous = target
