@@ -48,6 +48,7 @@ pub struct Database {
     #[arg(
         id = "database_url",
         long = "database-url",
+        value_name = "DATABASE_URL",
         env = "DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/strathon",
         hide_env_values = true
@@ -61,6 +62,7 @@ pub struct Logs {
     #[arg(
         id = "log_level",
         long = "log-level",
+        value_name = "LOG_LEVEL",
         env = "STRATHON_LOG_LEVEL",
         value_enum,
         ignore_case = true,
@@ -72,6 +74,7 @@ pub struct Logs {
     #[arg(
         id = "log_format",
         long = "log-format",
+        value_name = "LOG_FORMAT",
         env = "STRATHON_LOG_FORMAT",
         value_enum,
         default_value = "text"
