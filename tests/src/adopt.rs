@@ -195,6 +195,33 @@ async fn a_team_moves_in_one_command_and_keeps_everything() {
     );
     assert!(chunks_done >= 1);
 
+    // Meanwhile a receiver already wrote the newest span (as it was in the
+    // original) into a range the adopt has not reached.
+    let cols = "project_id, start_time_unix_nano, trace_id, span_id, parent_span_id, name, kind, end_time_unix_nano, \
+                status_code, status_message, operation_name, provider_name, request_model, response_model, agent_name, \
+                agent_id, tool_name, workflow_name, conversation_id, input_tokens, output_tokens, cost_usd, \
+                intervention_state, attributes";
+    let newest: Value = source
+        .db
+        .sql()
+        .await
+        .query_one(
+            &format!("SELECT row_to_json(t)::jsonb FROM (SELECT {cols} FROM spans ORDER BY start_time_unix_nano DESC LIMIT 1) t"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    target
+        .sql()
+        .await
+        .execute(
+            &format!("INSERT INTO spans ({cols}) SELECT {cols} FROM jsonb_populate_record(NULL::spans, $1)"),
+            &[&newest],
+        )
+        .await
+        .unwrap();
+
     let started = Instant::now();
     let again = run(&target, &["adopt", "--from", &from]).await;
     let took = started.elapsed();
@@ -210,6 +237,13 @@ async fn a_team_moves_in_one_command_and_keeps_everything() {
         .record("resuming after the last committed chunk")
         .expect("resumed");
     assert_eq!(resumed["chunks_done"], chunks_done);
+    assert!(
+        again
+            .record("rows already in the range; copying through staging")
+            .is_some(),
+        "{:#?}",
+        again.stderr
+    );
     let done = again.record("adopt complete").expect("a summary");
     assert_eq!(
         done["spans"].as_i64(),

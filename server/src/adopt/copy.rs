@@ -92,43 +92,37 @@ pub struct Copied {
     pub inserted: u64,
 }
 
+/// How rows go in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Straight into the table: for a range the target holds none of.
+    Direct,
+    /// Through a staging table, skipping rows the target already has.
+    Staging,
+}
+
 /// Copies the rows of `table` that carry (within `range` for trace data)
 /// inside the caller's target transaction.
-///
-/// A range the target holds nothing of is copied straight into the table;
-/// otherwise (a chunk someone wrote into meanwhile, the control plane after
-/// a receiver's bootstrap) through a staging table, skipping rows already there.
 pub async fn copy_table(
     source: &Client,
     target: &Transaction<'_>,
     table: &Table,
     types: &[TargetColumn],
     range: Option<(i64, i64)>,
+    mode: Mode,
 ) -> Result<Copied, tokio_postgres::Error> {
     let columns = table.target_columns();
-    if let Some((lo, hi)) = range {
-        let occupied: bool = target
-            .query_one(
-                &format!(
-                    "SELECT EXISTS (SELECT 1 FROM {} WHERE start_time_unix_nano >= $1 AND start_time_unix_nano < $2)",
-                    table.target
-                ),
-                &[&lo, &hi],
-            )
-            .await?
-            .get(0);
-        if !occupied {
-            let read = pipe(
-                source,
-                target,
-                table,
-                types,
-                range,
-                &format!("{} ({columns})", table.target),
-            )
-            .await?;
-            return Ok(Copied { read, inserted: read });
-        }
+    if mode == Mode::Direct {
+        let read = pipe(
+            source,
+            target,
+            table,
+            types,
+            range,
+            &format!("{} ({columns})", table.target),
+        )
+        .await?;
+        return Ok(Copied { read, inserted: read });
     }
     target
         .batch_execute(&format!(

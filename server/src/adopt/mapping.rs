@@ -720,7 +720,7 @@ pub struct TargetColumn {
 }
 
 impl Table {
-    /// Every source table this one depends on reading.
+    /// The SQL condition a source row must meet to carry.
     pub fn carried_filter(&self) -> String {
         if self.filters.is_empty() {
             "true".into()

@@ -22,7 +22,7 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::cli::{Adopt, AdoptSettings, AdoptStep};
 use crate::logging::redact_url;
-use copy::{Chunk, CHUNK_ROWS};
+use copy::{Chunk, Mode, CHUNK_ROWS};
 use mapping::{Table, CONTROL_PLANE, SPANS, TRACES};
 
 pub async fn run(adopt: Adopt) -> anyhow::Result<()> {
@@ -152,19 +152,21 @@ async fn adopt_into(from: &str, settings: &AdoptSettings) -> anyhow::Result<()> 
         carry_control_plane(&source, &mut target).await?;
     }
 
-    let span_buckets = copy::buckets(&source, "spans").await?;
-    let mut months: Vec<_> = span_buckets
-        .iter()
-        .map(|(start, _)| month_of(*start))
-        .chain(strathon_schema::partitions::wanted_months(chrono::Utc::now()))
-        .collect();
-    months.sort();
-    months.dedup();
-    strathon_schema::partitions::ensure(&mut diesel, &months).await?;
-
-    let trace_buckets = copy::buckets(&source, "traces").await?;
-    let traces = copy_phase(&source, &mut target, &TRACES, "traces", &trace_buckets).await?;
-    let spans = copy_phase(&source, &mut target, &SPANS, "spans", &span_buckets).await?;
+    // Traces first: spans reference them.
+    let trace_plan = plan_phase(&source, &target, "traces").await?;
+    let span_plan = plan_phase(&source, &target, "spans").await?;
+    if let Some(buckets) = &span_plan.buckets {
+        let mut months: Vec<_> = buckets
+            .iter()
+            .map(|(start, _)| month_of(*start))
+            .chain(strathon_schema::partitions::wanted_months(chrono::Utc::now()))
+            .collect();
+        months.sort();
+        months.dedup();
+        strathon_schema::partitions::ensure(&mut diesel, &months).await?;
+    }
+    let traces = copy_phase(&source, &mut target, &TRACES, "traces", trace_plan.chunks).await?;
+    let spans = copy_phase(&source, &mut target, &SPANS, "spans", span_plan.chunks).await?;
 
     target
         .execute("UPDATE adoption.source SET finished_at = now()", &[])
@@ -258,7 +260,7 @@ async fn claim_target(target: &Client, source: &(String, String)) -> anyhow::Res
 async fn carry_control_plane(source: &Client, target: &mut Client) -> anyhow::Result<()> {
     let tx = target.transaction().await?;
     for table in CONTROL_PLANE {
-        let copied = carry(source, &tx, table, None).await?;
+        let copied = carry(source, &tx, table, None, Mode::Staging).await?;
         tracing::info!(
             table = table.target,
             read = copied.read,
@@ -290,6 +292,7 @@ async fn carry(
     tx: &tokio_postgres::Transaction<'_>,
     table: &Table,
     range: Option<(i64, i64)>,
+    mode: Mode,
 ) -> anyhow::Result<copy::Copied> {
     let types = copy::target_columns(tx, table.target).await?;
     let missing = mapping::missing_columns(table, &types);
@@ -303,7 +306,7 @@ async fn carry(
         tx.batch_execute(&format!("ALTER TABLE {} DISABLE TRIGGER {trigger}", table.target))
             .await?;
     }
-    let copied = copy::copy_table(source, tx, table, &types, range)
+    let copied = copy::copy_table(source, tx, table, &types, range, mode)
         .await
         .with_context(|| format!("copying {} into {}", table.source, table.target))?;
     for trigger in table.quiet_triggers {
@@ -318,22 +321,35 @@ struct PhaseResult {
     seconds: f64,
 }
 
-/// Copies one table of trace data chunk by chunk, resuming a stored plan.
+struct Plan {
+    chunks: Vec<(Chunk, bool)>,
+    /// The per-hour counts a new plan was made from (None when resuming).
+    buckets: Option<Vec<(i64, i64)>>,
+}
+
+/// The stored plan of a phase, or a new one from per-hour counts (stored
+/// before any chunk is copied, so every run works through the same chunks).
+async fn plan_phase(source: &Client, target: &Client, phase: &str) -> anyhow::Result<Plan> {
+    if let Some(chunks) = copy::stored_plan(target, phase).await? {
+        return Ok(Plan { chunks, buckets: None });
+    }
+    let buckets = copy::buckets(source, phase).await?;
+    let planned = copy::plan(&buckets, CHUNK_ROWS);
+    copy::store_plan(target, phase, &planned).await?;
+    Ok(Plan {
+        chunks: planned.into_iter().map(|c| (c, false)).collect(),
+        buckets: Some(buckets),
+    })
+}
+
+/// Copies one table of trace data chunk by chunk, skipping committed ones.
 async fn copy_phase(
     source: &Client,
     target: &mut Client,
     table: &Table,
     phase: &str,
-    buckets: &[(i64, i64)],
+    chunks: Vec<(Chunk, bool)>,
 ) -> anyhow::Result<PhaseResult> {
-    let chunks: Vec<(Chunk, bool)> = match copy::stored_plan(target, phase).await? {
-        Some(stored) => stored,
-        None => {
-            let planned = copy::plan(buckets, CHUNK_ROWS);
-            copy::store_plan(target, phase, &planned).await?;
-            planned.into_iter().map(|c| (c, false)).collect()
-        }
-    };
     let total: i64 = chunks.iter().map(|(c, _)| c.rows).sum();
     let done_rows: i64 = chunks.iter().filter(|(_, done)| *done).map(|(c, _)| c.rows).sum();
     let done = chunks.iter().filter(|(_, done)| *done).count();
@@ -353,10 +369,32 @@ async fn copy_phase(
         if finished {
             continue;
         }
+        let range = Some((chunk.lo, chunk.hi));
+        // A chunk not marked done holds none of our rows (its commit would
+        // have marked it), so it goes straight in; if someone else wrote
+        // into its range meanwhile, it goes again through the staging table.
         let tx = target.transaction().await?;
-        let copied = carry(source, &tx, table, Some((chunk.lo, chunk.hi))).await?;
-        copy::mark_done(&tx, phase, chunk.lo, copied.read).await?;
-        tx.commit().await?;
+        let copied = match carry(source, &tx, table, range, Mode::Direct).await {
+            Ok(copied) => {
+                copy::mark_done(&tx, phase, chunk.lo, copied.read).await?;
+                tx.commit().await?;
+                copied
+            }
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                tracing::info!(
+                    phase,
+                    chunk = index + 1,
+                    "rows already in the range; copying through staging"
+                );
+                let tx = target.transaction().await?;
+                let copied = carry(source, &tx, table, range, Mode::Staging).await?;
+                copy::mark_done(&tx, phase, chunk.lo, copied.read).await?;
+                tx.commit().await?;
+                copied
+            }
+            Err(e) => return Err(e),
+        };
         rows += copied.read;
         bar.inc(copied.read);
         tracing::info!(
@@ -380,6 +418,12 @@ async fn copy_phase(
         "phase copied"
     );
     Ok(PhaseResult { rows, seconds })
+}
+
+fn is_unique_violation(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<tokio_postgres::Error>())
+        .any(|e| e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
 }
 
 fn month_of(ns: i64) -> strathon_schema::partitions::Month {
