@@ -165,6 +165,13 @@ async fn adopt_into(from: &str, settings: &AdoptSettings) -> anyhow::Result<()> 
         months.dedup();
         strathon_schema::partitions::ensure(&mut diesel, &months).await?;
     }
+    // Stored only now: a stored span plan means its partitions exist.
+    for (phase, plan) in [("traces", &trace_plan), ("spans", &span_plan)] {
+        if plan.buckets.is_some() {
+            let chunks: Vec<Chunk> = plan.chunks.iter().map(|(c, _)| *c).collect();
+            copy::store_plan(&target, phase, &chunks).await?;
+        }
+    }
     let traces = copy_phase(&source, &mut target, &TRACES, "traces", trace_plan.chunks).await?;
     let spans = copy_phase(&source, &mut target, &SPANS, "spans", span_plan.chunks).await?;
 
@@ -327,15 +334,15 @@ struct Plan {
     buckets: Option<Vec<(i64, i64)>>,
 }
 
-/// The stored plan of a phase, or a new one from per-hour counts (stored
-/// before any chunk is copied, so every run works through the same chunks).
+/// The stored plan of a phase, or a new one from per-hour counts, which the
+/// caller stores before copying any chunk, so every run works through the
+/// same chunks.
 async fn plan_phase(source: &Client, target: &Client, phase: &str) -> anyhow::Result<Plan> {
     if let Some(chunks) = copy::stored_plan(target, phase).await? {
         return Ok(Plan { chunks, buckets: None });
     }
     let buckets = copy::buckets(source, phase).await?;
     let planned = copy::plan(&buckets, CHUNK_ROWS);
-    copy::store_plan(target, phase, &planned).await?;
     Ok(Plan {
         chunks: planned.into_iter().map(|c| (c, false)).collect(),
         buckets: Some(buckets),
