@@ -772,10 +772,14 @@ impl Table {
         )
     }
 
-    /// One pass over the source counting rows left out (per filter), rows
-    /// changed (per change) and values in dropped columns.
+    /// One pass over the source counting all rows, the rows that carry, rows
+    /// left out (per filter), rows changed (per change) and values in
+    /// dropped columns.
     pub fn census(&self) -> String {
-        let mut parts = vec!["count(*)".to_owned()];
+        let mut parts = vec![
+            "count(*)".to_owned(),
+            format!("count(*) FILTER (WHERE {})", self.carried_filter()),
+        ];
         for (cond, _) in self.filters {
             parts.push(format!("count(*) FILTER (WHERE NOT coalesce(({cond}), false))"));
         }
@@ -902,7 +906,7 @@ mod tests {
     fn the_census_counts_each_filter_change_and_dropped_column() {
         let budgets = CONTROL_PLANE.iter().find(|t| t.target == "budgets").unwrap();
         let sql = budgets.census();
-        assert_eq!(sql.matches("count(").count(), 1 + 1 + 1 + 2, "{sql}");
+        assert_eq!(sql.matches("count(").count(), 2 + 1 + 1 + 2, "{sql}");
         assert!(sql.contains("count(s.parent_budget_id)"));
     }
 
