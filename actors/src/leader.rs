@@ -58,4 +58,18 @@ impl Leadership {
         }
         Ok(row.locked)
     }
+
+    /// Gives the lock back at once (rather than when the connection drops),
+    /// so another replica can lead as soon as this one stops.
+    pub async fn release(mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1) AS locked")
+                .bind::<BigInt, _>(self.lock_id)
+                .get_result::<Locked>(conn)
+                .await;
+            if let Err(e) = unlocked {
+                tracing::warn!(lock_id = self.lock_id, error = %e, "could not release a leader lock; it goes with the connection");
+            }
+        }
+    }
 }

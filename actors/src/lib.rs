@@ -24,4 +24,4 @@ pub mod webhooks;
 pub use leader::Leadership;
 pub use metrics::ActorMetrics;
 pub use registry::{Check, Registry};
-pub use supervisor::{spawn, Job, JobError, Ping, Supervision, Wake};
+pub use supervisor::{spawn, Job, JobError, Ping, Stop, Supervision, Wake};

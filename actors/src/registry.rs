@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use actix::Recipient;
 use serde::Serialize;
 
-use crate::supervisor::Ping;
+use crate::supervisor::{Ping, Stop};
 
 #[derive(Clone, Default)]
 pub struct Registry {
     entries: Arc<Mutex<BTreeMap<&'static str, Entry>>>,
+    stops: Arc<Mutex<Vec<Recipient<Stop>>>>,
 }
 
 struct Entry {
@@ -105,6 +106,28 @@ impl Registry {
                 ping: None,
             },
         );
+    }
+
+    pub fn register_stop(&self, stop: Recipient<Stop>) {
+        self.stops.lock().unwrap_or_else(|p| p.into_inner()).push(stop);
+    }
+
+    /// Stops every job actor: each finishes its tick in progress and gives
+    /// back its leader lock. Returns how many had not finished by `timeout`.
+    pub async fn stop_all(&self, timeout: Duration) -> usize {
+        let stops: Vec<_> = self.stops.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let waits = stops.into_iter().map(|stop| async move {
+            let (done, finished) = tokio::sync::oneshot::channel();
+            if stop.send(Stop(done)).await.is_err() {
+                return true;
+            }
+            tokio::time::timeout(timeout, finished).await.is_ok()
+        });
+        futures::future::join_all(waits)
+            .await
+            .into_iter()
+            .filter(|ok| !ok)
+            .count()
     }
 
     pub fn names(&self) -> Vec<&'static str> {

@@ -60,11 +60,21 @@ pub struct Ping;
 #[rtype(result = "()")]
 pub struct Wake;
 
+/// Finish the tick in progress, start no other, and give back what the job
+/// holds (its leader lock). The sender is answered once that is done.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop(pub tokio::sync::oneshot::Sender<()>);
+
 pub struct JobActor<J: Job> {
     job: J,
     sup: Supervision,
     leadership: Option<Leadership>,
     running: bool,
+    /// A `Stop` arrived: no new ticks.
+    stopping: bool,
+    /// Who waits for the running tick to end before the actor lets go.
+    on_idle: Option<tokio::sync::oneshot::Sender<()>>,
     /// A `Wake` arrived during a tick; run again when it ends.
     woken: bool,
     panic_pending: bool,
@@ -89,11 +99,14 @@ pub fn spawn<J: Job>(job: J, sup: &Supervision) -> Addr<JobActor<J>> {
             sup: sup_for_actor,
             leadership,
             running: false,
+            stopping: false,
+            on_idle: None,
             woken: false,
             panic_pending,
         }
     });
     sup.registry.register(name, interval, addr.clone().recipient());
+    sup.registry.register_stop(addr.clone().recipient());
     addr
 }
 
@@ -121,6 +134,18 @@ impl<J: Job> Handler<Ping> for JobActor<J> {
     fn handle(&mut self, _: Ping, _: &mut Self::Context) {}
 }
 
+impl<J: Job> Handler<Stop> for JobActor<J> {
+    type Result = ();
+    fn handle(&mut self, Stop(done): Stop, ctx: &mut Self::Context) {
+        self.stopping = true;
+        if self.running {
+            self.on_idle = Some(done);
+        } else {
+            self.let_go(ctx, done);
+        }
+    }
+}
+
 impl<J: Job> Handler<Wake> for JobActor<J> {
     type Result = ();
     fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
@@ -138,9 +163,23 @@ enum Outcome {
 }
 
 impl<J: Job> JobActor<J> {
+    /// Releases the leader lock, then answers `done`.
+    fn let_go(&mut self, ctx: &mut Context<Self>, done: tokio::sync::oneshot::Sender<()>) {
+        let leadership = self.leadership.take();
+        ctx.spawn(
+            async move {
+                if let Some(l) = leadership {
+                    l.release().await;
+                }
+                let _ = done.send(());
+            }
+            .into_actor(self),
+        );
+    }
+
     fn run_tick(&mut self, ctx: &mut Context<Self>) {
-        if self.running {
-            // The previous tick is still going; never stack them.
+        if self.running || self.stopping {
+            // Never stack ticks, and start none once stopping.
             return;
         }
         self.running = true;
@@ -201,7 +240,9 @@ impl<J: Job> JobActor<J> {
                     act.sup.registry.record_error(name, e.to_string());
                 }
             }
-            if std::mem::take(&mut act.woken) {
+            if let Some(done) = act.on_idle.take() {
+                act.let_go(ctx, done);
+            } else if std::mem::take(&mut act.woken) {
                 act.run_tick(ctx);
             }
         }));

@@ -5,6 +5,7 @@
 //! on a pooled connection or inside a caller's transaction, and they return
 //! `diesel::QueryResult`; translating failures for clients is the server's job.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod approvals;
 pub mod audit;

@@ -50,13 +50,80 @@ pub async fn run_pending(database_url: &str) -> Result<Vec<String>, MigrateError
 }
 
 fn run_pending_blocking(url: &str) -> Result<Vec<String>, MigrateError> {
+    with_lock(url, |conn| {
+        conn.run_pending_migrations(MIGRATIONS)
+            .map(|applied| applied.iter().map(|v| v.to_string()).collect())
+            .map_err(|e| MigrateError::Migration(e.to_string()))
+    })
+}
+
+/// Every embedded migration: `(version, name)`, oldest first, e.g.
+/// `("20261129000001", "2026-11-29-000001_foundation")`.
+pub fn embedded() -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .unwrap_or_default()
+        .iter()
+        .map(|m| (m.name().version().to_string(), m.name().to_string()))
+        .collect();
+    all.sort();
+    all
+}
+
+/// An applied migration and when it ran.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Applied {
+    #[diesel(sql_type = Text)]
+    pub version: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamp)]
+    pub run_on: chrono::NaiveDateTime,
+}
+
+/// The applied migrations, oldest first (the table diesel keeps).
+pub async fn applied(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Applied>> {
+    diesel::sql_query("SELECT version, run_on FROM __diesel_schema_migrations ORDER BY version")
+        .load(conn)
+        .await
+}
+
+/// Reverts, newest first, every applied migration newer than `target` (a
+/// version) and returns the versions reverted. Runs under the migration
+/// lock, like applying.
+pub async fn revert_to(database_url: &str, target: &str) -> Result<Vec<String>, MigrateError> {
+    let url = database_url.to_owned();
+    let target = target.to_owned();
+    tokio::task::spawn_blocking(move || {
+        with_lock(&url, |conn| {
+            let mut reverted = Vec::new();
+            loop {
+                let newest = diesel::RunQueryDsl::get_result::<VersionRow>(
+                    diesel::sql_query("SELECT max(version) AS version FROM __diesel_schema_migrations"),
+                    conn,
+                )?;
+                match newest.version {
+                    Some(v) if v > target => {
+                        let done = conn
+                            .revert_last_migration(MIGRATIONS)
+                            .map_err(|e| MigrateError::Migration(e.to_string()))?;
+                        reverted.push(done.to_string());
+                    }
+                    _ => return Ok(reverted),
+                }
+            }
+        })
+    })
+    .await
+    .map_err(|e| MigrateError::Migration(format!("migration task failed: {e}")))?
+}
+
+/// Runs `work` on a fresh connection while holding the migration lock.
+fn with_lock<T>(
+    url: &str,
+    work: impl FnOnce(&mut AsyncConnectionWrapper<AsyncPgConnection>) -> Result<T, MigrateError>,
+) -> Result<T, MigrateError> {
     let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url)?;
     let lock = diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(MIGRATION_LOCK_ID);
     diesel::RunQueryDsl::execute(lock, &mut conn)?;
-    let result = conn
-        .run_pending_migrations(MIGRATIONS)
-        .map(|applied| applied.iter().map(|v| v.to_string()).collect())
-        .map_err(|e| MigrateError::Migration(e.to_string()));
+    let result = work(&mut conn);
     // The lock is session-scoped, so it would also go away with the
     // connection; unlocking explicitly lets a waiting replica go at once.
     let unlock = diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(MIGRATION_LOCK_ID);

@@ -233,6 +233,9 @@ pub struct AgentActivity {
     pub tools_used: Vec<String>,
     #[diesel(sql_type = diesel::sql_types::Array<Text>)]
     pub models_used: Vec<String>,
+    /// Calls the firewall blocked, steered or throttled.
+    #[diesel(sql_type = BigInt)]
+    pub interventions: i64,
 }
 
 pub async fn agents(
@@ -246,7 +249,8 @@ pub async fn agents(
                 count(*) AS total_spans, coalesce(sum(cost_usd), 0) AS total_cost_usd, \
                 count(tool_name) AS total_tool_calls, \
                 coalesce(array_agg(DISTINCT tool_name) FILTER (WHERE tool_name IS NOT NULL), '{}') AS tools_used, \
-                coalesce(array_agg(DISTINCT request_model) FILTER (WHERE request_model IS NOT NULL), '{}') AS models_used \
+                coalesce(array_agg(DISTINCT request_model) FILTER (WHERE request_model IS NOT NULL), '{}') AS models_used, \
+                count(*) FILTER (WHERE intervention_state IN ('blocked', 'steered', 'throttled')) AS interventions \
          FROM spans WHERE project_id = $1 AND start_time_unix_nano >= $2 AND agent_name IS NOT NULL \
          GROUP BY agent_name ORDER BY max(start_time_unix_nano) DESC LIMIT $3",
     )

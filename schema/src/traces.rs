@@ -61,6 +61,7 @@ pub struct TraceQuery {
     pub start_after: Option<i64>,
     pub start_before: Option<i64>,
     pub agent_name: Option<String>,
+    pub workflow_name: Option<String>,
     pub intervention_state: Option<String>,
     /// Keyset position for the default newest-first order.
     pub after: Option<(i64, Vec<u8>)>,
@@ -82,6 +83,9 @@ pub async fn list(conn: &mut AsyncPgConnection, project_id: Uuid, q: &TraceQuery
     }
     if let Some(agent) = &q.agent_name {
         query = query.filter(traces::agent_name.eq(agent.clone()));
+    }
+    if let Some(workflow) = &q.workflow_name {
+        query = query.filter(traces::workflow_name.eq(workflow.clone()));
     }
     if let Some(state) = &q.intervention_state {
         query = query.filter(traces::intervention_state.eq(state.clone()));

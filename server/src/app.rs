@@ -1,42 +1,15 @@
-//! The actix-web application: shared state, middleware order and routes.
+//! The actix-web application: middleware order, body limits and routes.
 
-use std::sync::Arc;
-
-use actix::Addr;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, Error, HttpRequest};
-use strathon_actors::ingest_writer::IngestWriter;
-use strathon_actors::Registry;
-use strathon_schema::DbPool;
 
-use crate::config::Config;
 use crate::error::ApiError;
-use crate::ingest::context::ContextCache;
-use crate::metrics::Metrics;
 use crate::middleware;
-use crate::rate_limit::RateLimiter;
-use strathon_actors::heartbeats::Heartbeats;
-
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub pool: DbPool,
-    pub actors: Registry,
-    pub metrics: Arc<Metrics>,
-    pub limiter: Option<Arc<RateLimiter>>,
-    pub writer: Addr<IngestWriter>,
-    pub contexts: ContextCache,
-    pub heartbeats: Arc<Heartbeats>,
-    /// Sends password-reset emails; None without `STRATHON_SMTP_HOST`.
-    pub mailer: Option<Arc<crate::mail::Mailer>>,
-    /// Per-IP throttle for login, registration and reset attempts.
-    pub login_limiter: RateLimiter,
-    /// Wrong second-factor codes per login challenge.
-    pub mfa_limiter: RateLimiter,
-}
+use crate::state::AppState;
 
 /// Builds the application around `routes`. Middleware runs outermost first:
 /// observe (log + metrics) → security headers → rate limit → JSON error

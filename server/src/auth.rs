@@ -8,8 +8,8 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The scope strings keys and roles carry (`*` grants all of them).
 pub mod scope {
@@ -112,10 +112,30 @@ pub struct RequestMeta {
     pub request_id: Uuid,
 }
 
+/// The caller's address: the leftmost `X-Forwarded-For` entry when the
+/// operator trusts that header (a proxy or the dashboard sets it), else the
+/// socket peer.
+pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
+    let forwarded = trust_forwarded_for
+        .then(|| req.headers().get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    match forwarded {
+        Some(ip) => Some(ip.to_owned()),
+        None => req.peer_addr().map(|a| a.ip().to_string()),
+    }
+}
+
 impl RequestMeta {
     pub fn of(req: &HttpRequest) -> RequestMeta {
+        let trust = req
+            .app_data::<web::Data<AppState>>()
+            .is_some_and(|s| s.config.rate_limit_trust_forwarded_for);
         RequestMeta {
-            source_ip: req.peer_addr().map(|a| a.ip().to_string()),
+            source_ip: client_ip(req, trust),
             user_agent: req
                 .headers()
                 .get("user-agent")

@@ -1,6 +1,6 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::config::{Config, ConfigError, Database, Logs, SealingKeys};
+use crate::config::{Config, DashboardSettings, Database, LogSettings, SealingKeys};
 
 /// Strathon: the self-hosted firewall for AI agents.
 ///
@@ -21,12 +21,21 @@ pub enum Command {
     /// STRATHON_BIND (default 0.0.0.0:4318), with /health, /ready and /metrics.
     /// Applies pending migrations first unless STRATHON_AUTO_MIGRATE=false.
     Serve(Config),
-    /// Apply pending database migrations to DATABASE_URL and exit. Use this as a
-    /// separate deploy step when running with STRATHON_AUTO_MIGRATE=false.
-    Migrate(Config),
+    /// Apply pending database migrations to DATABASE_URL and exit (use this as a
+    /// separate deploy step when running with STRATHON_AUTO_MIGRATE=false), or
+    /// show their status and history, or revert some.
+    Migrate(MigrateCommand),
+    /// Security keys: `strathon keys generate` prints a new audit HMAC key,
+    /// Fernet encryption key and password pepper, ready for `.env`.
+    Keys(KeysCommand),
+    /// Serve the operator dashboard on STRATHON_DASHBOARD_BIND (default
+    /// 0.0.0.0:3000). It signs users in through the receiver at
+    /// STRATHON_DASHBOARD_API_URL and keeps no state of its own.
+    Dashboard(DashboardCommand),
     /// Local development: create the database named in DATABASE_URL if it does
-    /// not exist, seed the well-known dev API key, and serve. Never use in production.
-    Dev(Config),
+    /// not exist, seed the well-known dev API key, and serve the receiver and
+    /// the dashboard together. Never use in production.
+    Dev(DevCommand),
     /// Offline operator tasks that work straight on the database (DATABASE_URL
     /// and STRATHON_PASSWORD_PEPPER only; no receiver needs to be running).
     Admin(Admin),
@@ -67,7 +76,7 @@ pub struct AdoptSettings {
     #[command(flatten)]
     pub database: Database,
     #[command(flatten)]
-    pub logs: Logs,
+    pub log: LogSettings,
     #[command(flatten)]
     pub keys: SealingKeys,
 }
@@ -93,6 +102,61 @@ impl Adopt {
             None => &self.settings,
         }
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateCommand {
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum MigrateAction {
+    /// Show the applied version, the newest this binary carries, and what is pending.
+    Status,
+    /// List every migration with when it was applied.
+    History,
+    /// Revert, newest first, every migration newer than --to. Drops what they
+    /// added, data included: back up first and stop every receiver.
+    Revert {
+        /// The version (or migration name) to go back to; it stays applied.
+        #[arg(long)]
+        to: String,
+        /// Confirm that the reverted migrations' data may be dropped.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeysCommand {
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysAction {
+    /// Print a new STRATHON_AUDIT_HMAC_KEY (64 hex), STRATHON_ENCRYPTION_KEY
+    /// (Fernet) and STRATHON_PASSWORD_PEPPER (64 hex) as .env lines.
+    Generate,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DashboardCommand {
+    #[command(flatten)]
+    pub log: LogSettings,
+    #[command(flatten)]
+    pub dashboard: DashboardSettings,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DevCommand {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(flatten)]
+    pub dashboard: DashboardSettings,
 }
 
 #[derive(Debug, clap::Args)]
@@ -132,27 +196,28 @@ pub enum AdminTask {
 }
 
 impl Command {
-    /// The receiver's configuration; `adopt` reads only a few settings and has none.
-    pub fn config(&self) -> Option<&Config> {
-        match self {
-            Command::Serve(c) | Command::Migrate(c) | Command::Dev(c) => Some(c),
-            Command::Admin(a) => Some(&a.config),
-            Command::Adopt(_) => None,
-        }
+    pub fn log(&self) -> Option<&LogSettings> {
+        Some(match self {
+            Command::Keys(_) => return None,
+            Command::Serve(c) => &c.log,
+            Command::Migrate(m) => &m.config.log,
+            Command::Dev(d) => &d.config.log,
+            Command::Dashboard(d) => &d.log,
+            Command::Admin(a) => &a.config.log,
+            Command::Adopt(a) => &a.settings().log,
+        })
     }
 
-    pub fn logs(&self) -> &Logs {
+    /// Checks the settings this command reads beyond what their types check.
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
         match self {
-            Command::Adopt(a) => &a.settings().logs,
-            other => &other.config().expect("every other command has a config").logs,
-        }
-    }
-
-    /// Checks the settings the command reads.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        match self {
+            Command::Serve(c) => c.validate(),
+            Command::Migrate(m) => m.config.validate(),
+            Command::Keys(_) => Ok(()),
+            Command::Dev(d) => d.config.validate().and_then(|()| d.dashboard.validate()),
+            Command::Dashboard(d) => d.dashboard.validate(),
+            Command::Admin(a) => a.config.validate(),
             Command::Adopt(a) => a.settings().keys.validate(None),
-            other => other.config().map_or(Ok(()), Config::validate),
         }
     }
 }

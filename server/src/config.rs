@@ -40,6 +40,92 @@ pub enum LogFormat {
     Json,
 }
 
+/// Log settings, read by every command.
+#[derive(Debug, Clone, Args)]
+pub struct LogSettings {
+    /// Log verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    #[arg(
+        long,
+        env = "STRATHON_LOG_LEVEL",
+        value_enum,
+        ignore_case = true,
+        default_value = "INFO"
+    )]
+    pub log_level: LogLevel,
+
+    /// Log format: text, or json (one record per line).
+    #[arg(long, env = "STRATHON_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// The dashboard's settings (`strathon dashboard`, and `strathon dev`).
+/// The dashboard keeps no state: it needs only the receiver's address.
+#[derive(Debug, Clone, Args)]
+pub struct DashboardSettings {
+    /// Address the dashboard listens on.
+    #[arg(long, env = "STRATHON_DASHBOARD_BIND", default_value = "0.0.0.0:3000")]
+    pub dashboard_bind: SocketAddr,
+
+    /// The receiver's REST API as the dashboard reaches it (`strathon dev` uses its own receiver).
+    #[arg(long, env = "STRATHON_DASHBOARD_API_URL", default_value = "http://127.0.0.1:4318")]
+    pub dashboard_api_url: String,
+
+    /// Mark the dashboard's cookies Secure; set it when users reach the dashboard over HTTPS.
+    #[arg(long, env = "STRATHON_COOKIE_SECURE", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub cookie_secure: bool,
+
+    /// Comma-separated addresses or CIDR blocks of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For the dashboard believes.
+    #[arg(long, env = "STRATHON_DASHBOARD_TRUSTED_PROXIES", default_value = "")]
+    pub dashboard_trusted_proxies: String,
+}
+
+impl DashboardSettings {
+    /// The trusted proxy networks; `validate` has checked that they parse.
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.dashboard_trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .filter_map(parse_net)
+            .collect()
+    }
+
+    /// The API base URL without a trailing slash.
+    pub fn api_base(&self) -> String {
+        self.dashboard_api_url.trim().trim_end_matches('/').to_owned()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.api_base();
+        let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+        if !scheme_ok || reqwest::Url::parse(&url).is_err() {
+            return err(
+                "STRATHON_DASHBOARD_API_URL",
+                format!("must be an http:// or https:// URL, got {url:?}"),
+            );
+        }
+        if let Some(bad) = self
+            .dashboard_trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .find(|p| !p.is_empty() && parse_net(p).is_none())
+        {
+            return err(
+                "STRATHON_DASHBOARD_TRUSTED_PROXIES",
+                format!("{bad:?} is not an IP address or CIDR block"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An address (as a one-host network) or a CIDR block.
+fn parse_net(raw: &str) -> Option<ipnet::IpNet> {
+    raw.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
 /// The database a command works on. A group of its own so that commands
 /// reading only a few settings (`adopt`) flatten just the groups they need.
 #[derive(Debug, Clone, Args)]
@@ -54,32 +140,6 @@ pub struct Database {
         hide_env_values = true
     )]
     pub url: String,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct Logs {
-    /// Log verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL.
-    #[arg(
-        id = "log_level",
-        long = "log-level",
-        value_name = "LOG_LEVEL",
-        env = "STRATHON_LOG_LEVEL",
-        value_enum,
-        ignore_case = true,
-        default_value = "INFO"
-    )]
-    pub level: LogLevel,
-
-    /// Log format: text, or json (one record per line).
-    #[arg(
-        id = "log_format",
-        long = "log-format",
-        value_name = "LOG_FORMAT",
-        env = "STRATHON_LOG_FORMAT",
-        value_enum,
-        default_value = "text"
-    )]
-    pub format: LogFormat,
 }
 
 /// The keys that seal data at rest: what a row written under them needs to
@@ -109,7 +169,7 @@ pub struct Config {
     pub mode: Mode,
 
     #[command(flatten)]
-    pub logs: Logs,
+    pub log: LogSettings,
 
     /// Apply pending database migrations at startup.
     #[arg(long, env = "STRATHON_AUTO_MIGRATE", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
@@ -301,6 +361,14 @@ pub struct Config {
     /// Let webhooks reach loopback addresses (over http too), for tests and local relays.
     #[arg(long, env = "STRATHON_WEBHOOK_ALLOW_LOOPBACK", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub webhook_allow_loopback: bool,
+
+    /// Seconds the receiver keeps serving after SIGTERM or SIGINT while `/ready` answers 503, so load balancers and Kubernetes endpoints stop sending it new requests first (0: close at once).
+    #[arg(long, env = "STRATHON_SHUTDOWN_DRAIN_SECONDS", default_value = "10")]
+    pub shutdown_drain_seconds: u64,
+
+    /// Seconds requests in flight (span batches included) get to finish once the listener has closed.
+    #[arg(long, env = "STRATHON_SHUTDOWN_TIMEOUT_SECONDS", default_value = "30")]
+    pub shutdown_timeout_seconds: u64,
 
     /// Fault drill: `actor-panic:<task>` makes that background task panic once, to rehearse supervision and alerting.
     #[arg(long, env = "STRATHON_FAULT_INJECT")]
@@ -528,6 +596,12 @@ impl Config {
             };
             return err(var, "is too small (attempts at least 1, window at least 10 seconds)");
         }
+        if self.shutdown_drain_seconds > 600 {
+            return err("STRATHON_SHUTDOWN_DRAIN_SECONDS", "must be at most 600");
+        }
+        if !(1..=600).contains(&self.shutdown_timeout_seconds) {
+            return err("STRATHON_SHUTDOWN_TIMEOUT_SECONDS", "must be between 1 and 600");
+        }
         if self.db_pool_size == 0 {
             return err("STRATHON_DB_POOL_SIZE", "must be at least 1");
         }
@@ -643,11 +717,11 @@ mod doc_tests {
 
     use crate::cli::Cli;
 
-    /// `(variable, default)` for every setting the binary reads.
-    fn from_code() -> BTreeMap<String, String> {
+    /// `(variable, default)` for every setting a subcommand reads.
+    fn from_code(sub: &str) -> BTreeMap<String, String> {
         let cli = Cli::command();
-        let serve = cli.find_subcommand("serve").expect("serve exists");
-        serve
+        let command = cli.find_subcommand(sub).expect("subcommand exists");
+        command
             .get_arguments()
             .filter_map(|arg| {
                 let env = arg.get_env()?.to_string_lossy().into_owned();
@@ -660,14 +734,14 @@ mod doc_tests {
             .collect()
     }
 
-    /// `(variable, default)` rows of the receiver table in the doc.
-    fn from_doc() -> BTreeMap<String, String> {
+    /// `(variable, default)` rows of one section's table in the doc.
+    fn from_doc(section: &str) -> BTreeMap<String, String> {
         let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md"))
             .expect("doc exists");
         let section = doc
-            .split("## Receiver settings")
+            .split(&format!("## {section}"))
             .nth(1)
-            .expect("receiver section")
+            .expect("section exists")
             .split("\n## ")
             .next()
             .unwrap_or("");
@@ -686,20 +760,21 @@ mod doc_tests {
 
     #[test]
     fn configuration_doc_matches_the_code() {
-        assert_eq!(from_doc(), from_code());
+        assert_eq!(from_doc("Receiver settings"), from_code("serve"));
+        let mut dashboard = from_code("dashboard");
+        dashboard.retain(|k, _| !k.starts_with("STRATHON_LOG_"));
+        assert_eq!(from_doc("Dashboard settings"), dashboard);
     }
 
     #[test]
-    fn every_subcommand_reads_the_same_settings() {
-        let cli = Cli::command();
-        let names = |sub: &str| -> Vec<String> {
-            cli.find_subcommand(sub)
-                .unwrap()
-                .get_arguments()
-                .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
-                .collect()
-        };
-        assert_eq!(names("serve"), names("migrate"));
-        assert_eq!(names("serve"), names("dev"));
+    fn each_subcommand_reads_its_own_settings() {
+        let serve = from_code("serve");
+        assert_eq!(from_code("migrate"), serve);
+        let mut dev = serve.clone();
+        dev.extend(from_code("dashboard"));
+        assert_eq!(from_code("dev"), dev);
+        // The dashboard reads no receiver or database setting.
+        let dashboard = from_code("dashboard");
+        assert!(!dashboard.contains_key("DATABASE_URL") && !dashboard.contains_key("STRATHON_BIND"));
     }
 }

@@ -5,10 +5,10 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogFormat, LogLevel, Logs};
+use crate::config::{LogFormat, LogLevel, LogSettings};
 
-pub fn init(logs: &Logs) {
-    let level = match logs.level {
+pub fn init(config: &LogSettings) {
+    let level = match config.log_level {
         LogLevel::Trace => "trace",
         LogLevel::Debug => "debug",
         LogLevel::Info => "info",
@@ -22,7 +22,7 @@ pub fn init(logs: &Logs) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = match logs.format {
+    let _ = match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };

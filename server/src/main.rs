@@ -7,6 +7,7 @@ use strathon_server::{logging, serve};
 /// Exit status for configuration problems (bad flag or environment value).
 const EXIT_CONFIG: i32 = 2;
 
+#[allow(clippy::print_stdout)]
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -20,13 +21,20 @@ fn main() {
         eprintln!("strathon: invalid configuration: {e}");
         std::process::exit(EXIT_CONFIG);
     }
-    logging::init(cli.command.logs());
+    if let Some(log) = cli.command.log() {
+        logging::init(log);
+    }
 
     let result = actix_rt::System::new().block_on(async move {
         match cli.command {
             Command::Serve(config) => serve::serve(config).await,
-            Command::Migrate(config) => serve::migrate_only(&config).await,
-            Command::Dev(config) => serve::dev(config).await,
+            Command::Migrate(m) => strathon_server::migrations::run(&m.config, m.action).await,
+            Command::Keys(_) => {
+                print!("{}", strathon_server::keys::generate());
+                Ok(())
+            }
+            Command::Dev(dev) => serve::dev(dev.config, dev.dashboard).await,
+            Command::Dashboard(d) => strathon_server::dashboard::serve(d.dashboard).await,
             Command::Admin(admin) => strathon_server::admin::run(admin).await,
             Command::Adopt(adopt) => strathon_server::adopt::run(adopt).await,
         }

@@ -13,9 +13,9 @@ use actix_web::middleware::{ErrorHandlerResponse, Next};
 use actix_web::{web, Error, HttpResponse, ResponseError};
 use futures::FutureExt as _;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rate_limit::Decision;
+use crate::state::AppState;
 
 /// Paths probes and scrapers hit: never rate limited.
 const EXEMPT: [&str; 3] = ["/health", "/ready", "/metrics"];
@@ -105,20 +105,7 @@ fn identify(req: &ServiceRequest, trust_forwarded_for: bool) -> (String, &'stati
         let digest = ring::digest::digest(&ring::digest::SHA256, auth.as_bytes());
         return (format!("key:{}", hex::encode(digest)), "api_key");
     }
-    let forwarded = trust_forwarded_for
-        .then(|| req.headers().get("x-forwarded-for"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    let ip = match forwarded {
-        Some(ip) => ip.to_owned(),
-        None => req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into()),
-    };
+    let ip = crate::auth::client_ip(req.request(), trust_forwarded_for).unwrap_or_else(|| "unknown".into());
     (format!("ip:{ip}"), "ip")
 }
 
@@ -128,7 +115,16 @@ pub async fn security_headers(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let sensitive = req.path().starts_with("/v1/auth/") || req.path().starts_with("/v1/api_keys");
+    let draining = req
+        .app_data::<actix_web::web::Data<AppState>>()
+        .is_some_and(|s| s.draining.is_on());
     let mut res = next.call(req).await?;
+    if draining {
+        // Clients and proxies reconnect, and so move to a replica that stays.
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
     let headers = res.headers_mut();
     headers.insert(
         HeaderName::from_static("x-content-type-options"),

@@ -18,12 +18,13 @@ use strathon_actors::webhooks::{Delivering, WebhookSender};
 use strathon_actors::{Registry, Supervision};
 use strathon_schema::{api_keys, migrate, partitions, pool, projects};
 
-use crate::app::{self, AppState};
-use crate::config::{Config, Mode};
+use crate::app;
+use crate::config::{Config, DashboardSettings, Mode};
 use crate::ingest::context::ContextCache;
 use crate::logging::redact_url;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
+use crate::state::{AppState, Draining};
 use crate::{api, banner};
 
 /// How long startup waits for Postgres to accept connections (compose may
@@ -35,13 +36,19 @@ pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
     apply_migrations(config).await
 }
 
-pub async fn dev(mut config: Config) -> anyhow::Result<()> {
+pub async fn dev(mut config: Config, dashboard: DashboardSettings) -> anyhow::Result<()> {
     create_database_if_missing(&config.database.url).await?;
     config.seed_dev_key = true;
-    serve(config).await
+    run(config, Some(dashboard)).await
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    run(config, None).await
+}
+
+/// The receiver, and in `strathon dev` the dashboard beside it in the same
+/// process, talking to this receiver whatever STRATHON_DASHBOARD_API_URL says.
+async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     tracing::info!(version = env!("CARGO_PKG_VERSION"), mode = ?config.mode, database = %redact_url(&config.database.url), "Strathon receiver starting");
     warn_about_keys(&config);
@@ -83,10 +90,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         &registry,
         metrics.writer.clone(),
     );
+    let draining = Draining::default();
     let state = web::Data::new(AppState {
         config: config.clone(),
         pool,
-        actors: registry,
+        actors: registry.clone(),
         metrics,
         limiter,
         writer,
@@ -101,30 +109,66 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ),
         // Four misses are forgiven; the fifth ends the five-minute challenge.
         mfa_limiter: RateLimiter::new(4, 4.0 / 300.0),
+        draining: draining.clone(),
     });
 
+    // Signals are ours (see `shutdown`): actix would stop accepting at once.
     let server = HttpServer::new(move || app::build(state.clone(), api::routes))
+        .disable_signals()
+        .shutdown_timeout(config.shutdown_timeout_seconds)
         .bind(config.bind)
         .with_context(|| format!("binding {}", config.bind))?;
     let bound = server.addrs().first().copied().context("no listening address")?;
     tracing::info!(addr = %bound, "listening");
+    let receiver = server.run();
+    let dashboard = match dashboard {
+        Some(settings) => {
+            let api = format!("http://{}", banner::reachable(bound));
+            let (server, at) = crate::dashboard::bind(&settings, api.clone())?;
+            tracing::info!(addr = %at, api = %api, "Strathon dashboard listening");
+            Some((server, at))
+        }
+        None => None,
+    };
     if config.seed_dev_key {
-        eprint!("{}", banner::render(&banner::endpoint(bound)));
+        let dashboard_url = dashboard.as_ref().map(|(_, at)| banner::endpoint(*at));
+        eprint!("{}", banner::render(&banner::endpoint(bound), dashboard_url.as_deref()));
     }
-    server.run().await?;
-    tracing::info!("Strathon receiver shutting down");
+    let mut handles = vec![receiver.handle()];
+    handles.extend(dashboard.as_ref().map(|(d, _)| d.handle()));
+    actix_rt::spawn(crate::shutdown::on_signal(
+        handles,
+        draining,
+        Duration::from_secs(config.shutdown_drain_seconds),
+    ));
+    match dashboard {
+        Some((dash, _)) => {
+            futures::future::try_join(receiver, dash).await?;
+        }
+        None => receiver.await?,
+    }
+    let stuck = registry
+        .stop_all(Duration::from_secs(config.shutdown_timeout_seconds))
+        .await;
+    if stuck > 0 {
+        tracing::warn!(
+            jobs = stuck,
+            "background jobs still busy at shutdown; their locks go with their connections"
+        );
+    }
+    tracing::info!("Strathon receiver stopped");
     Ok(())
 }
 
 fn warn_about_keys(config: &Config) {
     if config.audit_key().is_none() {
-        tracing::warn!("STRATHON_AUDIT_HMAC_KEY is not set: the audit chain is signed with a public development key. Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'");
+        tracing::warn!("STRATHON_AUDIT_HMAC_KEY is not set: the audit chain is signed with a public development key. Generate the security keys with: strathon keys generate");
     }
     if config.encryption_key().is_none() {
-        tracing::warn!("STRATHON_ENCRYPTION_KEY is not set: TOTP and webhook signing secrets are stored unencrypted. Generate one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'");
+        tracing::warn!("STRATHON_ENCRYPTION_KEY is not set: TOTP and webhook signing secrets are stored unencrypted. Generate the security keys with: strathon keys generate");
     }
     if config.pepper().is_none() {
-        tracing::warn!("STRATHON_PASSWORD_PEPPER is not set: passwords are hashed without a pepper. Generate one with: python -c 'import secrets; print(secrets.token_hex(32))'");
+        tracing::warn!("STRATHON_PASSWORD_PEPPER is not set: passwords are hashed without a pepper. Generate the security keys with: strathon keys generate");
     }
 }
 

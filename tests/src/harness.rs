@@ -243,10 +243,12 @@ pub fn binary() -> PathBuf {
 
 const AUTO_PORT: &str = "127.0.0.1:auto";
 
-/// How to launch the receiver for one test.
+/// How to launch the receiver (or the dashboard) for one test.
 pub struct Launch {
     command: String,
     envs: BTreeMap<String, String>,
+    /// The variable that holds the listening address.
+    bind_var: &'static str,
 }
 
 impl Launch {
@@ -266,6 +268,20 @@ impl Launch {
         Launch {
             command: command.into(),
             envs,
+            bind_var: "STRATHON_BIND",
+        }
+    }
+
+    /// `strathon dashboard` in front of the receiver at `api`.
+    pub fn dashboard(api: &str) -> Launch {
+        let mut envs = BTreeMap::new();
+        envs.insert("STRATHON_DASHBOARD_API_URL".into(), api.to_owned());
+        envs.insert("STRATHON_DASHBOARD_BIND".into(), AUTO_PORT.into());
+        envs.insert("STRATHON_LOG_FORMAT".into(), "json".into());
+        Launch {
+            command: "dashboard".into(),
+            envs,
+            bind_var: "STRATHON_DASHBOARD_BIND",
         }
     }
 
@@ -285,7 +301,7 @@ impl Launch {
     }
 
     fn spawn(&self) -> (Child, String) {
-        let bind = match self.envs.get("STRATHON_BIND").map(String::as_str) {
+        let bind = match self.envs.get(self.bind_var).map(String::as_str) {
             Some(AUTO_PORT) | None => format!("127.0.0.1:{}", free_port()),
             Some(other) => other.to_owned(),
         };
@@ -294,13 +310,46 @@ impl Launch {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&self.envs)
-            .env("STRATHON_BIND", &bind)
+            .env(self.bind_var, &bind)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawning strathon");
         (child, bind)
+    }
+
+    /// Runs `strathon <command> <args…>` to completion: status, stdout, stderr lines.
+    pub fn run_with(&self, args: &[&str], timeout: Duration) -> (i32, String, Vec<String>) {
+        let envs: BTreeMap<&String, &String> = self.envs.iter().filter(|(_, v)| v.as_str() != AUTO_PORT).collect();
+        let mut child = Command::new(binary())
+            .arg(&self.command)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(envs)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning strathon");
+        let stdout = collect(child.stdout.take().expect("stdout"));
+        let stderr = collect(child.stderr.take().expect("stderr"));
+        let deadline = Instant::now() + timeout;
+        let code = loop {
+            if let Some(status) = child.try_wait().expect("waiting") {
+                break status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("strathon {} {args:?} did not exit within {timeout:?}", self.command);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let out = stdout.lock().unwrap().join("\n");
+        let err = stderr.lock().unwrap().clone();
+        (code, out, err)
     }
 
     /// Runs to completion (for commands that exit): status and stderr lines.
@@ -483,6 +532,27 @@ impl Server {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM (a rolling update, `docker stop`, Ctrl-C's cousin).
+    pub fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(sent.success(), "could not signal the receiver");
+    }
+
+    /// Waits for the process to exit; its exit code, or None after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     pub fn is_running(&mut self) -> bool {

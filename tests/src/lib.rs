@@ -17,6 +17,8 @@ mod actors;
 #[cfg(test)]
 mod adopt;
 #[cfg(test)]
+mod analytics;
+#[cfg(test)]
 mod audit;
 #[cfg(test)]
 mod auth;
@@ -24,6 +26,8 @@ mod auth;
 mod config;
 #[cfg(test)]
 mod control;
+#[cfg(test)]
+mod dashboard;
 #[cfg(test)]
 mod ingest;
 #[cfg(test)]

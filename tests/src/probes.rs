@@ -175,3 +175,43 @@ async fn version_endpoint_reports_the_release() {
         (200, json!({"version": "1.4.0", "api_version": "v1"}))
     );
 }
+
+#[tokio::test]
+async fn sigterm_turns_ready_to_503_serves_through_the_drain_then_exits_0() {
+    let db = TestDb::migrated().await;
+    let mut server = Launch::serve(&db)
+        .env("STRATHON_SHUTDOWN_DRAIN_SECONDS", "2")
+        .start()
+        .await;
+    server.wait_ready().await;
+    let signalled = std::time::Instant::now();
+    server.terminate();
+    server
+        .wait_for("/ready to answer 503", Duration::from_secs(2), async || {
+            server.ready().await.0 == 503
+        })
+        .await;
+    let resp = server.get("/ready").send().await.unwrap();
+    assert_eq!(
+        resp.headers()["connection"],
+        "close",
+        "clients are told to reconnect elsewhere"
+    );
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["checks"]["shutting_down"]["status"], "failed", "{body}");
+    // Still serving real requests while the drain lasts.
+    let (status, _) = server.get_json("/v1/version", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        server.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "{:#?}",
+        server.logs()
+    );
+    assert!(signalled.elapsed() >= Duration::from_secs(2), "drained before closing");
+    let logs = server.logs().join("\n");
+    assert!(
+        logs.contains("shutdown requested") && logs.contains("Strathon receiver stopped"),
+        "{logs}"
+    );
+}

@@ -6,10 +6,10 @@ use serde_json::{json, Value};
 use strathon_schema::{budgets, policies};
 
 use super::params::{iso, Params};
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::policy::analysis::SENSITIVE_TOOLS;
+use crate::state::AppState;
 
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
@@ -63,11 +63,12 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
             json!({
                 "agent_name": a.agent_name, "first_seen": iso(a.first_seen), "last_active": iso(a.last_active),
                 "total_spans": a.total_spans, "total_cost_usd": a.total_cost_usd.normalized().to_plain_string(),
-                "total_tool_calls": a.total_tool_calls, "tools_used": a.tools_used, "models_used": a.models_used,
+                "total_tool_calls": a.total_tool_calls, "interventions": a.interventions, "tools_used": a.tools_used, "models_used": a.models_used,
                 "policies_covering": covering.len(), "has_budget": has_budget, "has_approval_policy": has_approval,
                 "risk_score": risk, "risk_factors": factors,
                 "last_heartbeat": beat.map(|l| l.last_seen.to_rfc3339()), "sdk_version": beat.and_then(|l| l.sdk_version.clone()),
                 "code_changed": beat.map(|l| l.code_changed),
+                "heartbeat_state": beat.map(|l| if l.missed { "silent" } else { "alive" }),
             })
         })
         .collect();

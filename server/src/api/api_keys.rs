@@ -9,10 +9,10 @@ use strathon_schema::api_keys::{self, ApiKey, Creation};
 
 use super::params::{self, Params};
 use super::policies::object;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth, Confirmed};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Scopes a key gets when none are asked for: enough for the SDK to export
 /// traces, read policies and obey halts.

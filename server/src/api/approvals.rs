@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::params::{self, Params};
 use super::policies::object;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 const STATUSES: [&str; 4] = ["approved", "denied", "expired", "pending"];
 

@@ -14,11 +14,11 @@ use strathon_schema::audit::{self as rows, Filter};
 use uuid::Uuid;
 
 use super::params::{self, Params};
-use crate::app::AppState;
 use crate::audit::filter::{self, Expr, Literal, Op};
 use crate::audit::{self, chain};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub fn render(e: &rows::Event) -> Value {
     json!({

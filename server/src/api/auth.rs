@@ -12,12 +12,12 @@ use uuid::Uuid;
 use super::params::utc_offset;
 use super::policies::object;
 use crate::accounts::password::{self, Verified};
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{bearer_token, scope, Auth, RequestMeta};
 use crate::config::Mode;
 use crate::error::ApiError;
 use crate::rate_limit::Decision;
+use crate::state::AppState;
 
 fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Result<String, ApiError> {
     let v = body
@@ -36,10 +36,8 @@ fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Resul
 
 /// One attempt from this client against the login throttle.
 pub(super) fn throttle(state: &AppState, req: &HttpRequest, bucket: &str, message: &str) -> Result<(), ApiError> {
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let ip =
+        crate::auth::client_ip(req, state.config.rate_limit_trust_forwarded_for).unwrap_or_else(|| "unknown".into());
     match state
         .login_limiter
         .check(&format!("{bucket}:{ip}"), std::time::Instant::now())
@@ -416,11 +414,15 @@ pub async fn force_reset(
     Ok(temporary)
 }
 
-pub async fn capabilities(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
+pub async fn capabilities(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    // The first user may always register (they become the owner), so the
+    // sign-in page needs to know whether anyone has yet.
+    let setup_required = users::count(&mut *state.pool.get().await?).await? == 0;
+    Ok(HttpResponse::Ok().json(json!({
+        "setup_required": setup_required,
         "registration_enabled": state.config.registration_enabled,
         "smtp_enabled": state.mailer.is_some(),
         "mfa_available": true,
         "mode": match state.config.mode { Mode::SelfHosted => "self-hosted", Mode::Cloud => "cloud" },
-    }))
+    })))
 }

@@ -15,11 +15,11 @@ use super::auth::{new_session, session_token, session_user, user_json};
 use super::policies::object;
 use crate::accounts::password::{self, Verified};
 use crate::accounts::{mfa, password::token_hash};
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::RequestMeta;
 use crate::error::ApiError;
 use crate::rate_limit::Decision;
+use crate::state::AppState;
 
 const API_KEY: &str = "This endpoint requires session auth, not an API key";
 

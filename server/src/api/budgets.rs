@@ -1,4 +1,4 @@
-//! `/v1/budgets` and `GET /v1/costs/forecast`. The CLI's field names
+//! `/v1/budgets`. The CLI's field names
 //! (`budget_type`, `limit_usd`, `limit_count`, `window_type`) are accepted
 //! beside the original's, and both are returned.
 
@@ -13,16 +13,12 @@ use strathon_schema::budgets::{self, Budget, BudgetChanges, NewBudget};
 use strathon_schema::halts;
 use uuid::Uuid;
 
-use super::params::{self, Params};
+use super::params::{self, decimal as dec, Params};
 use super::policies::object;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
-
-fn dec(d: &BigDecimal) -> String {
-    d.normalized().to_plain_string()
-}
+use crate::state::AppState;
 
 pub fn render(b: &Budget, auto_halted: bool) -> Value {
     let is_cost = b.max_spend_usd.is_some();
@@ -452,66 +448,6 @@ pub async fn sync_view(conn: &mut AsyncPgConnection, project_id: Uuid) -> Result
             })
         })
         .collect())
-}
-
-/// `GET /v1/costs/forecast`: the last day's burn rate projected forward,
-/// and when each cost budget runs out at that rate.
-pub async fn forecast(
-    auth: Auth,
-    state: web::Data<AppState>,
-    query: web::Query<Params>,
-) -> Result<HttpResponse, ApiError> {
-    auth.require(scope::TRACES_READ)?;
-    let threshold: i64 = query
-        .get("alert_threshold_hours")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24);
-    let now = chrono::Utc::now();
-    let day_ago = (now - chrono::Duration::hours(24)).timestamp_nanos_opt().unwrap_or(0);
-    let mut conn = state.pool.get().await?;
-    let last_day = strathon_schema::spans::cost_since(&mut conn, auth.project_id, day_ago)
-        .await?
-        .to_f64()
-        .unwrap_or(0.0);
-    let burn = last_day / 24.0;
-    let mut forecasts = Vec::new();
-    let mut alerts = Vec::new();
-    for b in budgets::list(&mut conn, auth.project_id, false, 500)
-        .await?
-        .iter()
-        .filter(|b| b.max_spend_usd.is_some())
-    {
-        let max = b.max_spend_usd.clone().unwrap_or_default();
-        let remaining = (&max - &b.spent_usd).max(BigDecimal::zero());
-        let hours = (burn > 0.0).then(|| remaining.to_f64().unwrap_or(0.0) / burn);
-        let exhaustion = hours.map(|h| (now + chrono::Duration::seconds((h * 3600.0) as i64)).to_rfc3339());
-        let alert = hours.is_some_and(|h| h <= threshold as f64);
-        forecasts.push(json!({
-            "budget_id": b.id, "budget_name": b.name, "max_spend_usd": dec(&max),
-            "current_spend_usd": format!("{:.4}", b.spent_usd.to_f64().unwrap_or(0.0)),
-            "remaining_usd": format!("{:.4}", remaining.to_f64().unwrap_or(0.0)),
-            "hours_until_exhaustion": hours.map(|h| (h * 100.0).round() / 100.0),
-            "projected_exhaustion_date": exhaustion, "budget_alert": alert,
-        }));
-        if alert {
-            alerts.push(json!({
-                "budget_id": b.id, "budget_name": b.name, "severity": "warning",
-                "message": format!("Budget '{}' is projected to run out within {threshold} hours", b.name),
-                "projected_exhaustion_date": exhaustion,
-            }));
-        }
-    }
-    let round = |x: f64| (x * 1e6).round() / 1e6;
-    Ok(HttpResponse::Ok().json(json!({
-        "burn_rate_usd_per_hour": round(burn),
-        "total_cost_last_24h": round(last_day),
-        "projected_daily_cost": round(burn * 24.0),
-        "projected_weekly_cost": round(burn * 168.0),
-        "projected_monthly_cost": round(burn * 720.0),
-        "budget_forecasts": forecasts,
-        "budget_alerts": alerts,
-        "alert_threshold_hours": threshold,
-    })))
 }
 
 #[cfg(test)]

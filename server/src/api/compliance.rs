@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 use strathon_schema::{budgets, policies, settings};
 
 use super::policies::object;
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Deployers must keep logs at least six months.
 const MIN_RETENTION_DAYS: i32 = 180;

@@ -8,10 +8,10 @@ use strathon_schema::halts::{self, Halt, NewHalt};
 
 use super::params::{self, Params};
 use super::policies::object;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The halt object, with the CLI's names (`agent_name`, `created_at`) beside
 /// the original ones.

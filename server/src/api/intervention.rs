@@ -5,9 +5,9 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use strathon_schema::halts;
 
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The SDK reads at most this many halts.
 const MAX_HALTS: i64 = 500;

@@ -15,10 +15,10 @@ use super::params::utc_offset;
 use super::policies::object;
 use crate::accounts::password;
 use crate::accounts::roles::{self, can_manage, ASSIGNABLE};
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 pub(super) fn caller_rank(auth: &Auth) -> u8 {
     match auth.role.as_deref() {

@@ -3,8 +3,8 @@
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::app::AppState;
 use crate::auth::bearer_token;
+use crate::state::AppState;
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Some(expected) = state.config.metrics_token() {

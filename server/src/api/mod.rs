@@ -11,6 +11,7 @@ pub mod auth;
 pub mod auth_mfa;
 pub mod budgets;
 pub mod compliance;
+pub mod costs;
 pub mod halts;
 pub mod health;
 pub mod intervention;
@@ -18,6 +19,7 @@ pub mod members;
 pub mod metrics;
 pub mod model_prices;
 pub mod notification_channels;
+pub mod overview;
 pub mod ownership_transfers;
 pub mod params;
 pub mod password_reset;
@@ -30,6 +32,7 @@ pub mod ready;
 pub mod sessions;
 pub mod span_tree;
 pub mod spans;
+pub mod topology;
 pub mod traces;
 pub mod version;
 pub mod webhook_deliveries;
@@ -48,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/traces/{trace_id}").route(web::get().to(traces::get)))
         .service(web::resource("/v1/traces/{trace_id}/tree").route(web::get().to(traces::tree)))
         .service(web::resource("/v1/spans").route(web::get().to(spans::search)))
+        .service(web::resource("/v1/spans/aggregate").route(web::get().to(spans::aggregate)))
         .service(web::resource("/v1/spans/{trace_id}/{span_id}").route(web::get().to(spans::get)))
         .service(
             web::resource("/v1/policies")
@@ -227,7 +231,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/ownership-transfers/{id}/reject").route(web::post().to(ownership_transfers::reject)),
         )
-        .service(web::resource("/v1/costs/forecast").route(web::get().to(budgets::forecast)))
+        .service(web::resource("/v1/costs").route(web::get().to(costs::list)))
+        .service(web::resource("/v1/costs/forecast").route(web::get().to(costs::forecast)))
+        .service(web::resource("/v1/topology").route(web::get().to(topology::get)))
+        .service(web::resource("/v1/overview").route(web::get().to(overview::get)))
         .service(
             web::resource("/v1/project/settings")
                 .route(web::get().to(project_settings::get))

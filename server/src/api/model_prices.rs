@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 use strathon_schema::model_prices::{self, Override};
 
 use super::policies::object;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 fn render(o: &Override) -> Value {
     json!({

@@ -8,10 +8,10 @@ use strathon_schema::channels::{self, Channel, ChannelFields};
 
 use super::params::utc_offset;
 use super::policies::object;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 const TYPES: [&str; 4] = ["slack", "discord", "github", "webhook"];
 pub const EVENTS: [&str; 14] = [

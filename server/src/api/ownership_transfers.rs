@@ -8,10 +8,10 @@ use strathon_schema::{ownership, users};
 use uuid::Uuid;
 
 use super::params::utc_offset;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The offer, locked for the rest of the caller's transaction.
 async fn open_offer(conn: &mut AsyncPgConnection, id: Uuid) -> Result<ownership::Transfer, ApiError> {

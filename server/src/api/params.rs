@@ -33,14 +33,20 @@ pub fn time_ns(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
 
 /// `limit` within `1..=max`, `default` when absent; anything else is a 422.
 pub fn limit(params: &Params, default: i64, max: i64) -> Result<i64, ApiError> {
-    match params.get("limit") {
+    bounded_int(params, "limit", default, 1, max)
+}
+
+/// An integer query parameter within `min..=max`, `default` when absent;
+/// anything else is a 422 naming the parameter.
+pub fn bounded_int(params: &Params, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+    match params.get(name) {
         None => Ok(default),
         Some(raw) => match raw.trim().parse::<i64>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
             _ => Err(ApiError::Unprocessable(vec![serde_json::json!({
                 "type": "value_error",
-                "loc": ["query", "limit"],
-                "msg": format!("limit must be an integer between 1 and {max}"),
+                "loc": ["query", name],
+                "msg": format!("{name} must be an integer between {min} and {max}"),
                 "input": raw,
             })])),
         },
@@ -93,6 +99,11 @@ pub fn path_uuid_422(raw: &str, loc: &str) -> Result<uuid::Uuid, crate::error::A
 
 pub fn hex_id(raw: &str, len: usize) -> Option<Vec<u8>> {
     hex::decode(raw.trim()).ok().filter(|b| b.len() == len)
+}
+
+/// A decimal as the API renders money: a plain string without trailing zeros.
+pub fn decimal(d: &bigdecimal::BigDecimal) -> String {
+    d.normalized().to_plain_string()
 }
 
 /// A timestamp as typed resources render it (policies, keys, audit): `…Z`.

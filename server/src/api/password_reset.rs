@@ -13,10 +13,10 @@ use super::auth::throttle;
 use super::members::email_field;
 use super::policies::object;
 use crate::accounts::password::{self, random, token_hash};
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::RequestMeta;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 const SENT: &str = "If an account with that email exists, a reset link has been sent.";
 const TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);

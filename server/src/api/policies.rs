@@ -8,11 +8,11 @@ use strathon_schema::policies::{self, Policy, Version};
 use strathon_schema::settings;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::policy::validate;
+use crate::state::AppState;
 
 pub fn render(p: &Policy) -> Value {
     json!({

@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 use strathon_schema::policies::{self, PolicyFields};
 
 use super::policies::render;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::policy::templates;
+use crate::state::AppState;
 
 pub async fn list(auth: Auth, query: web::Query<super::params::Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;

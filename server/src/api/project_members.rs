@@ -13,10 +13,10 @@ use super::members::{caller_rank, email_field, may_grant, remove_member, set_rol
 use super::params::utc_offset;
 use super::policies::object;
 use crate::accounts::roles;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 const ROLES: [&str; 4] = ["owner", "admin", "operator", "viewer"];
 

@@ -7,10 +7,10 @@ use strathon_schema::settings::{self, Changes, Settings};
 
 use diesel_async::AsyncConnection as _;
 
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 fn render(s: &Settings) -> Value {
     json!({

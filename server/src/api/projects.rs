@@ -10,10 +10,10 @@ use strathon_schema::projects::{self, Project};
 use super::api_keys::DEFAULT_SCOPES;
 use super::params::{self, Params};
 use super::policies::object;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth, Confirmed};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 fn render(p: &Project) -> Value {
     json!({

@@ -8,13 +8,19 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use strathon_schema::{migrate, partitions};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 const BOUND: Duration = Duration::from_millis(500);
 
 pub async fn get(state: web::Data<AppState>) -> HttpResponse {
     let (db_checks, actor_checks) = futures::join!(database_checks(&state), actor_checks(&state));
     let mut checks = Map::new();
+    if state.draining.is_on() {
+        checks.insert(
+            "shutting_down".into(),
+            failed("shutting down: draining before the listener closes"),
+        );
+    }
     checks.extend(db_checks);
     checks.extend(actor_checks);
     let ready = checks.values().all(|c| c["status"] == "ok");

@@ -8,10 +8,10 @@ use strathon_schema::users;
 
 use super::auth::{session_token, session_user};
 use super::params::{self, utc_offset};
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::RequestMeta;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 const API_KEY: &str = "Sessions belong to dashboard users. API keys have none.";
 

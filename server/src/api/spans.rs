@@ -1,15 +1,17 @@
-//! `GET /v1/spans` (search) and `GET /v1/spans/{trace_id}/{span_id}`.
+//! `GET /v1/spans` (search), `GET /v1/spans/aggregate` (rollups) and
+//! `GET /v1/spans/{trace_id}/{span_id}`.
 
 use actix_web::http::header::LINK;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use strathon_schema::analytics;
 use strathon_schema::spans::{self, Span, SpanQuery, SpanSort, EQUALITY_FILTERS};
 
 use super::params::{self, Params};
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The span read model shared by search, detail, trace detail and simulate.
 pub fn render(s: &Span) -> Value {
@@ -185,4 +187,62 @@ pub async fn get(
     body["events"] = json!([]);
     body["links"] = json!([]);
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// Time buckets `/v1/spans/aggregate` offers; other values mean none.
+fn bucket_width(name: &str) -> Option<i64> {
+    const HOUR: i64 = 3_600_000_000_000;
+    Some(match name {
+        "1h" => HOUR,
+        "6h" => 6 * HOUR,
+        "1d" => 24 * HOUR,
+        "7d" => 7 * 24 * HOUR,
+        "30d" => 30 * 24 * HOUR,
+        _ => return None,
+    })
+}
+
+/// `GET /v1/spans/aggregate`: span counts, cost and tokens grouped by one
+/// column, optionally per time bucket.
+pub async fn aggregate(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<Params>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::TRACES_READ)?;
+    let p = query.into_inner();
+    let group_by = p.get("group_by").map(String::as_str).unwrap_or("request_model");
+    if !analytics::GROUP_COLUMNS.contains(&group_by) {
+        return Err(ApiError::BadRequest(format!(
+            "group_by must be one of {:?}",
+            analytics::GROUP_COLUMNS
+        )));
+    }
+    let bucket_name = p.get("time_bucket").filter(|b| bucket_width(b).is_some());
+    let window = analytics::Window {
+        after: params::time_ns(&p, "start_after")?,
+        before: params::time_ns(&p, "start_before")?,
+    };
+    let limit = params::limit(&p, 100, 1000)?;
+    let mut conn = state.pool.get().await?;
+    let rows = analytics::aggregate(
+        &mut conn,
+        auth.project_id,
+        group_by,
+        bucket_name.and_then(|b| bucket_width(b)),
+        window,
+        limit,
+    )
+    .await?;
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "dimension": r.dimension, "bucket": r.bucket, "span_count": r.span_count,
+                "total_cost_usd": params::decimal(&r.total_cost_usd),
+                "total_input_tokens": r.total_input_tokens, "total_output_tokens": r.total_output_tokens,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": data, "group_by": group_by, "time_bucket": bucket_name })))
 }

@@ -12,11 +12,11 @@ use tokio::sync::oneshot;
 
 use super::params::{self, Params};
 use super::span_tree;
-use crate::app::AppState;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::ingest::convert::{self, Context};
 use crate::ingest::otlp::{self, DecodeError, Format, MAX_WIRE_BYTES};
+use crate::state::AppState;
 
 fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -207,6 +207,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
         start_after: params::time_ns(&p, "start_after")?,
         start_before: params::time_ns(&p, "start_before")?,
         agent_name: p.get("agent_name").cloned(),
+        workflow_name: p.get("workflow_name").cloned(),
         intervention_state: p.get("intervention_state").cloned(),
         sort,
         limit: limit + 1,

@@ -10,10 +10,10 @@ use strathon_schema::webhooks::{self, Delivery, REPLAYABLE, STATUSES};
 use uuid::Uuid;
 
 use super::params::{self, utc_offset, Params};
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 fn summary(d: &Delivery) -> Value {
     json!({

@@ -15,10 +15,10 @@ use strathon_schema::webhooks::{self, SigningKey};
 
 use super::params::{self, utc_offset, Params};
 use crate::accounts::password::random;
-use crate::app::AppState;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 fn render(k: &SigningKey) -> Value {
     json!({

@@ -1,0 +1,48 @@
+//! `GET /v1/overview`: a project's headline numbers in one call, for the
+//! dashboard's landing page (not in the original's contract; ours).
+
+use actix_web::{web, HttpResponse};
+use chrono::{Datelike as _, TimeZone as _, Utc};
+use serde_json::json;
+use strathon_schema::analytics;
+
+use super::params::{self, decimal as dec, Params};
+use crate::auth::{scope, Auth};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub async fn get(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::TRACES_READ)?;
+    let hours = params::bounded_int(&query, "hours", 24, 1, 24 * 90)?;
+    let now = Utc::now();
+    let ns = |t: chrono::DateTime<Utc>| t.timestamp_nanos_opt().unwrap_or(0);
+    let since = now - chrono::Duration::hours(hours);
+    let day = now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let month = Utc
+        .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(day);
+    let mut conn = state.pool.get().await?;
+    let s = analytics::summary(&mut conn, auth.project_id, ns(since), ns(day), ns(month)).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "window_hours": hours,
+        "since": params::utc_offset(&since),
+        "spans": s.spans,
+        "traces": s.traces,
+        "errors": s.errors,
+        "interventions": {
+            "blocked": s.blocked,
+            "steered": s.steered,
+            "throttled": s.throttled,
+            "halted": s.halted,
+            "approval_requested": s.approvals_requested,
+        },
+        "cost_usd": dec(&s.cost_usd),
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "pending_approvals": s.pending_approvals,
+        "active_halts": s.active_halts,
+        "spend_today_usd": dec(&s.spend_today_usd),
+        "spend_month_usd": dec(&s.spend_month_usd),
+    })))
+}

@@ -1,0 +1,145 @@
+// Shared pieces of the dashboard's browser tests: Debian's Chromium through
+// playwright-core, sign-in, the per-page checks (screenshots in both themes,
+// axe-core, keyboard reach), the receiver's API and the published SDK.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+
+export const DASHBOARD = process.env.DASHBOARD_URL;
+export const RECEIVER = process.env.STRATHON_ENDPOINT;
+export const DEV_KEY = process.env.STRATHON_API_KEY;
+export const SHOTS = process.env.SCREENSHOTS;
+export const OWNER = { email: 'owner@example.com', password: 'Owner-passw0rd-1' };
+export const VIEWER = { email: 'viewer@example.com', password: 'Viewer-passw0rd-1' };
+
+assert.ok(DASHBOARD && RECEIVER && DEV_KEY && SHOTS, 'run through tests/browser/run.sh');
+mkdirSync(SHOTS, { recursive: true });
+
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    // The machine's network is closed: no background calls home.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+}
+
+/** A browser context whose pages fail the test on any CSP violation or script error. */
+export async function context(browser, options = {}) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
+  ctx.problems = [];
+  ctx.on('page', (page) => watch(ctx, page));
+  return ctx;
+}
+
+function watch(ctx, page) {
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of (4[0-9][0-9]|503)/.test(m.text())) ctx.problems.push(m.text());
+  });
+  page.on('pageerror', (e) => ctx.problems.push(String(e)));
+}
+
+export function noProblems(ctx) {
+  assert.deepEqual(ctx.problems, [], 'no console errors or CSP violations');
+}
+
+export async function signIn(page, who, { code } = {}) {
+  await page.goto(`${DASHBOARD}/login`);
+  await page.getByLabel('Email').fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  if (code) {
+    await page.waitForURL(/\/login\/mfa/);
+    await page.getByLabel('Code').fill(await code());
+    await page.getByRole('button', { name: 'Verify' }).click();
+  }
+  await page.waitForURL((u) => !u.pathname.startsWith('/login'));
+}
+
+/** Calls the receiver's API with the dev key (or `token`). */
+export async function api(method, path, body, token = DEV_KEY) {
+  const resp = await fetch(RECEIVER + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  return { status: resp.status, body: text ? JSON.parse(text) : null };
+}
+
+/** Runs a Python script with the published SDK (the compat virtualenv). */
+export function python(script, ...args) {
+  const out = spawnSync(process.env.COMPAT_PY, [new URL(script, import.meta.url).pathname, ...args], {
+    encoding: 'utf8', timeout: 120_000,
+  });
+  assert.equal(out.status, 0, `${script} failed:\n${out.stdout}\n${out.stderr}`);
+  return JSON.parse(out.stdout.trim().split('\n').pop());
+}
+
+/**
+ * The checks every page gets: a screenshot in light and in dark, axe-core
+ * with no serious or critical violation in either theme, and every control
+ * reachable with the Tab key. axe runs in a context that lets its script in;
+ * the page itself keeps its strict CSP everywhere else.
+ */
+export async function checkPage(browser, storageState, name, path) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, storageState, bypassCSP: true });
+  const page = await ctx.newPage();
+  try {
+    for (const colorScheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme });
+      const resp = await page.goto(DASHBOARD + path);
+      assert.ok(resp.status() < 400, `${path} answered ${resp.status()}`);
+      await page.screenshot({ path: `${SHOTS}/${name}-${colorScheme}.png`, fullPage: true });
+      await page.addScriptTag({ content: AXE });
+      const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+      const bad = result.violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+      assert.deepEqual(bad, [], `axe on ${name} (${colorScheme})`);
+    }
+    await keyboardReachesEverything(page, name);
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** Tabs through the page and asserts every visible control got focus. */
+export async function keyboardReachesEverything(page, name) {
+  await page.evaluate(() => {
+    document.querySelectorAll('[data-kb]').forEach((e) => e.removeAttribute('data-kb'));
+    let i = 0;
+    const controls = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex="-1"])';
+    for (const el of document.querySelectorAll(controls)) {
+      const r = el.getBoundingClientRect();
+      const hidden = r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === 'hidden' || el.closest('details:not([open]) > :not(summary)');
+      if (!hidden && !el.disabled) el.setAttribute('data-kb', String(i++));
+    }
+    window.__kbSeen = new Set();
+    document.addEventListener('focusin', (e) => {
+      const k = e.target.getAttribute && e.target.getAttribute('data-kb');
+      if (k !== null) window.__kbSeen.add(k);
+    });
+  });
+  const total = await page.evaluate(() => document.querySelectorAll('[data-kb]').length);
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  for (let i = 0; i < total + 5; i++) await page.keyboard.press('Tab');
+  const missed = await page.evaluate(() => [...document.querySelectorAll('[data-kb]')]
+    .filter((e) => !window.__kbSeen.has(e.getAttribute('data-kb')))
+    .map((e) => e.outerHTML.slice(0, 120)));
+  assert.deepEqual(missed, [], `controls on ${name} that Tab never reaches`);
+}
+
+/** Every form on the page that would change something (not sign-out or project switch). */
+export async function writeForms(page) {
+  return page.evaluate(() => [...document.querySelectorAll('form')]
+    .filter((f) => f.method.toLowerCase() === 'post')
+    .map((f) => new URL(f.action).pathname)
+    .filter((p) => p !== '/logout' && p !== '/project'));
+}
