@@ -78,7 +78,10 @@ impl Job for RetentionSweeper {
                 let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
                 let mut total = 0;
                 for (project_id, days) in settings::retention_targets(&mut conn).await? {
-                    let n = traces::delete_older_than(&mut conn, project_id, cutoff_ns(now_ns, days), batch).await?;
+                    let cutoff = cutoff_ns(now_ns, days);
+                    let n = traces::delete_older_than(&mut conn, project_id, cutoff, batch).await?;
+                    // The hourly counts go with the spans they count.
+                    strathon_schema::analytics::delete_rollups_before(&mut conn, project_id, cutoff).await?;
                     if n > 0 {
                         tracing::info!(%project_id, deleted = n, retention_days = days, "retention sweep deleted traces");
                     }

@@ -83,33 +83,88 @@ pub const STAGING_DDL: &str = "CREATE TEMP TABLE IF NOT EXISTS spans_staging ( \
     output_tokens bigint, cost_usd text, intervention_state text, attributes jsonb NOT NULL, \
     seq bigint NOT NULL) ON COMMIT DELETE ROWS";
 
-/// Traces first (spans reference them), then spans: the newest copy of a
-/// span sent twice in one group wins, and a span re-sent later merges into
-/// the stored row (attributes merged, new keys winning; end time and status
-/// replaced; cost and intervention state kept unless the new copy has them).
-/// Finally every touched trace is recomputed from its stored spans.
-const MERGE_SQL: &str = "
+/// Traces first (spans reference them).
+const TRACES_SQL: &str = "
 INSERT INTO traces (project_id, id, start_time_unix_nano, agent_name)
 SELECT project_id, trace_id, min(start_time_unix_nano), min(agent_name)
 FROM spans_staging GROUP BY project_id, trace_id
-ON CONFLICT (project_id, id) DO NOTHING;
+ON CONFLICT (project_id, id) DO NOTHING";
 
-INSERT INTO spans (COLUMNS)
+/// The newest copy of each span in the group, as the next statements read it.
+const STAGED: &str = "
 SELECT DISTINCT ON (project_id, start_time_unix_nano, trace_id, span_id)
     project_id, start_time_unix_nano, trace_id, span_id, parent_span_id, name, kind,
     end_time_unix_nano, status_code, status_message, operation_name, provider_name, request_model,
     response_model, agent_name, agent_id, tool_name, workflow_name, conversation_id, input_tokens,
-    output_tokens, cost_usd::numeric, intervention_state, attributes
+    output_tokens, cost_usd::numeric AS cost_usd, intervention_state, attributes
 FROM spans_staging
-ORDER BY project_id, start_time_unix_nano, trace_id, span_id, seq DESC
-ON CONFLICT (project_id, start_time_unix_nano, trace_id, span_id) DO UPDATE SET
-    end_time_unix_nano = EXCLUDED.end_time_unix_nano,
-    status_code = EXCLUDED.status_code,
-    status_message = EXCLUDED.status_message,
-    cost_usd = COALESCE(EXCLUDED.cost_usd, spans.cost_usd),
-    intervention_state = COALESCE(EXCLUDED.intervention_state, spans.intervention_state),
-    attributes = spans.attributes || EXCLUDED.attributes;
+ORDER BY project_id, start_time_unix_nano, trace_id, span_id, seq DESC";
 
+/// Counts spans into the hourly rollups: every row of `SOURCE_ROWS` (a
+/// relation with the spans' columns) must be a span stored for the first
+/// time, or it counts twice. Shared by ingest and `strathon adopt`.
+const ROLLUP_UPSERT: &str = "
+    INSERT INTO span_rollups AS r (project_id, hour, agent_name, tool_name, model, intervention_state, error,
+        spans, cost_usd, input_tokens, output_tokens, ended, duration_ms, first_start, last_start)
+    SELECT project_id, (start_time_unix_nano / 3600000000000) * 3600000000000,
+        coalesce(agent_name, ''), coalesce(tool_name, ''), coalesce(response_model, request_model, ''),
+        coalesce(intervention_state, ''), coalesce(status_code = 'ERROR', false),
+        count(*), coalesce(sum(cost_usd), 0), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+        count(end_time_unix_nano),
+        coalesce(sum(greatest(end_time_unix_nano - start_time_unix_nano, 0) / 1e6::double precision), 0),
+        min(start_time_unix_nano), max(start_time_unix_nano)
+    FROM SOURCE_ROWS GROUP BY 1, 2, 3, 4, 5, 6, 7
+    -- One lock order for every writer, so concurrent groups cannot deadlock.
+    ORDER BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (project_id, hour, agent_name, tool_name, model, intervention_state, error) DO UPDATE SET
+        spans = r.spans + EXCLUDED.spans,
+        cost_usd = r.cost_usd + EXCLUDED.cost_usd,
+        input_tokens = r.input_tokens + EXCLUDED.input_tokens,
+        output_tokens = r.output_tokens + EXCLUDED.output_tokens,
+        ended = r.ended + EXCLUDED.ended,
+        duration_ms = r.duration_ms + EXCLUDED.duration_ms,
+        first_start = least(r.first_start, EXCLUDED.first_start),
+        last_start = greatest(r.last_start, EXCLUDED.last_start)
+    RETURNING 1";
+
+/// The statement that counts `source` into the rollups (see `ROLLUP_UPSERT`).
+pub fn rollup_upsert(source: &str) -> String {
+    ROLLUP_UPSERT.replace("SOURCE_ROWS", source)
+}
+
+/// New spans go in, and only those count into the hourly rollups, so a
+/// re-sent span is never counted twice. Returns (distinct staged, inserted):
+/// when they differ, some spans were already stored and need merging.
+const SPANS_SQL: &str = "
+WITH staged AS (STAGED),
+ins AS (
+    INSERT INTO spans (COLUMNS) SELECT * FROM staged
+    ON CONFLICT (project_id, start_time_unix_nano, trace_id, span_id) DO NOTHING
+    RETURNING project_id, start_time_unix_nano, end_time_unix_nano, agent_name, tool_name,
+        request_model, response_model, intervention_state, status_code, cost_usd, input_tokens, output_tokens
+),
+rolled AS (ROLLUP_OF_INS)
+SELECT (SELECT count(*) FROM staged) AS staged, (SELECT count(*) FROM ins) AS inserted,
+       (SELECT count(*) FROM rolled) AS rolled";
+
+/// A span re-sent later merges into the stored row (attributes merged, new
+/// keys winning; end time and status replaced; cost and intervention state
+/// kept unless the new copy has them). Spans this group just inserted merge
+/// with themselves, which changes nothing.
+const MERGE_SQL: &str = "
+UPDATE spans s SET
+    end_time_unix_nano = st.end_time_unix_nano,
+    status_code = st.status_code,
+    status_message = st.status_message,
+    cost_usd = COALESCE(st.cost_usd, s.cost_usd),
+    intervention_state = COALESCE(st.intervention_state, s.intervention_state),
+    attributes = s.attributes || st.attributes
+FROM (STAGED) st
+WHERE s.project_id = st.project_id AND s.start_time_unix_nano = st.start_time_unix_nano
+    AND s.trace_id = st.trace_id AND s.span_id = st.span_id";
+
+/// Every touched trace is recomputed from its stored spans.
+const TRACE_ROLLUP_SQL: &str = "
 WITH touched AS (SELECT DISTINCT project_id, trace_id FROM spans_staging),
 rollup AS (
     SELECT s.project_id, s.trace_id,
@@ -257,7 +312,23 @@ pub async fn write(client: &mut Client, batch: &Batch) -> Result<(), tokio_postg
         writer.as_mut().write(&values).await?;
     }
     writer.finish().await?;
-    tx.batch_execute(&MERGE_SQL.replace("COLUMNS", COLUMNS)).await?;
+    tx.batch_execute(TRACES_SQL).await?;
+    let counts = tx
+        .query_one(
+            &SPANS_SQL
+                .replace("STAGED", STAGED)
+                .replace("COLUMNS", COLUMNS)
+                .replace("ROLLUP_OF_INS", &rollup_upsert("ins")),
+            &[],
+        )
+        .await?;
+    let (staged, inserted): (i64, i64) = (counts.get(0), counts.get(1));
+    // Most groups are all new spans: the merge (a join against the stored
+    // rows) is skipped unless some were already there.
+    if inserted < staged {
+        tx.batch_execute(&MERGE_SQL.replace("STAGED", STAGED)).await?;
+    }
+    tx.batch_execute(TRACE_ROLLUP_SQL).await?;
     if !batch.matches.is_empty() {
         let m = &batch.matches;
         let metadata: Vec<Json<&serde_json::Value>> = m.iter().map(|r| Json(&r.metadata)).collect();

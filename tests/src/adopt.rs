@@ -221,6 +221,19 @@ async fn a_team_moves_in_one_command_and_keeps_everything() {
         )
         .await
         .unwrap();
+    // As the receiver's ingest writer does, in the same breath.
+    target
+        .sql()
+        .await
+        .execute(
+            &strathon_schema::ingest::rollup_upsert(&format!(
+                "(SELECT * FROM spans WHERE start_time_unix_nano = {}) AS written",
+                newest["start_time_unix_nano"]
+            )),
+            &[],
+        )
+        .await
+        .unwrap();
 
     let started = Instant::now();
     let again = run(&target, &["adopt", "--from", &from]).await;
@@ -239,7 +252,7 @@ async fn a_team_moves_in_one_command_and_keeps_everything() {
     assert_eq!(resumed["chunks_done"], chunks_done);
     assert!(
         again
-            .record("rows already in the range; copying through staging")
+            .record("spans already in the range; copying through staging")
             .is_some(),
         "{:#?}",
         again.stderr
@@ -271,6 +284,30 @@ async fn a_team_moves_in_one_command_and_keeps_everything() {
     );
     assert_eq!(scalar(&target, "SELECT count(*) FROM traces").await, source.traces);
     assert_eq!(scalar(&target, "SELECT count(*) FROM audit.events").await, 60);
+    // The hourly rollups the overview, agents and costs read hold the
+    // adopted history, each span counted once.
+    let rollup_cols = "project_id, hour, agent_name, tool_name, model, intervention_state, error, spans, cost_usd, \
+                       input_tokens, output_tokens, ended, first_start, last_start";
+    let from_scratch = format!(
+        "SELECT project_id, (start_time_unix_nano / 3600000000000) * 3600000000000, coalesce(agent_name, ''), \
+         coalesce(tool_name, ''), coalesce(response_model, request_model, ''), coalesce(intervention_state, ''), \
+         coalesce(status_code = 'ERROR', false), count(*), coalesce(sum(cost_usd), 0), coalesce(sum(input_tokens), 0), \
+         coalesce(sum(output_tokens), 0), count(end_time_unix_nano), min(start_time_unix_nano), max(start_time_unix_nano) \
+         FROM spans GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    );
+    let differing = scalar(
+        &target,
+        &format!(
+            "SELECT count(*) FROM (((SELECT {rollup_cols} FROM span_rollups) EXCEPT ({from_scratch})) \
+             UNION ALL (({from_scratch}) EXCEPT (SELECT {rollup_cols} FROM span_rollups))) d"
+        ),
+    )
+    .await;
+    assert_eq!(differing, 0, "rollups match the spans");
+    assert_eq!(
+        scalar(&target, "SELECT sum(spans)::bigint FROM span_rollups").await,
+        source.spans
+    );
     // History does not page anyone: no webhook was queued for old matches,
     // approvals or halts.
     assert_eq!(scalar(&target, "SELECT count(*) FROM webhook_deliveries").await, 0);

@@ -185,11 +185,47 @@ async fn overview_counts_the_day_and_what_waits_on_people() {
         .await;
     assert_eq!(status, 201);
 
+    // A span sent twice (an SDK retry after a lost answer) counts once.
+    let retried = vec![span(3, 7, "retried")
+        .attr("gen_ai.agent.name", "support")
+        .start(now_ns() - 500)];
+    let body = otlp::protobuf(&otlp::request("analytics", retried));
+    for _ in 0..2 {
+        let (status, _, _) = server
+            .post_traces(DEV_KEY_RAW, body.clone(), "application/x-protobuf", None)
+            .await;
+        assert_eq!(status, 200);
+    }
+
     let (status, body) = server.get_json("/v1/overview", Some(DEV_KEY_RAW)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["window_hours"], 24);
-    assert_eq!(body["spans"], 6);
-    assert_eq!(body["traces"], 2);
+    assert_eq!(body["spans"], 7, "{body}");
+    assert_eq!(body["traces"], 3);
+    assert_eq!(db.scalar_i64("SELECT count(*) FROM spans").await, 7);
+    // The series behind the charts agree with the totals.
+    let hourly: i64 = body["hourly"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["spans"].as_i64().unwrap())
+        .sum();
+    assert_eq!(hourly, 7);
+    let blocked = body["hourly"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["intervention_state"] == "blocked");
+    assert_eq!(blocked.map(|h| h["spans"].as_i64()), Some(Some(1)));
+    assert_eq!(body["top_agents"][0]["agent_name"], "support");
+    assert_eq!(body["top_agents"][0]["spans"], 5);
+    let spend: f64 = body["daily_spend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["cost_usd"].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((spend - 0.75).abs() < 1e-9, "{body}");
     assert_eq!(body["errors"], 1);
     assert_eq!(body["interventions"]["blocked"], 1);
     assert_eq!(body["cost_usd"], "0.75");

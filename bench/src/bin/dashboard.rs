@@ -114,6 +114,7 @@ struct Measured {
     cold_bytes: usize,
 }
 
+#[allow(clippy::print_stdout)]
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

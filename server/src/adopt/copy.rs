@@ -122,6 +122,16 @@ pub async fn copy_table(
             &format!("{} ({columns})", table.target),
         )
         .await?;
+        if let (true, Some((lo, hi))) = (table.rolls_up(), range) {
+            // Direct means the range held none of the receiver's spans, so
+            // every span in it is one just copied.
+            let ranged = format!(
+                "(SELECT * FROM spans WHERE start_time_unix_nano >= {lo} AND start_time_unix_nano < {hi}) AS copied"
+            );
+            target
+                .execute(&strathon_schema::ingest::rollup_upsert(&ranged), &[])
+                .await?;
+        }
         return Ok(Copied { read, inserted: read });
     }
     target
@@ -132,15 +142,20 @@ pub async fn copy_table(
         ))
         .await?;
     let read = pipe(source, target, table, types, range, &format!("adopt_stage ({columns})")).await?;
-    let inserted = target
-        .execute(
-            &format!(
-                "INSERT INTO {} ({columns}) SELECT {columns} FROM adopt_stage ON CONFLICT DO NOTHING",
-                table.target
-            ),
-            &[],
-        )
-        .await?;
+    let insert = format!(
+        "INSERT INTO {} ({columns}) SELECT {columns} FROM adopt_stage ON CONFLICT DO NOTHING",
+        table.target
+    );
+    let inserted = if table.rolls_up() {
+        // Only the spans new to the target count into the rollups.
+        let sql = format!(
+            "WITH ins AS ({insert} RETURNING *), rolled AS ({}) SELECT count(*) FROM ins",
+            strathon_schema::ingest::rollup_upsert("ins")
+        );
+        target.query_one(&sql, &[]).await?.get::<_, i64>(0) as u64
+    } else {
+        target.execute(&insert, &[]).await?
+    };
     target.batch_execute("DROP TABLE pg_temp.adopt_stage").await?;
     Ok(Copied { read, inserted })
 }
@@ -246,6 +261,19 @@ pub async fn mark_done(
         )
         .await?;
     Ok(())
+}
+
+/// Whether the receiver's hourly rollups hold anything in `[lo, hi)`: the
+/// ingest writer counts every span it stores into them in the same
+/// transaction, so none means none of its spans is in the range.
+pub async fn rollups_in(target: &Transaction<'_>, lo: i64, hi: i64) -> Result<bool, tokio_postgres::Error> {
+    Ok(target
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM span_rollups WHERE hour >= $1 AND hour < $2)",
+            &[&lo, &hi],
+        )
+        .await?
+        .get(0))
 }
 
 /// Rows per hour of `start_time_unix_nano` in a source table.

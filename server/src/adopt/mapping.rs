@@ -750,6 +750,12 @@ impl Table {
         )
     }
 
+    /// Spans count into the receiver's hourly rollups (the overview,
+    /// agents, costs and topology read those), so adopted history shows.
+    pub fn rolls_up(&self) -> bool {
+        self.target == "spans"
+    }
+
     pub fn target_columns(&self) -> String {
         self.columns.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
     }

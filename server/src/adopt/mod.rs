@@ -378,22 +378,33 @@ async fn copy_phase(
         }
         let range = Some((chunk.lo, chunk.hi));
         // A chunk not marked done holds none of our rows (its commit would
-        // have marked it), so it goes straight in; if someone else wrote
-        // into its range meanwhile, it goes again through the staging table.
+        // have marked it), so it goes straight in, unless the receiver has
+        // stored spans in its range (its rollups show it), or a straight
+        // copy runs into one: then through the staging table, which skips
+        // rows already there and counts only new spans into the rollups.
+        let staging_note = || {
+            tracing::info!(
+                phase,
+                chunk = index + 1,
+                "spans already in the range; copying through staging"
+            )
+        };
         let tx = target.transaction().await?;
-        let copied = match carry(source, &tx, table, range, Mode::Direct).await {
+        let mode = if table.rolls_up() && copy::rollups_in(&tx, chunk.lo, chunk.hi).await? {
+            staging_note();
+            Mode::Staging
+        } else {
+            Mode::Direct
+        };
+        let copied = match carry(source, &tx, table, range, mode).await {
             Ok(copied) => {
                 copy::mark_done(&tx, phase, chunk.lo, copied.read).await?;
                 tx.commit().await?;
                 copied
             }
-            Err(e) if is_unique_violation(&e) => {
+            Err(e) if mode == Mode::Direct && is_unique_violation(&e) => {
                 drop(tx);
-                tracing::info!(
-                    phase,
-                    chunk = index + 1,
-                    "rows already in the range; copying through staging"
-                );
+                staging_note();
                 let tx = target.transaction().await?;
                 let copied = carry(source, &tx, table, range, Mode::Staging).await?;
                 copy::mark_done(&tx, phase, chunk.lo, copied.read).await?;

@@ -22,7 +22,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
         .timestamp_nanos_opt()
         .unwrap_or(0);
     let mut conn = state.pool.get().await?;
-    let activity = strathon_schema::spans::agents(&mut conn, auth.project_id, since, 500).await?;
+    let activity = strathon_schema::analytics::agents(&mut conn, auth.project_id, since, 500).await?;
     let all_policies = policies::list(&mut conn, auth.project_id).await?;
     let enabled: Vec<_> = all_policies.iter().filter(|p| p.enabled).collect();
     let active_budgets = budgets::list(&mut conn, auth.project_id, false, 500).await?;

@@ -80,7 +80,7 @@ pub async fn forecast(
     let now = chrono::Utc::now();
     let day_ago = (now - chrono::Duration::hours(24)).timestamp_nanos_opt().unwrap_or(0);
     let mut conn = state.pool.get().await?;
-    let last_day = strathon_schema::spans::cost_since(&mut conn, auth.project_id, day_ago)
+    let last_day = strathon_schema::analytics::cost_since(&mut conn, auth.project_id, day_ago)
         .await?
         .to_f64()
         .unwrap_or(0.0);

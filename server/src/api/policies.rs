@@ -462,7 +462,7 @@ pub async fn suggest(
         .unwrap_or(0);
     let mut conn = state.pool.get().await?;
     let all = policies::list(&mut conn, auth.project_id).await?;
-    let activity = strathon_schema::spans::agents(&mut conn, auth.project_id, since, 500).await?;
+    let activity = strathon_schema::analytics::agents(&mut conn, auth.project_id, since, 500).await?;
     let has_budget = !strathon_schema::budgets::list(&mut conn, auth.project_id, false, 1)
         .await?
         .is_empty();

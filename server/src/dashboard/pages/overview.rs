@@ -1,6 +1,7 @@
 //! The landing page: the last day at a glance, what waits on a human,
-//! spend against budgets, the busiest agents and two charts. It reloads
-//! itself every few seconds.
+//! spend against budgets, the busiest agents and two charts, from two API
+//! calls (`/v1/overview` and `/v1/costs/forecast`). It reloads itself every
+//! few seconds.
 
 use std::collections::BTreeMap;
 
@@ -69,34 +70,18 @@ pub async fn page(req: HttpRequest, st: web::Data<DashState>) -> HttpResponse {
     };
     let now = Utc::now();
     let ns = |t: chrono::DateTime<Utc>| t.timestamp_nanos_opt().unwrap_or(0);
-    let day_ago = ns(now - chrono::Duration::hours(24));
-    let month_ago = ns(now - chrono::Duration::days(30));
     let has_project = ctx.project.is_some();
-    let (summary, hourly, daily, forecast, agents) = if has_project {
+    let (summary, forecast) = if has_project {
         futures::join!(
-            ctx.get(&st, "/v1/overview?hours=24"),
-            ctx.get(
-                &st,
-                format!(
-                    "/v1/spans/aggregate?group_by=intervention_state&time_bucket=1h&start_after={day_ago}&limit=1000"
-                )
-            ),
-            ctx.get(
-                &st,
-                format!("/v1/costs?group_by=model&period=day&start_after={month_ago}&limit=1000")
-            ),
+            ctx.get(&st, "/v1/overview?hours=24&days=30"),
             ctx.get(&st, "/v1/costs/forecast"),
-            ctx.get(
-                &st,
-                format!("/v1/spans/aggregate?group_by=agent_name&start_after={day_ago}&limit=6")
-            ),
         )
     } else {
         ctx.notify(
             "warning",
             "You are not a member of any project yet. Ask an owner or admin to invite you.",
         );
-        (None, None, None, None, None)
+        (None, None)
     };
     let s = summary.unwrap_or(Value::Null);
     let n = |v: &Value| format::count(v.as_i64().unwrap_or(0));
@@ -139,16 +124,16 @@ pub async fn page(req: HttpRequest, st: web::Data<DashState>) -> HttpResponse {
     // Spans per hour, split by what the firewall did to them.
     let first_hour = now.duration_trunc(chrono::Duration::hours(1)).unwrap_or(now) - chrono::Duration::hours(23);
     let mut hours: BTreeMap<i64, [f64; 4]> = (0..24).map(|i| (ns(first_hour) + i * HOUR_NS, [0.0; 4])).collect();
-    for r in rows(&hourly, "data") {
-        let Some(bucket) = r["bucket"].as_i64() else { continue };
-        let slot = match r["dimension"].as_str() {
+    for r in s["hourly"].as_array().into_iter().flatten() {
+        let Some(bucket) = r["hour"].as_i64() else { continue };
+        let slot = match r["intervention_state"].as_str() {
             Some("blocked") | Some("approval_denied") => 1,
             Some("steered") | Some("steer_attempted") => 2,
             Some("throttled") | Some("halted") | Some("approval_requested") => 3,
             _ => 0,
         };
         if let Some(h) = hours.get_mut(&bucket) {
-            h[slot] += r["span_count"].as_f64().unwrap_or(0.0);
+            h[slot] += r["spans"].as_f64().unwrap_or(0.0);
         }
     }
     let columns: Vec<Column> = hours
@@ -183,15 +168,9 @@ pub async fn page(req: HttpRequest, st: web::Data<DashState>) -> HttpResponse {
             )
         })
         .collect();
-    for r in rows(&daily, "costs") {
-        let day = r["period_start"]
-            .as_str()
-            .unwrap_or_default()
-            .get(..10)
-            .unwrap_or_default()
-            .to_owned();
-        if let Some(total) = days.get_mut(&day) {
-            *total += format::number(&r["total_cost_usd"]);
+    for r in s["daily_spend"].as_array().into_iter().flatten() {
+        if let Some(total) = days.get_mut(r["day"].as_str().unwrap_or_default()) {
+            *total += format::number(&r["cost_usd"]);
         }
     }
     let columns: Vec<Column> = days
@@ -225,15 +204,17 @@ pub async fn page(req: HttpRequest, st: web::Data<DashState>) -> HttpResponse {
             }
         })
         .collect();
-    let agents = rows(&agents, "data")
-        .iter()
+    let agents = s["top_agents"]
+        .as_array()
+        .into_iter()
+        .flatten()
         .filter_map(|a| {
-            let name = a["dimension"].as_str()?.to_owned();
+            let name = a["agent_name"].as_str()?.to_owned();
             Some(AgentLine {
                 href: format!("/traces?{}", query(&[("agent_name", &name)])),
                 name,
-                spans: n(&a["span_count"]),
-                cost: format::money_value(&a["total_cost_usd"]),
+                spans: n(&a["spans"]),
+                cost: format::money_value(&a["cost_usd"]),
             })
         })
         .collect();
