@@ -288,13 +288,11 @@ async fn a_team_moves_in_one_command_and_keeps_everything() {
     // adopted history, each span counted once.
     let rollup_cols = "project_id, hour, agent_name, tool_name, model, intervention_state, error, spans, cost_usd, \
                        input_tokens, output_tokens, ended, first_start, last_start";
-    let from_scratch = format!(
-        "SELECT project_id, (start_time_unix_nano / 3600000000000) * 3600000000000, coalesce(agent_name, ''), \
+    let from_scratch = "SELECT project_id, (start_time_unix_nano / 3600000000000) * 3600000000000, coalesce(agent_name, ''), \
          coalesce(tool_name, ''), coalesce(response_model, request_model, ''), coalesce(intervention_state, ''), \
          coalesce(status_code = 'ERROR', false), count(*), coalesce(sum(cost_usd), 0), coalesce(sum(input_tokens), 0), \
          coalesce(sum(output_tokens), 0), count(end_time_unix_nano), min(start_time_unix_nano), max(start_time_unix_nano) \
-         FROM spans GROUP BY 1, 2, 3, 4, 5, 6, 7"
-    );
+         FROM spans GROUP BY 1, 2, 3, 4, 5, 6, 7";
     let differing = scalar(
         &target,
         &format!(
