@@ -20,24 +20,6 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn render(e: &rows::Event) -> Value {
-    json!({
-        "id": e.id, "sequence_no": e.sequence_no, "occurred_at": super::params::utc_z(&e.occurred_at), "ingested_at": super::params::utc_z(&e.ingested_at),
-        "project_id": e.project_id,
-        "actor": {"type": e.actor_type, "id": e.actor_id, "display": e.actor_display, "on_behalf_of": e.on_behalf_of},
-        "action": e.action, "action_category": e.action_category, "outcome": e.outcome, "reason": e.reason,
-        "resource": {"type": e.resource_type, "id": e.resource_id, "parent": e.resource_parent},
-        "cascade_root_id": e.cascade_root_id, "request_id": e.request_id, "source_ip": e.source_ip,
-        "user_agent": e.user_agent, "api_key_id": e.api_key_id, "auth_method": e.auth_method,
-        "before_state": e.before_state, "after_state": e.after_state, "diff": e.diff, "pii_classes": e.pii_classes,
-        "schema_version": e.schema_version, "prev_hash": hex::encode(&e.prev_hash), "row_hash": hex::encode(&e.row_hash),
-        "hmac_key_id": e.hmac_key_id,
-        // The columns the published CLI prints.
-        "created_at": super::params::utc_z(&e.occurred_at), "category": e.action_category, "actor_ip": e.source_ip,
-        "actor_key_prefix": e.actor_display, "resource_type": e.resource_type,
-    })
-}
-
 /// Turns a parsed filter into SQL over the allow-listed columns; values are
 /// always bound, never spliced.
 fn to_sql(e: &Expr) -> Filter {
@@ -143,7 +125,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
             Ok::<_, ApiError>((found, next))
         })
         .await?;
-    let data: Vec<Value> = found.iter().map(render).collect();
+    let data: Vec<Value> = found.iter().map(super::views::audit_event).collect();
     let mut response = HttpResponse::Ok();
     if let Some(cursor) = &next {
         response.insert_header((LINK, format!("</v1/audit/events?cursor={cursor}>; rel=\"next\"")));
@@ -164,7 +146,7 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
             Ok::<_, ApiError>(e)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(render(&event)))
+    Ok(HttpResponse::Ok().json(super::views::audit_event(&event)))
 }
 
 pub async fn verify_one(

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use strathon_schema::{budgets, policies, settings};
 
-use super::policies::object;
+use super::params::object;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -35,6 +35,7 @@ pub mod spans;
 pub mod topology;
 pub mod traces;
 pub mod version;
+pub mod views;
 pub mod webhook_deliveries;
 pub mod webhook_signing_keys;
 
@@ -65,6 +66,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/policies/conflicts").route(web::get().to(policies::conflicts)))
         .service(web::resource("/v1/policies/suggest").route(web::get().to(policies::suggest)))
         .service(web::resource("/v1/policies/generate").route(web::post().to(policies::generate)))
+        .service(web::resource("/v1/policies/validate").route(web::post().to(policies::validate_expression)))
         .service(
             web::resource("/v1/policies/{policy_id}")
                 .route(web::get().to(policies::get))
@@ -188,6 +190,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(auth::me))
                 .route(web::patch().to(auth::update_me)),
         )
+        .service(web::resource("/v1/auth/me/export").route(web::get().to(auth::export_me)))
         .service(
             web::resource("/v1/auth/sessions")
                 .route(web::get().to(sessions::list))
@@ -235,6 +238,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/costs/forecast").route(web::get().to(costs::forecast)))
         .service(web::resource("/v1/topology").route(web::get().to(topology::get)))
         .service(web::resource("/v1/overview").route(web::get().to(overview::get)))
+        .service(
+            web::resource("/v1/settings")
+                .route(web::get().to(project_settings::view_get))
+                .route(web::patch().to(project_settings::view_patch)),
+        )
         .service(
             web::resource("/v1/project/settings")
                 .route(web::get().to(project_settings::get))
