@@ -127,6 +127,16 @@ pub async fn chain(conn: &mut AsyncPgConnection, project_id: Uuid) -> QueryResul
         .await
 }
 
+/// Every project that has a chain (audit rows outlive their projects).
+pub async fn chained_projects(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+    events::table
+        .select(events::project_id)
+        .distinct()
+        .order(events::project_id)
+        .load(conn)
+        .await
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = anchors)]
 pub struct Anchor {
