@@ -174,3 +174,8 @@ pub fn trace(t: &Trace) -> Value {
         "intervention_state": t.intervention_state,
     })
 }
+
+/// A user as the account endpoints show them.
+pub fn user_json(u: &strathon_schema::users::User) -> Value {
+    json!({"id": u.id, "email": u.email, "display_name": u.display_name})
+}
