@@ -12,8 +12,8 @@ use crate::middleware;
 use crate::state::AppState;
 
 /// Builds the application around `routes`. Middleware runs outermost first:
-/// observe (log + metrics) → security headers → rate limit → JSON error
-/// bodies → panic containment → handler.
+/// observe (request id, log, metrics) → security headers → rate limit →
+/// JSON error bodies → input hygiene → panic containment → handler.
 pub fn build(
     state: web::Data<AppState>,
     routes: impl FnOnce(&mut web::ServiceConfig),
@@ -28,7 +28,11 @@ pub fn build(
 > {
     App::new()
         .app_data(state)
-        .app_data(web::JsonConfig::default().limit(1 << 20).error_handler(json_error))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(crate::hygiene::JSON_LIMIT)
+                .error_handler(json_error),
+        )
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::NotFound(e.to_string()).into()))
         .configure(routes)
@@ -36,6 +40,7 @@ pub fn build(
             Err::<actix_web::HttpResponse, _>(ApiError::NotFound("Not Found".into()))
         }))
         .wrap(from_fn(middleware::contain_panics))
+        .wrap(from_fn(crate::hygiene::guard))
         .wrap(
             ErrorHandlers::new()
                 .handler(StatusCode::NOT_FOUND, middleware::json_status_body)

@@ -93,8 +93,9 @@ impl ResponseError for ApiError {
         let body = match self {
             ApiError::Unprocessable(errors) => json!({ "detail": errors }),
             ApiError::Internal(cause) => {
-                tracing::error!(%cause, "request failed");
-                internal_body()
+                let request_id = request_id();
+                tracing::error!(%cause, request_id = request_id.as_deref().unwrap_or(""), "request failed");
+                internal_body(request_id.as_deref())
             }
             ApiError::Unavailable {
                 detail,
@@ -119,11 +120,25 @@ impl ResponseError for ApiError {
 
 /// The body of every 500: `detail` for our clients, `error` for scripts
 /// written against the original server.
-pub fn internal_body() -> serde_json::Value {
+/// The body of every 500. The request id is the one the log line carries,
+/// so an operator can find the cause from what a user pastes.
+pub fn internal_body(request_id: Option<&str>) -> serde_json::Value {
     json!({
         "detail": INTERNAL_MESSAGE,
         "error": { "code": "internal_server_error", "message": INTERNAL_MESSAGE },
+        "request_id": request_id,
     })
+}
+
+tokio::task_local! {
+    /// The id of the request being served, set by the `observe` middleware
+    /// for the whole of its handling.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request's id, outside a request `None`.
+pub fn request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
 }
 
 #[cfg(test)]

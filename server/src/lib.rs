@@ -15,6 +15,7 @@ pub mod compliance;
 pub mod config;
 pub mod dashboard;
 pub mod error;
+pub mod hygiene;
 pub mod ingest;
 pub mod keys;
 pub mod logging;

@@ -30,13 +30,20 @@ pub async fn observe(
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().to_string();
-    let result = next.call(req).await;
-    let (route, status) = match &result {
-        Ok(res) => (
-            res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned()),
-            res.status().as_u16(),
-        ),
-        // Only a contained panic arrives here, before a route was recorded.
+    let id = request_id(&req);
+    let mut result = crate::error::REQUEST_ID.scope(id.clone(), next.call(req)).await;
+    let (route, status) = match &mut result {
+        Ok(res) => {
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+            }
+            (
+                res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned()),
+                res.status().as_u16(),
+            )
+        }
+        // Only a contained panic arrives here, before a route was recorded;
+        // its response was rendered (with the id) while the id was in scope.
         Err(e) => ("unmatched".to_owned(), e.as_response_error().status_code().as_u16()),
     };
     let elapsed = started.elapsed();
@@ -55,9 +62,21 @@ pub async fn observe(
         route = %route,
         status,
         duration_ms = (elapsed.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+        request_id = %id,
         "request"
     );
     result
+}
+
+/// The caller's `X-Request-Id` when it is a sane token (so ids can be
+/// followed across a proxy), else a fresh one.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
 /// Token-bucket admission per identifier, before authentication: the
@@ -163,7 +182,15 @@ pub async fn contain_panics(
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(ApiError::Internal(format!("handler for {path} panicked: {cause}")).into())
+            // Rendered here, inside the request-id scope, so the 500 and
+            // its log line carry the id.
+            let mut response = ApiError::Internal(format!("handler for {path} panicked: {cause}")).error_response();
+            if let Some(value) = crate::error::request_id().and_then(|id| HeaderValue::from_str(&id).ok()) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static("x-request-id"), value);
+            }
+            Err(actix_web::error::InternalError::from_response("handler panicked", response).into())
         }
     }
 }

@@ -29,6 +29,8 @@ mod control;
 #[cfg(test)]
 mod dashboard;
 #[cfg(test)]
+mod hygiene;
+#[cfg(test)]
 mod ingest;
 #[cfg(test)]
 mod insights;

@@ -142,6 +142,11 @@ pub async fn versions(
     let id = super::params::path_uuid(&path, "policy_id")?;
     let mut conn = state.pool.get().await?;
     let all = policies::versions(&mut conn, auth.project_id, id).await?;
+    // No history and no such policy here: 404 as on every other route (the
+    // original answered an empty list for any id, another project's too).
+    if all.is_empty() && policies::find(&mut conn, auth.project_id, id).await?.is_none() {
+        return Err(not_found());
+    }
     Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render_version).collect::<Vec<_>>() })))
 }
 

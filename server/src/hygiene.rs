@@ -1,0 +1,186 @@
+//! Input Postgres would reject, refused before any handler runs: a NUL
+//! character or invalid UTF-8 in the path, a query parameter or a JSON body
+//! answers 422 naming the field. Postgres stores neither in `text` or
+//! `jsonb`, so without this one layer every route that passed such a value
+//! on failed with a 500.
+//!
+//! Trace ingest (`POST /v1/traces`) is left to its own pipeline, which
+//! strips NULs from span data rather than refusing a whole batch.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::middleware::Next;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{Error, HttpMessage as _, ResponseError as _};
+use futures::StreamExt as _;
+use percent_encoding::percent_decode;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+
+/// The JSON body limit the extractors apply; a larger body is left for
+/// them to refuse with 413.
+pub const JSON_LIMIT: usize = 1 << 20;
+
+/// What is wrong with a value, and where.
+#[derive(Debug, PartialEq)]
+pub struct Refusal {
+    pub loc: Vec<String>,
+    pub msg: &'static str,
+}
+
+impl Refusal {
+    fn into_error(self) -> ApiError {
+        ApiError::Unprocessable(vec![json!({"type": "value_error", "loc": self.loc, "msg": self.msg})])
+    }
+}
+
+const NUL: &str = "must not contain NUL (\\u0000) characters";
+const NOT_UTF8: &str = "must be valid UTF-8";
+
+/// Checks one percent-encoded piece of a URL.
+fn decoded(raw: &[u8], plus_is_space: bool) -> Result<String, &'static str> {
+    let bytes: Vec<u8> = if plus_is_space {
+        raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect()
+    } else {
+        raw.to_vec()
+    };
+    let text = percent_decode(&bytes).decode_utf8().map_err(|_| NOT_UTF8)?;
+    if text.contains('\0') {
+        return Err(NUL);
+    }
+    Ok(text.into_owned())
+}
+
+/// The path, then each query parameter (named by its decoded name).
+pub fn check_url(path: &str, query: &str) -> Result<(), Refusal> {
+    decoded(path.as_bytes(), false).map_err(|msg| Refusal {
+        loc: vec!["path".into()],
+        msg,
+    })?;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decoded(name.as_bytes(), true).map_err(|msg| Refusal {
+            loc: vec!["query".into()],
+            msg,
+        })?;
+        decoded(value.as_bytes(), true).map_err(|msg| Refusal {
+            loc: vec!["query".into(), name],
+            msg,
+        })?;
+    }
+    Ok(())
+}
+
+/// The first key or string in `value` holding a NUL, with its location.
+pub fn check_json(value: &Value, loc: &mut Vec<String>) -> Result<(), Refusal> {
+    let refuse = |loc: &Vec<String>| Refusal {
+        loc: loc.clone(),
+        msg: NUL,
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => Err(refuse(loc)),
+        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
+            loc.push(i.to_string());
+            check_json(item, loc)?;
+            loc.pop();
+            Ok(())
+        }),
+        Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+            loc.push(key.clone());
+            if key.contains('\0') {
+                return Err(refuse(loc));
+            }
+            check_json(item, loc)?;
+            loc.pop();
+            Ok(())
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn is_json(req: &ServiceRequest) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"))
+}
+
+fn is_ingest(req: &ServiceRequest) -> bool {
+    req.path() == "/v1/traces" && req.method() == actix_web::http::Method::POST
+}
+
+/// The middleware: refuses bad input with 422, otherwise hands the request
+/// on with its body intact.
+pub async fn guard(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let refuse = |req: ServiceRequest, r: Refusal| {
+        let response = r.into_error().error_response();
+        Ok(req.into_response(response).map_into_right_body())
+    };
+    if let Err(r) = check_url(req.uri().path(), req.query_string()) {
+        return refuse(req, r);
+    }
+    if is_json(&req) && !is_ingest(&req) {
+        let mut payload = req.take_payload();
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            body.extend_from_slice(&chunk?);
+            if body.len() > JSON_LIMIT {
+                break;
+            }
+        }
+        // Too large or not JSON at all: the extractor says so precisely.
+        if body.len() <= JSON_LIMIT {
+            if let Ok(value) = serde_json::from_slice::<Value>(&body) {
+                if let Err(r) = check_json(&value, &mut vec!["body".into()]) {
+                    return refuse(req, r);
+                }
+            }
+        }
+        // The rest of an oversized body is still in `payload`; chain it on.
+        let head = futures::stream::once(async move { Ok::<Bytes, actix_web::error::PayloadError>(body.freeze()) });
+        req.set_payload(Payload::Stream {
+            payload: Box::pin(head.chain(payload)),
+        });
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_with_nul_or_bad_utf8_name_the_parameter() {
+        assert_eq!(check_url("/v1/traces", "agent_name=a%20b&limit=5"), Ok(()));
+        let r = check_url("/v1/traces", "limit=5&agent_name=a%00b").unwrap_err();
+        assert_eq!(r.loc, ["query", "agent_name"]);
+        assert_eq!(r.msg, NUL);
+        let r = check_url("/v1/traces", "agent_name=%ff%fe").unwrap_err();
+        assert_eq!(
+            (r.loc, r.msg),
+            (vec!["query".to_owned(), "agent_name".to_owned()], NOT_UTF8)
+        );
+        assert_eq!(check_url("/v1/policies/a%00b", "").unwrap_err().loc, ["path"]);
+        // A `+` is a space in a query, and an encoded `+` stays a `+`.
+        assert_eq!(check_url("/", "q=a+b&r=%2B"), Ok(()));
+    }
+
+    #[test]
+    fn json_with_nul_names_the_field_by_its_path() {
+        let ok = json!({"name": "x", "config": {"url": "https://e.example"}, "tags": ["a"]});
+        assert_eq!(check_json(&ok, &mut vec!["body".into()]), Ok(()));
+        let bad = json!({"name": "x", "config": {"headers": ["ok", "b\u{0}d"]}});
+        let r = check_json(&bad, &mut vec!["body".into()]).unwrap_err();
+        assert_eq!(r.loc, ["body", "config", "headers", "1"]);
+        let key = json!({"attrs": {"k\u{0}": 1}});
+        assert_eq!(
+            check_json(&key, &mut vec!["body".into()]).unwrap_err().loc,
+            ["body", "attrs", "k\u{0}"]
+        );
+    }
+}
