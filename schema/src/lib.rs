@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod approvals;
 pub mod audit;
+pub mod audit_streams;
 pub mod budgets;
 pub mod channels;
 pub mod halts;

@@ -29,6 +29,7 @@ pub mod scope {
     pub const DATA_EXPORT: &str = "data:export";
     pub const PROJECTS_MANAGE: &str = "projects:manage";
     pub const AUDIT_READ: &str = "audit:read";
+    pub const AUDIT_WRITE: &str = "audit:write";
 
     /// Every scope a key may be created with.
     pub const KNOWN: [&str; 24] = [

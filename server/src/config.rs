@@ -430,6 +430,15 @@ impl Config {
         set(&self.metrics_auth_token)
     }
 
+    /// The SSRF guard every outbound call goes through (webhooks, audit
+    /// streams, the MCP gateway's upstreams).
+    pub fn ssrf_guard(&self) -> strathon_actors::webhooks::ssrf::Guard {
+        strathon_actors::webhooks::ssrf::Guard {
+            enabled: self.webhook_ssrf_guard,
+            allow_loopback: self.webhook_allow_loopback,
+        }
+    }
+
     /// The task name `STRATHON_FAULT_INJECT=actor-panic:<task>` names.
     pub fn panic_drill(&self) -> Option<String> {
         set(&self.fault_inject)

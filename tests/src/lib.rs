@@ -18,6 +18,8 @@ mod analytics;
 #[cfg(test)]
 mod audit;
 #[cfg(test)]
+mod audit_streams;
+#[cfg(test)]
 mod auth;
 #[cfg(test)]
 mod config;
@@ -43,5 +45,7 @@ mod projects;
 mod rate_limit;
 #[cfg(test)]
 mod reads;
+#[cfg(test)]
+mod security_tools;
 #[cfg(test)]
 mod webhooks;

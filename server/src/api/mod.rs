@@ -7,11 +7,13 @@ pub mod agents;
 pub mod api_keys;
 pub mod approvals;
 pub mod audit;
+pub mod audit_streams;
 pub mod auth;
 pub mod auth_mfa;
 pub mod budgets;
 pub mod compliance;
 pub mod costs;
+pub mod credentials;
 pub mod halts;
 pub mod health;
 pub mod intervention;
@@ -157,6 +159,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/audit/anchors").route(web::get().to(audit::anchors)))
         .service(web::resource("/v1/audit/anchors/status").route(web::get().to(audit::anchor_status)))
         .service(
+            web::resource("/v1/audit/streams")
+                .route(web::get().to(audit_streams::list))
+                .route(web::post().to(audit_streams::create)),
+        )
+        .service(
+            web::resource("/v1/audit/streams/{stream_id}")
+                .route(web::get().to(audit_streams::get))
+                .route(web::patch().to(audit_streams::patch))
+                .route(web::delete().to(audit_streams::delete)),
+        )
+        .service(
             web::resource("/v1/notification-channels")
                 .route(web::get().to(notification_channels::list))
                 .route(web::post().to(notification_channels::create)),
@@ -231,6 +244,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/ownership-transfers/{id}/reject").route(web::post().to(ownership_transfers::reject)),
         )
+        .service(web::resource("/v1/credentials/patterns").route(web::get().to(credentials::patterns)))
+        .service(web::resource("/v1/credentials/scan").route(web::post().to(credentials::scan)))
         .service(web::resource("/v1/costs").route(web::get().to(costs::list)))
         .service(web::resource("/v1/costs/forecast").route(web::get().to(costs::forecast)))
         .service(web::resource("/v1/topology").route(web::get().to(topology::get)))

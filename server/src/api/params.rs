@@ -77,6 +77,18 @@ pub fn decode_cursor<T: DeserializeOwned>(params: &Params) -> Result<Option<T>, 
         .map_err(|e| ApiError::BadRequest(format!("invalid cursor: {e}")))
 }
 
+/// A JSON object body, or the validation error the original gave (422).
+pub fn object(
+    body: actix_web::web::Json<serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    match body.into_inner() {
+        serde_json::Value::Object(map) => Ok(map),
+        other => Err(ApiError::Unprocessable(vec![serde_json::json!({
+            "type": "dict_type", "loc": ["body"], "msg": "Input should be a valid dictionary", "input": other,
+        })])),
+    }
+}
+
 /// A boolean query flag: `true`, `1` or `yes` in any case.
 pub fn flag(params: &Params, name: &str) -> bool {
     params

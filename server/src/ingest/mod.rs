@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod convert;
+pub mod credentials;
 pub mod metrics;
 pub mod otlp;
 pub mod pricing;
