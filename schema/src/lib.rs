@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod approvals;
 pub mod audit;
 pub mod audit_streams;
+pub mod breakers;
 pub mod budgets;
 pub mod channels;
 pub mod halts;

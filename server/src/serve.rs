@@ -84,6 +84,7 @@ async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Re
     let writer = ingest_writer::start(
         WriterConfig {
             database_url: config.database_url.clone(),
+            breakers: config.breakers.settings(),
             max_queue_spans: config.ingest_queue_spans,
             max_group_spans: config.ingest_group_spans,
         },

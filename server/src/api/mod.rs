@@ -11,6 +11,7 @@ pub mod audit_streams;
 pub mod auth;
 pub mod auth_mfa;
 pub mod budgets;
+pub mod circuit_breakers;
 pub mod compliance;
 pub mod costs;
 pub mod credentials;
@@ -244,6 +245,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/ownership-transfers/{id}/reject").route(web::post().to(ownership_transfers::reject)),
         )
+        .service(web::resource("/v1/circuit-breakers").route(web::get().to(circuit_breakers::list)))
+        .service(web::resource("/v1/circuit-breakers/reset").route(web::post().to(circuit_breakers::reset)))
         .service(web::resource("/v1/credentials/patterns").route(web::get().to(credentials::patterns)))
         .service(web::resource("/v1/credentials/scan").route(web::post().to(credentials::scan)))
         .service(web::resource("/v1/costs").route(web::get().to(costs::list)))
