@@ -76,6 +76,11 @@ pub async fn append(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<
 
 pub type Filter = Box<dyn BoxableExpression<events::table, Pg, SqlType = Bool>>;
 
+/// Events that happened at or after `t`.
+pub fn occurred_since(t: DateTime<Utc>) -> Filter {
+    Box::new(events::occurred_at.ge(t))
+}
+
 /// Newest first, optionally filtered, after a (occurred_at, id) position.
 pub async fn list(
     conn: &mut AsyncPgConnection,
@@ -118,6 +123,16 @@ pub async fn chain(conn: &mut AsyncPgConnection, project_id: Uuid) -> QueryResul
         .filter(events::project_id.eq(project_id))
         .order(events::sequence_no.asc())
         .select(Event::as_select())
+        .load(conn)
+        .await
+}
+
+/// Every project that has a chain (audit rows outlive their projects).
+pub async fn chained_projects(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+    events::table
+        .select(events::project_id)
+        .distinct()
+        .order(events::project_id)
         .load(conn)
         .await
 }

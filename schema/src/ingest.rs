@@ -100,18 +100,10 @@ SELECT DISTINCT ON (project_id, start_time_unix_nano, trace_id, span_id)
 FROM spans_staging
 ORDER BY project_id, start_time_unix_nano, trace_id, span_id, seq DESC";
 
-/// New spans go in, and only those count into the hourly rollups, so a
-/// re-sent span is never counted twice. Returns (distinct staged, inserted):
-/// when they differ, some spans were already stored and need merging.
-const SPANS_SQL: &str = "
-WITH staged AS (STAGED),
-ins AS (
-    INSERT INTO spans (COLUMNS) SELECT * FROM staged
-    ON CONFLICT (project_id, start_time_unix_nano, trace_id, span_id) DO NOTHING
-    RETURNING project_id, start_time_unix_nano, end_time_unix_nano, agent_name, tool_name,
-        request_model, response_model, intervention_state, status_code, cost_usd, input_tokens, output_tokens
-),
-rolled AS (
+/// Counts spans into the hourly rollups: every row of `SOURCE_ROWS` (a
+/// relation with the spans' columns) must be a span stored for the first
+/// time, or it counts twice. Shared by ingest and `strathon adopt`.
+const ROLLUP_UPSERT: &str = "
     INSERT INTO span_rollups AS r (project_id, hour, agent_name, tool_name, model, intervention_state, error,
         spans, cost_usd, input_tokens, output_tokens, ended, duration_ms, first_start, last_start)
     SELECT project_id, (start_time_unix_nano / 3600000000000) * 3600000000000,
@@ -121,7 +113,7 @@ rolled AS (
         count(end_time_unix_nano),
         coalesce(sum(greatest(end_time_unix_nano - start_time_unix_nano, 0) / 1e6::double precision), 0),
         min(start_time_unix_nano), max(start_time_unix_nano)
-    FROM ins GROUP BY 1, 2, 3, 4, 5, 6, 7
+    FROM SOURCE_ROWS GROUP BY 1, 2, 3, 4, 5, 6, 7
     -- One lock order for every writer, so concurrent groups cannot deadlock.
     ORDER BY 1, 2, 3, 4, 5, 6, 7
     ON CONFLICT (project_id, hour, agent_name, tool_name, model, intervention_state, error) DO UPDATE SET
@@ -133,8 +125,25 @@ rolled AS (
         duration_ms = r.duration_ms + EXCLUDED.duration_ms,
         first_start = least(r.first_start, EXCLUDED.first_start),
         last_start = greatest(r.last_start, EXCLUDED.last_start)
-    RETURNING 1
-)
+    RETURNING 1";
+
+/// The statement that counts `source` into the rollups (see `ROLLUP_UPSERT`).
+pub fn rollup_upsert(source: &str) -> String {
+    ROLLUP_UPSERT.replace("SOURCE_ROWS", source)
+}
+
+/// New spans go in, and only those count into the hourly rollups, so a
+/// re-sent span is never counted twice. Returns (distinct staged, inserted):
+/// when they differ, some spans were already stored and need merging.
+const SPANS_SQL: &str = "
+WITH staged AS (STAGED),
+ins AS (
+    INSERT INTO spans (COLUMNS) SELECT * FROM staged
+    ON CONFLICT (project_id, start_time_unix_nano, trace_id, span_id) DO NOTHING
+    RETURNING project_id, start_time_unix_nano, end_time_unix_nano, agent_name, tool_name,
+        request_model, response_model, intervention_state, status_code, cost_usd, input_tokens, output_tokens
+),
+rolled AS (ROLLUP_OF_INS)
 SELECT (SELECT count(*) FROM staged) AS staged, (SELECT count(*) FROM ins) AS inserted,
        (SELECT count(*) FROM rolled) AS rolled";
 
@@ -341,7 +350,13 @@ pub async fn write(
     writer.finish().await?;
     tx.batch_execute(TRACES_SQL).await?;
     let counts = tx
-        .query_one(&SPANS_SQL.replace("STAGED", STAGED).replace("COLUMNS", COLUMNS), &[])
+        .query_one(
+            &SPANS_SQL
+                .replace("STAGED", STAGED)
+                .replace("COLUMNS", COLUMNS)
+                .replace("ROLLUP_OF_INS", &rollup_upsert("ins")),
+            &[],
+        )
         .await?;
     let (staged, inserted): (i64, i64) = (counts.get(0), counts.get(1));
     // Most groups are all new spans: the merge (a join against the stored

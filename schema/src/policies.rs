@@ -174,24 +174,25 @@ pub async fn version(
         .optional()
 }
 
-/// Recent matches with their policy, newest first: (policy name, action,
-/// outcome, trace id, span id, matched at, span name).
+/// A recorded match with its policy: (policy name, action, outcome, trace
+/// id, span id, matched at, metadata with the span name).
+pub type RecentMatch = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Vec<u8>,
+    DateTime<Utc>,
+    serde_json::Value,
+);
+
+/// Recent matches with their policy, newest first.
 pub async fn recent_matches(
     conn: &mut AsyncPgConnection,
     project_id: Uuid,
     since: DateTime<Utc>,
     limit: i64,
-) -> QueryResult<
-    Vec<(
-        String,
-        String,
-        String,
-        Vec<u8>,
-        Vec<u8>,
-        DateTime<Utc>,
-        serde_json::Value,
-    )>,
-> {
+) -> QueryResult<Vec<RecentMatch>> {
     use crate::schema::policy_matches;
     policy_matches::table
         .inner_join(policies::table)

@@ -11,6 +11,7 @@ pub struct Settings {
     pub intervention_default_action: String,
     pub trace_retention_days: i32,
     pub pii_redaction_enabled: bool,
+    pub content_capture_enabled: bool,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -19,6 +20,7 @@ pub struct Changes<'a> {
     pub intervention_default_action: Option<&'a str>,
     pub trace_retention_days: Option<i32>,
     pub pii_redaction_enabled: Option<bool>,
+    pub content_capture_enabled: Option<bool>,
 }
 
 /// The project's settings; a project without a row gets the defaults.
@@ -34,6 +36,7 @@ pub async fn get(conn: &mut AsyncPgConnection, project_id: Uuid) -> QueryResult<
         intervention_default_action: "allow".into(),
         trace_retention_days: 30,
         pii_redaction_enabled: true,
+        content_capture_enabled: false,
     }))
 }
 
@@ -46,6 +49,7 @@ pub async fn update(conn: &mut AsyncPgConnection, project_id: Uuid, changes: &Ch
     if changes.intervention_default_action.is_none()
         && changes.trace_retention_days.is_none()
         && changes.pii_redaction_enabled.is_none()
+        && changes.content_capture_enabled.is_none()
     {
         return get(conn, project_id).await;
     }

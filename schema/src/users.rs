@@ -346,6 +346,27 @@ pub async fn memberships(
         .await
 }
 
+/// (project name, slug, role, joined) for each of the user's projects, for
+/// their data export.
+pub async fn membership_history(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> QueryResult<Vec<(String, String, String, DateTime<Utc>)>> {
+    project_members::table
+        .inner_join(projects::table)
+        .filter(projects::deleted_at.is_null())
+        .filter(project_members::user_id.eq(user_id))
+        .order(project_members::created_at.asc())
+        .select((
+            projects::name,
+            projects::slug,
+            project_members::role,
+            project_members::created_at,
+        ))
+        .load(conn)
+        .await
+}
+
 /// (user, role, joined) for each member of the project, by join time.
 pub async fn members(
     conn: &mut AsyncPgConnection,

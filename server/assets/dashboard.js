@@ -35,6 +35,23 @@
       };
       tick();
     });
+    root.querySelectorAll("form[data-confirm]").forEach(function (f) {
+      f.addEventListener("submit", function (e) {
+        if (!window.confirm(f.getAttribute("data-confirm"))) e.preventDefault();
+      });
+    });
+    root.querySelectorAll("select[data-action-select]").forEach(function (sel) {
+      // Only the settings of the chosen action stay in view (all show without script).
+      var show = function () {
+        sel.form.querySelectorAll(".action-config").forEach(function (fs) {
+          var on = fs.getAttribute("data-for").split(" ").indexOf(sel.value) >= 0;
+          fs.hidden = !on;
+        });
+      };
+      sel.addEventListener("change", show);
+      show();
+    });
+    root.querySelectorAll("textarea[data-cel-check]").forEach(celCheck);
     var toggle = root.querySelector("#critical-toggle");
     if (toggle) {
       toggle.addEventListener("click", function (e) {
@@ -48,6 +65,49 @@
         history.replaceState(null, "", url);
       });
     }
+  }
+
+  // Checks a CEL expression through the API while it is typed, and points
+  // at the error: line, column and a caret under the failing character.
+  function celCheck(area) {
+    var status = document.getElementById("cel-status");
+    var csrf = area.form.querySelector("input[name=csrf]");
+    var timer = null;
+    var run = function () {
+      var body = new URLSearchParams();
+      body.set("csrf", csrf ? csrf.value : "");
+      body.set("match_expression", area.value);
+      fetch(area.getAttribute("data-cel-check"), { method: "POST", credentials: "same-origin", body: body })
+        .then(function (r) { return r.json(); })
+        .then(function (v) {
+          status.textContent = "";
+          status.className = "cel-status";
+          if (v.valid === true) {
+            status.textContent = "The expression compiles.";
+            status.classList.add("ok");
+            area.removeAttribute("aria-invalid");
+            return;
+          }
+          var e = v.error || {};
+          status.classList.add("bad");
+          area.setAttribute("aria-invalid", "true");
+          if (e.line && e.column) {
+            var line = area.value.split("\n")[e.line - 1] || "";
+            var pre = document.createElement("pre");
+            pre.className = "cel-marker";
+            pre.textContent = line + "\n" + " ".repeat(Math.max(e.column - 1, 0)) + "^ line " + e.line + ", column " + e.column;
+            status.appendChild(document.createTextNode(e.message || "invalid expression"));
+            status.appendChild(pre);
+          } else {
+            status.textContent = e.message || "invalid expression";
+          }
+        })
+        .catch(function () { /* the server checks again on save */ });
+    };
+    area.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(run, 350);
+    });
   }
 
   function live(main) {

@@ -10,7 +10,7 @@ use crate::cli::{Admin, AdminTask};
 #[allow(clippy::print_stdout)]
 pub async fn run(admin: Admin) -> anyhow::Result<()> {
     let config = &admin.config;
-    let mut conn = strathon_schema::pool::dedicated(&config.database_url)
+    let mut conn = strathon_schema::pool::dedicated(&config.database.url)
         .await
         .context("connecting to DATABASE_URL")?;
     match admin.task {

@@ -95,11 +95,12 @@ impl Principal {
         }
     }
 
-    /// The identity a vote or decision is recorded under.
+    /// The identity a vote or decision is recorded under: the person, not
+    /// their session, so signing in twice does not give two votes.
     pub fn voter(&self) -> String {
         match self {
             Principal::ApiKey { id, .. } => id.to_string(),
-            Principal::Session { session_id, .. } => session_id.to_string(),
+            Principal::Session { user_id, .. } => user_id.to_string(),
         }
     }
 }

@@ -1,6 +1,6 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::config::{Config, DashboardSettings, LogSettings};
+use crate::config::{Config, DashboardSettings, Database, LogSettings, SealingKeys};
 
 /// Strathon: the self-hosted firewall for AI agents.
 ///
@@ -39,6 +39,69 @@ pub enum Command {
     /// Offline operator tasks that work straight on the database (DATABASE_URL
     /// and STRATHON_PASSWORD_PEPPER only; no receiver needs to be running).
     Admin(Admin),
+    /// Move an installation of the Python original (schema revision 032) into
+    /// the database DATABASE_URL names: a new, empty database, created if
+    /// missing. The original's database is only read. Resumable and safe to
+    /// run again; `strathon adopt verify` checks the result.
+    Adopt(Adopt),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Adopt {
+    #[command(subcommand)]
+    pub step: Option<AdoptStep>,
+    #[command(flatten)]
+    pub source: AdoptSource,
+    /// Report what would be carried, table by table, and what would not (with
+    /// the reason); write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub settings: AdoptSettings,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AdoptSource {
+    /// The original's database, e.g. postgres://strathon:…@old-host:5432/strathon.
+    #[arg(long = "from", value_name = "POSTGRES_URL", required = true)]
+    pub from: Option<String>,
+}
+
+/// What `adopt` reads: the target database, logging, and the keys that
+/// check what it carried (the audit chain, sealed TOTP secrets). Nothing else
+/// of the receiver's configuration applies to it.
+#[derive(Debug, clap::Args)]
+pub struct AdoptSettings {
+    #[command(flatten)]
+    pub database: Database,
+    #[command(flatten)]
+    pub log: LogSettings,
+    #[command(flatten)]
+    pub keys: SealingKeys,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdoptStep {
+    /// Compare the original and this database table by table (row counts and
+    /// checksums), verify every project's audit chain and anchors under
+    /// STRATHON_AUDIT_HMAC_KEY, and check that sealed TOTP secrets open with
+    /// STRATHON_ENCRYPTION_KEY. Exits 1 when anything differs.
+    Verify {
+        #[command(flatten)]
+        source: AdoptSource,
+        #[command(flatten)]
+        settings: AdoptSettings,
+    },
+}
+
+impl Adopt {
+    pub fn settings(&self) -> &AdoptSettings {
+        match &self.step {
+            Some(AdoptStep::Verify { settings, .. }) => settings,
+            None => &self.settings,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -141,6 +204,7 @@ impl Command {
             Command::Dev(d) => &d.config.log,
             Command::Dashboard(d) => &d.log,
             Command::Admin(a) => &a.config.log,
+            Command::Adopt(a) => &a.settings().log,
         })
     }
 
@@ -153,6 +217,7 @@ impl Command {
             Command::Dev(d) => d.config.validate().and_then(|()| d.dashboard.validate()),
             Command::Dashboard(d) => d.dashboard.validate(),
             Command::Admin(a) => a.config.validate(),
+            Command::Adopt(a) => a.settings().keys.validate(None),
         }
     }
 }
@@ -190,6 +255,43 @@ mod tests {
     #[test]
     fn help_is_complete() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn adopt_reads_only_its_own_settings() {
+        let cli = Cli::command();
+        let adopt = cli.find_subcommand("adopt").expect("adopt exists");
+        let verify = adopt.find_subcommand("verify").expect("adopt verify exists");
+        for cmd in [adopt, verify] {
+            let envs: Vec<String> = cmd
+                .get_arguments()
+                .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+                .collect();
+            assert_eq!(
+                envs,
+                [
+                    "DATABASE_URL",
+                    "STRATHON_LOG_LEVEL",
+                    "STRATHON_LOG_FORMAT",
+                    "STRATHON_AUDIT_HMAC_KEY",
+                    "STRATHON_ENCRYPTION_KEY"
+                ]
+            );
+        }
+        let run = Cli::try_parse_from(["strathon", "adopt", "--from", "postgres://old/db", "--dry-run"]).unwrap();
+        let Command::Adopt(a) = run.command else { panic!() };
+        assert!(a.dry_run && a.step.is_none() && a.source.from.as_deref() == Some("postgres://old/db"));
+        let verify = Cli::try_parse_from(["strathon", "adopt", "verify", "--from", "postgres://old/db"]).unwrap();
+        let Command::Adopt(a) = verify.command else { panic!() };
+        assert!(matches!(a.step, Some(AdoptStep::Verify { ref source, .. }) if source.from.is_some()));
+        assert!(
+            Cli::try_parse_from(["strathon", "adopt"]).is_err(),
+            "--from is required"
+        );
+        assert!(
+            Cli::try_parse_from(["strathon", "adopt", "verify"]).is_err(),
+            "verify needs --from too"
+        );
     }
 
     #[test]

@@ -285,16 +285,39 @@ impl IntegrationSettings {
     }
 }
 
+/// The database a command works on. A group of its own so that commands
+/// reading only a few settings (`adopt`) flatten just the groups they need.
 #[derive(Debug, Clone, Args)]
-pub struct Config {
+pub struct Database {
     /// PostgreSQL connection URL.
     #[arg(
-        long,
+        id = "database_url",
+        long = "database-url",
+        value_name = "DATABASE_URL",
         env = "DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/strathon",
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub url: String,
+}
+
+/// The keys that seal data at rest: what a row written under them needs to
+/// be checked (the audit chain) or opened (TOTP and webhook secrets).
+#[derive(Debug, Clone, Args)]
+pub struct SealingKeys {
+    /// Key for the audit log's HMAC chain (at least 32 bytes).
+    #[arg(long, env = "STRATHON_AUDIT_HMAC_KEY", hide_env_values = true)]
+    pub audit_hmac_key: Option<String>,
+
+    /// Fernet key that encrypts TOTP and webhook signing secrets at rest.
+    #[arg(long, env = "STRATHON_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    #[command(flatten)]
+    pub database: Database,
 
     /// Address the receiver listens on (OTLP/HTTP and the REST API).
     #[arg(long, env = "STRATHON_BIND", default_value = "0.0.0.0:4318")]
@@ -379,13 +402,8 @@ pub struct Config {
     #[arg(long, env = "STRATHON_SEED_DEV_KEY", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub seed_dev_key: bool,
 
-    /// Key for the audit log's HMAC chain (at least 32 bytes).
-    #[arg(long, env = "STRATHON_AUDIT_HMAC_KEY", hide_env_values = true)]
-    pub audit_hmac_key: Option<String>,
-
-    /// Fernet key that encrypts TOTP and webhook signing secrets at rest.
-    #[arg(long, env = "STRATHON_ENCRYPTION_KEY", hide_env_values = true)]
-    pub encryption_key: Option<String>,
+    #[command(flatten)]
+    pub keys: SealingKeys,
 
     /// Secret mixed into password hashing (Argon2id secret input).
     #[arg(long, env = "STRATHON_PASSWORD_PEPPER", hide_env_values = true)]
@@ -554,13 +572,54 @@ fn set(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.is_empty())
 }
 
-impl Config {
+impl SealingKeys {
     pub fn audit_key(&self) -> Option<&str> {
         set(&self.audit_hmac_key)
     }
 
     pub fn encryption_key(&self) -> Option<&str> {
         set(&self.encryption_key)
+    }
+
+    /// The audit HMAC key in force: the configured one, or the public dev
+    /// key (self-hosted only; `Config::validate` refuses a missing key otherwise).
+    pub fn effective_audit_key(&self) -> &str {
+        self.audit_key().unwrap_or(DEV_AUDIT_HMAC_KEY)
+    }
+
+    /// Checks the keys that are set; `required` (the reason) makes a missing one an error too.
+    pub fn validate(&self, required: Option<&str>) -> Result<(), ConfigError> {
+        match self.audit_key() {
+            Some(k) if k.len() < 32 => {
+                return err(
+                    "STRATHON_AUDIT_HMAC_KEY",
+                    format!("must be at least 32 bytes, got {}", k.len()),
+                );
+            }
+            None if required.is_some() => return err("STRATHON_AUDIT_HMAC_KEY", required.unwrap_or_default()),
+            _ => {}
+        }
+        match self.encryption_key() {
+            Some(k) if fernet::Fernet::new(k).is_none() => {
+                return err(
+                    "STRATHON_ENCRYPTION_KEY",
+                    "is not a valid Fernet key (url-safe base64 of 32 bytes; generate one with Fernet.generate_key())",
+                );
+            }
+            None if required.is_some() => return err("STRATHON_ENCRYPTION_KEY", required.unwrap_or_default()),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    pub fn audit_key(&self) -> Option<&str> {
+        self.keys.audit_key()
+    }
+
+    pub fn encryption_key(&self) -> Option<&str> {
+        self.keys.encryption_key()
     }
 
     pub fn pepper(&self) -> Option<&str> {
@@ -588,10 +647,8 @@ impl Config {
         set(&self.ai_api_key)
     }
 
-    /// The audit HMAC key in force: the configured one, or the public dev
-    /// key (self-hosted only; `validate` refuses a missing key otherwise).
     pub fn effective_audit_key(&self) -> &str {
-        self.audit_key().unwrap_or(DEV_AUDIT_HMAC_KEY)
+        self.keys.effective_audit_key()
     }
 
     pub fn metrics_token(&self) -> Option<&str> {
@@ -736,26 +793,8 @@ impl Config {
                 );
             }
         }
-        match self.audit_key() {
-            Some(k) if k.len() < 32 => {
-                return err(
-                    "STRATHON_AUDIT_HMAC_KEY",
-                    format!("must be at least 32 bytes, got {}", k.len()),
-                );
-            }
-            None if self.keys_required() => return err("STRATHON_AUDIT_HMAC_KEY", self.required_reason()),
-            _ => {}
-        }
-        match self.encryption_key() {
-            Some(k) if fernet::Fernet::new(k).is_none() => {
-                return err(
-                    "STRATHON_ENCRYPTION_KEY",
-                    "is not a valid Fernet key (url-safe base64 of 32 bytes; generate one with Fernet.generate_key())",
-                );
-            }
-            None if self.keys_required() => return err("STRATHON_ENCRYPTION_KEY", self.required_reason()),
-            _ => {}
-        }
+        let required = self.keys_required().then(|| self.required_reason());
+        self.keys.validate(required.as_deref())?;
         if self.pepper().is_none() && self.keys_required() {
             return err("STRATHON_PASSWORD_PEPPER", self.required_reason());
         }

@@ -4,12 +4,14 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod adopt;
 pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod banner;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod dashboard;
 pub mod error;

@@ -36,6 +36,7 @@ fn main() {
             Command::Dev(dev) => serve::dev(dev.config, dev.dashboard).await,
             Command::Dashboard(d) => strathon_server::dashboard::serve(d.dashboard).await,
             Command::Admin(admin) => strathon_server::admin::run(admin).await,
+            Command::Adopt(adopt) => strathon_server::adopt::run(adopt).await,
         }
     });
     if let Err(e) = result {

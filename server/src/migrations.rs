@@ -93,7 +93,7 @@ pub fn target_version(to: &str, embedded: &[(String, String)]) -> Option<String>
 
 #[allow(clippy::print_stdout)]
 pub async fn run(config: &Config, action: Option<MigrateAction>) -> anyhow::Result<()> {
-    let url = &config.database_url;
+    let url = &config.database.url;
     match action {
         None => crate::serve::migrate_only(config).await,
         Some(MigrateAction::Status) | Some(MigrateAction::History) => {

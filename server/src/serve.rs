@@ -32,12 +32,12 @@ use crate::{api, banner};
 const DB_WAIT: Duration = Duration::from_secs(60);
 
 pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
-    wait_for_database(&config.database_url).await?;
+    wait_for_database(&config.database.url).await?;
     apply_migrations(config).await
 }
 
 pub async fn dev(mut config: Config, dashboard: DashboardSettings) -> anyhow::Result<()> {
-    create_database_if_missing(&config.database_url).await?;
+    create_database_if_missing(&config.database.url).await?;
     config.seed_dev_key = true;
     run(config, Some(dashboard)).await
 }
@@ -50,17 +50,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// process, talking to this receiver whatever STRATHON_DASHBOARD_API_URL says.
 async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), mode = ?config.mode, database = %redact_url(&config.database_url), "Strathon receiver starting");
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), mode = ?config.mode, database = %redact_url(&config.database.url), "Strathon receiver starting");
     warn_about_keys(&config);
 
-    wait_for_database(&config.database_url).await?;
+    wait_for_database(&config.database.url).await?;
     if config.auto_migrate {
         apply_migrations(&config).await?;
     } else {
         tracing::info!("auto-migrate disabled (STRATHON_AUTO_MIGRATE=false); assuming the schema is current");
     }
 
-    let pool = pool::build(&config.database_url, config.db_pool_size, Duration::from_secs(5));
+    let pool = pool::build(&config.database.url, config.db_pool_size, Duration::from_secs(5));
     bootstrap(&config, &pool).await?;
 
     crate::audit::install_key(config.effective_audit_key());
@@ -83,7 +83,7 @@ async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Re
     });
     let writer = ingest_writer::start(
         WriterConfig {
-            database_url: config.database_url.clone(),
+            database_url: config.database.url.clone(),
             breakers: config.breakers.settings(),
             max_queue_spans: config.ingest_queue_spans,
             max_group_spans: config.ingest_group_spans,
@@ -197,8 +197,8 @@ async fn wait_for_database(url: &str) -> anyhow::Result<()> {
 /// months around now, so a freshly migrated database accepts spans at once.
 async fn apply_migrations(config: &Config) -> anyhow::Result<()> {
     tracing::info!("running database migrations");
-    let applied = migrate::run_pending(&config.database_url).await?;
-    let mut conn = pool::dedicated(&config.database_url).await?;
+    let applied = migrate::run_pending(&config.database.url).await?;
+    let mut conn = pool::dedicated(&config.database.url).await?;
     let now = chrono::Utc::now();
     let mut created = partitions::ensure(&mut conn, &partitions::wanted_months(now)).await?;
     created.extend(partitions::ensure_audit(&mut conn, &partitions::audit_months(now)).await?);
@@ -241,7 +241,7 @@ fn start_actors(
     let sup = Supervision {
         registry: registry.clone(),
         metrics: metrics.actors.clone(),
-        database_url: config.database_url.clone(),
+        database_url: config.database.url.clone(),
         panic_once: config.panic_drill(),
     };
     strathon_actors::spawn(
@@ -331,7 +331,7 @@ fn start_actors(
             },
             &sup,
         );
-        strathon_actors::webhooks::listen::spawn(config.database_url.clone(), sender.recipient());
+        strathon_actors::webhooks::listen::spawn(config.database.url.clone(), sender.recipient());
     } else {
         registry.register_disabled(strathon_actors::webhooks::NAME);
     }
@@ -345,7 +345,7 @@ fn start_actors(
 }
 
 /// `strathon dev` convenience: creates the database DATABASE_URL names.
-async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
+pub(crate) async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
     let target: tokio_postgres::Config = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
     let name = target
         .get_dbname()

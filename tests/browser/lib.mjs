@@ -64,9 +64,11 @@ export async function signIn(page, who, { code } = {}) {
 
 /** Calls the receiver's API with the dev key (or `token`). */
 export async function api(method, path, body, token = DEV_KEY) {
+  const headers = { 'content-type': 'application/json' };
+  if (token !== 'none') headers.authorization = `Bearer ${token}`;
   const resp = await fetch(RECEIVER + path, {
     method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await resp.text();
@@ -142,4 +144,61 @@ export async function writeForms(page) {
     .filter((f) => f.method.toLowerCase() === 'post')
     .map((f) => new URL(f.action).pathname)
     .filter((p) => p !== '/logout' && p !== '/project'));
+}
+
+/** Registers a user through the API (joining the projects they were invited to). */
+export async function register(who, role) {
+  if (role) {
+    const invited = await api('POST', '/v1/members', { email: who.email, role });
+    assert.ok([200, 201, 409].includes(invited.status), JSON.stringify(invited.body));
+  }
+  const done = await api('POST', '/v1/auth/register', { email: who.email, password: who.password }, 'none');
+  assert.ok([201, 409].includes(done.status), JSON.stringify(done.body));
+}
+
+/** Sends spans as OTLP/JSON, the way any OTLP exporter can. */
+export async function ingest(service, spans) {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const hex = (n) => [...crypto.getRandomValues(new Uint8Array(n))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const traceId = hex(16);
+  const body = {
+    resourceSpans: [{
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+      scopeSpans: [{
+        scope: { name: 'strathon', version: '1.4.0' },
+        spans: spans.map((s) => ({
+          traceId, spanId: hex(8), name: s.name, kind: 1,
+          startTimeUnixNano: String(now - 5_000_000n), endTimeUnixNano: String(now),
+          attributes: Object.entries(s.attributes).map(([key, v]) => ({
+            key, value: typeof v === 'number' ? { doubleValue: v } : { stringValue: String(v) },
+          })),
+        })),
+      }],
+    }],
+  };
+  const resp = await fetch(`${RECEIVER}/v1/traces`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${DEV_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(resp.status, 200, await resp.text());
+  return traceId;
+}
+
+/** Runs psql against the test database. */
+export function sql(statement) {
+  const out = spawnSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', process.env.COMPAT_DATABASE_URL, '-c', statement], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  return out.stdout.trim();
+}
+
+/** Polls `check` (reloading `page` first when given) until it holds. */
+export async function eventually(what, check, { page, timeout = 20_000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    if (page) await page.reload();
+    if (await check()) return;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }

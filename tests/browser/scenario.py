@@ -2,12 +2,15 @@
 the dashboard's browser tests: one chain with a model call and two tool calls,
 the second of which a block policy stops before its body runs.
 
-    python scenario.py --run ID [--policy]
+    python scenario.py --run ID [--policy] [--blocked-tool NAME]
+    python scenario.py --agent-call AGENT --tool NAME
 
 Reads STRATHON_ENDPOINT and STRATHON_API_KEY. With --policy it first creates
 the block policy itself (otherwise the test creates it, e.g. from a template
-in the dashboard). Prints one JSON object: the names it used and what the SDK
-did, so the browser test knows what to look for.
+in the dashboard). --agent-call makes one tool call as AGENT through the SDK's
+shared dispatcher, as its framework adapters do, and says whether the SDK let
+it run or stopped it (halt or policy). Prints one JSON object: the names used
+and what the SDK did, so the browser test knows what to look for.
 """
 import argparse
 import json
@@ -16,8 +19,9 @@ import sys
 import urllib.request
 import uuid
 
-from strathon import Client, StrathonPolicyBlocked
+from strathon import Client, StrathonHaltExceeded, StrathonPolicyBlocked
 from strathon.instrumentation.langgraph import StrathonLangGraphHandler
+from strathon.policy.steer import dispatch_policy_decision
 
 ENDPOINT = os.environ.get("STRATHON_ENDPOINT", "http://localhost:4318").rstrip("/")
 API_KEY = os.environ["STRATHON_API_KEY"]
@@ -46,14 +50,39 @@ def tool_call(handler, chain, name, payload, body):
     return out
 
 
+def agent_call(agent, tool):
+    """One call as `agent`; Client() syncs policies and halts when it starts."""
+    client = Client(api_key=API_KEY, endpoint=ENDPOINT, environment="browser-test",
+                    service_name=agent, set_global_tracer=False)
+    attrs = {"gen_ai.tool.name": tool, "strathon.tool.name": tool, "strathon.tool.args": "{}",
+             "strathon.agent.name": agent, "gen_ai.agent.name": agent}
+    ran = []
+    try:
+        dispatch_policy_decision(client, span_name=f"tool.{tool}", attrs=attrs, on_allow=lambda: ran.append(1))
+        outcome = "ran" if ran else "skipped"
+    except StrathonHaltExceeded as e:
+        outcome, ran = f"halted: {e}", []
+    except StrathonPolicyBlocked as e:
+        outcome = f"blocked: {e}"
+    client.flush(timeout_millis=30000)
+    client.shutdown()
+    print(json.dumps({"agent": agent, "tool": tool, "outcome": outcome, "ran": bool(ran)}))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--run", required=True)
+    parser.add_argument("--run")
     parser.add_argument("--policy", action="store_true")
+    parser.add_argument("--blocked-tool")
+    parser.add_argument("--agent-call")
+    parser.add_argument("--tool")
     args = parser.parse_args()
+    if args.agent_call:
+        return agent_call(args.agent_call, args.tool)
     agent = f"support-agent-{args.run}"
     allowed = f"lookup_order_{args.run}"
-    blocked = f"delete_customer_{args.run}"
+    blocked = args.blocked_tool or f"delete_customer_{args.run}"
     if args.policy:
         api("POST", "/v1/policies", {
             "name": f"no-deletes-{args.run}",

@@ -7,12 +7,15 @@
 pub mod harness;
 pub mod hook;
 pub mod mailbox;
+pub mod original;
 pub mod otlp;
 
 #[cfg(test)]
 mod accounts;
 #[cfg(test)]
 mod actors;
+#[cfg(test)]
+mod adopt;
 #[cfg(test)]
 mod analytics;
 #[cfg(test)]

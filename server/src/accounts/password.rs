@@ -45,6 +45,9 @@ pub enum Verified {
 }
 
 pub fn verify(password: &str, stored: &str, pepper: &[u8]) -> Verified {
+    if let Some(original) = stored.strip_prefix(crate::adopt::mapping::LEGACY_PASSWORD_TAG) {
+        return verify_original(password, original, pepper);
+    }
     let Ok(parsed) = PasswordHash::new(stored) else {
         return Verified::No;
     };
@@ -56,6 +59,23 @@ pub fn verify(password: &str, stored: &str, pepper: &[u8]) -> Verified {
         Verified::Yes
     } else {
         Verified::YesRehash(hash(password, pepper))
+    }
+}
+
+/// A hash carried over by `strathon adopt` from the Python original, which
+/// prepends the pepper to the password and gives Argon2id no secret input.
+/// A match is rehashed our way, so each user leaves the old scheme at their
+/// first sign-in.
+fn verify_original(password: &str, stored: &str, pepper: &[u8]) -> Verified {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return Verified::No;
+    };
+    let mut peppered = pepper.to_vec();
+    peppered.extend_from_slice(password.as_bytes());
+    // The parameters (the original's m=47104, t=1, p=1) come from the hash.
+    match Argon2::default().verify_password(&peppered, &parsed) {
+        Ok(()) => Verified::YesRehash(hash(password, pepper)),
+        Err(_) => Verified::No,
     }
 }
 
@@ -142,6 +162,30 @@ mod tests {
         let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
         let stored = old.hash_password(b"pw", &salt).unwrap().to_string();
         assert!(matches!(verify("pw", &stored, b"p"), Verified::YesRehash(new) if new.contains("m=19456")));
+    }
+
+    #[test]
+    fn hashes_of_the_original_verify_with_the_same_pepper_and_move_to_ours() {
+        // The original: argon2-cffi with m=47104, t=1, p=1 over pepper + password.
+        let params = Params::new(47_104, 1, 1, Some(32)).unwrap();
+        let original = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let salt = SaltString::encode_b64(&[9u8; 16]).unwrap();
+        let phc = original
+            .hash_password(b"pepperS3cret pass!", &salt)
+            .unwrap()
+            .to_string();
+        assert!(phc.starts_with("$argon2id$v=19$m=47104,t=1,p=1$"));
+        let stored = format!("{}{phc}", crate::adopt::mapping::LEGACY_PASSWORD_TAG);
+        let Verified::YesRehash(ours) = verify("S3cret pass!", &stored, b"pepper") else {
+            panic!("the original's hash must verify and be rehashed");
+        };
+        assert!(matches!(verify("S3cret pass!", &ours, b"pepper"), Verified::Yes));
+        assert!(matches!(verify("S3cret pass!", &stored, b"other"), Verified::No));
+        assert!(matches!(verify("wrong", &stored, b"pepper"), Verified::No));
+        assert!(
+            matches!(verify("S3cret pass!", &phc, b"pepper"), Verified::No),
+            "untagged, it is read as ours"
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@ use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
 use strathon_schema::api_keys::{self, ApiKey, Creation};
 
+use super::params::object;
 use super::params::{self, Params};
-use super::policies::object;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth, Confirmed};
 use crate::error::ApiError;

@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use strathon_schema::approvals::{self, Approval, NewApproval};
 use uuid::Uuid;
 
+use super::params::object;
 use super::params::{self, Params};
-use super::policies::object;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
@@ -16,23 +16,10 @@ use crate::state::AppState;
 
 const STATUSES: [&str; 4] = ["approved", "denied", "expired", "pending"];
 
-pub fn render(a: &Approval) -> Value {
-    json!({
-        "id": a.id, "project_id": a.project_id, "policy_id": a.policy_id,
-        "trace_id": a.trace_id.as_ref().map(hex::encode), "span_id": a.span_id.as_ref().map(hex::encode),
-        "span_name": a.span_name, "agent_name": a.agent_name, "tool_name": a.tool_name, "tool_args": a.tool_args,
-        "policy_name": a.policy_name, "status": a.status, "requested_at": super::params::utc_offset(&a.requested_at),
-        "resolved_at": a.resolved_at.as_ref().map(super::params::utc_offset), "resolved_by": a.resolved_by,
-        "timeout_seconds": a.timeout_seconds, "expires_at": super::params::utc_offset(&a.expires_at),
-        "approvers_required": a.approvers_required, "current_approvals": a.current_approvals,
-        "approval_decisions": a.approval_decisions,
-    })
-}
-
 /// The approval at the top level and under `approval`: SDKs read either.
 fn wrapped(a: &Approval) -> Value {
-    let mut body = render(a);
-    body["approval"] = render(a);
+    let mut body = super::views::approval(a);
+    body["approval"] = super::views::approval(a);
     body
 }
 
@@ -90,7 +77,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     }
     let mut conn = state.pool.get().await?;
     let found = approvals::list(&mut conn, auth.project_id, status.map(String::as_str), limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "approvals": found.iter().map(render).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(json!({ "approvals": found.iter().map(super::views::approval).collect::<Vec<_>>() })))
 }
 
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -155,8 +142,8 @@ async fn decide(
                 conn,
                 &auth,
                 Event::new(action, "approval", id)
-                    .before(render(&a))
-                    .after(render(&saved)),
+                    .before(super::views::approval(&a))
+                    .after(super::views::approval(&saved)),
             )
             .await?;
             Ok(saved)

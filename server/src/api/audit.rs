@@ -20,24 +20,6 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn render(e: &rows::Event) -> Value {
-    json!({
-        "id": e.id, "sequence_no": e.sequence_no, "occurred_at": super::params::utc_z(&e.occurred_at), "ingested_at": super::params::utc_z(&e.ingested_at),
-        "project_id": e.project_id,
-        "actor": {"type": e.actor_type, "id": e.actor_id, "display": e.actor_display, "on_behalf_of": e.on_behalf_of},
-        "action": e.action, "action_category": e.action_category, "outcome": e.outcome, "reason": e.reason,
-        "resource": {"type": e.resource_type, "id": e.resource_id, "parent": e.resource_parent},
-        "cascade_root_id": e.cascade_root_id, "request_id": e.request_id, "source_ip": e.source_ip,
-        "user_agent": e.user_agent, "api_key_id": e.api_key_id, "auth_method": e.auth_method,
-        "before_state": e.before_state, "after_state": e.after_state, "diff": e.diff, "pii_classes": e.pii_classes,
-        "schema_version": e.schema_version, "prev_hash": hex::encode(&e.prev_hash), "row_hash": hex::encode(&e.row_hash),
-        "hmac_key_id": e.hmac_key_id,
-        // The columns the published CLI prints.
-        "created_at": super::params::utc_z(&e.occurred_at), "category": e.action_category, "actor_ip": e.source_ip,
-        "actor_key_prefix": e.actor_display, "resource_type": e.resource_type,
-    })
-}
-
 /// Turns a parsed filter into SQL over the allow-listed columns; values are
 /// always bound, never spliced.
 fn to_sql(e: &Expr) -> Filter {
@@ -143,7 +125,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
             Ok::<_, ApiError>((found, next))
         })
         .await?;
-    let data: Vec<Value> = found.iter().map(render).collect();
+    let data: Vec<Value> = found.iter().map(super::views::audit_event).collect();
     let mut response = HttpResponse::Ok();
     if let Some(cursor) = &next {
         response.insert_header((LINK, format!("</v1/audit/events?cursor={cursor}>; rel=\"next\"")));
@@ -164,7 +146,7 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
             Ok::<_, ApiError>(e)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(render(&event)))
+    Ok(HttpResponse::Ok().json(super::views::audit_event(&event)))
 }
 
 pub async fn verify_one(
@@ -192,22 +174,8 @@ pub async fn verify_chain(auth: Auth, state: web::Data<AppState>) -> Result<Http
     auth.require(scope::AUDIT_READ)?;
     let mut conn = state.pool.get().await?;
     let events = rows::chain(&mut conn, auth.project_id).await?;
-    let mut expected_prev = chain::GENESIS.to_vec();
-    let mut broken = None;
-    for e in &events {
-        let problem = if e.prev_hash != expected_prev {
-            Some("prev_hash does not match the previous event's row_hash")
-        } else if !chain::verify(audit::key(), &audit::payload(e), &e.prev_hash, &e.row_hash) {
-            Some("row_hash does not match the event's contents")
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            broken = Some(json!({"event_id": e.id, "sequence_no": e.sequence_no, "problem": problem}));
-            break;
-        }
-        expected_prev = e.row_hash.clone();
-    }
+    let broken = audit::first_break(audit::key(), &events)
+        .map(|b| json!({"event_id": b.event_id, "sequence_no": b.sequence_no, "problem": b.problem}));
     let anchors = rows::anchors_since(&mut conn, None, 1000).await?;
     let mut bad_anchor = None;
     for a in &anchors {
@@ -216,10 +184,7 @@ pub async fn verify_chain(auth: Auth, state: web::Data<AppState>) -> Result<Http
             .into_iter()
             .map(|(_, h)| h)
             .collect();
-        let ok = leaves.len() == a.event_count as usize
-            && chain::merkle_root(&leaves).as_slice() == a.merkle_root.as_slice()
-            && leaves.last() == Some(&a.last_row_hash);
-        if !ok {
+        if !audit::anchor_holds(a, &leaves) {
             bad_anchor =
                 Some(json!({"anchor_at": super::params::utc_z(&a.anchor_at), "last_sequence": a.last_sequence}));
             break;

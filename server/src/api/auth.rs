@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 use strathon_schema::{projects, users};
 use uuid::Uuid;
 
+use super::params::object;
 use super::params::utc_offset;
-use super::policies::object;
 use crate::accounts::password::{self, Verified};
 use crate::audit::{self, Event};
 use crate::auth::{bearer_token, scope, Auth, RequestMeta};
@@ -275,6 +275,46 @@ pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         },
         "projects": memberships.iter().map(|(id, name, slug, role)| json!({"id": id, "name": name, "slug": slug, "role": role})).collect::<Vec<_>>(),
     })))
+}
+
+/// `GET /v1/auth/me/export`: what Strathon holds about the signed-in user
+/// (profile, memberships, live sessions), as one downloadable document.
+pub async fn export_me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::AUDIT_READ)?;
+    let user_id = auth
+        .user_id()
+        .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
+    let mut conn = state.pool.get().await?;
+    let user = users::find(&mut conn, user_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
+    let memberships = users::membership_history(&mut conn, user_id).await?;
+    let sessions = users::list_sessions(&mut conn, user_id).await?;
+    let stamp = chrono::Utc::now();
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"strathon-my-data-{}.json\"",
+                stamp.format("%Y%m%dT%H%M%SZ")
+            ),
+        ))
+        .json(json!({
+            "exported_at": utc_offset(&stamp),
+            "user": {
+                "email": user.email, "display_name": user.display_name,
+                "created_at": utc_offset(&user.created_at),
+                "last_login_at": user.last_login_at.as_ref().map(utc_offset),
+                "mfa_enabled": user.mfa_enabled,
+            },
+            "memberships": memberships.iter().map(|(project, slug, role, joined)| json!({
+                "project": project, "slug": slug, "role": role, "joined_at": utc_offset(joined),
+            })).collect::<Vec<_>>(),
+            "sessions": sessions.iter().map(|s| json!({
+                "created_at": utc_offset(&s.created_at), "expires_at": utc_offset(&s.expires_at),
+                "ip_address": s.ip_address, "user_agent": s.user_agent,
+            })).collect::<Vec<_>>(),
+        })))
 }
 
 /// Changes the caller's display name, the only self-editable profile field.

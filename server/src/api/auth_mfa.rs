@@ -12,7 +12,7 @@ use strathon_schema::{sealed, users};
 use uuid::Uuid;
 
 use super::auth::{new_session, session_token, session_user, user_json};
-use super::policies::object;
+use super::params::object;
 use crate::accounts::password::{self, Verified};
 use crate::accounts::{mfa, password::token_hash};
 use crate::audit::{self, Event};

@@ -13,46 +13,16 @@ use strathon_schema::budgets::{self, Budget, BudgetChanges, NewBudget};
 use strathon_schema::halts;
 use uuid::Uuid;
 
+use super::params::object;
 use super::params::{self, decimal as dec, Params};
-use super::policies::object;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn render(b: &Budget, auto_halted: bool) -> Value {
-    let is_cost = b.max_spend_usd.is_some();
-    json!({
-        "id": b.id,
-        "project_id": b.project_id,
-        "name": b.name,
-        "description": b.description,
-        "scope": b.scope,
-        "scope_value": b.scope_value,
-        "max_spend_usd": b.max_spend_usd.as_ref().map(dec),
-        "spent_usd": dec(&b.spent_usd),
-        "soft_limit_ratio": b.soft_limit_ratio.as_ref().map(dec),
-        "max_repeated_calls": b.max_repeated_calls,
-        "loop_window_seconds": b.loop_window_seconds.as_ref().map(dec),
-        "budget_duration": b.budget_duration,
-        "budget_reset_at": b.budget_reset_at.as_ref().map(super::params::utc_offset),
-        "last_evaluated_at": b.last_evaluated_at.as_ref().map(super::params::utc_offset),
-        "is_active": b.is_active,
-        "created_at": super::params::utc_offset(&b.created_at),
-        "updated_at": super::params::utc_offset(&b.updated_at),
-        "budget_type": if is_cost { "cost" } else { "iteration" },
-        "limit_usd": b.max_spend_usd.as_ref().and_then(BigDecimal::to_f64),
-        "limit_count": b.max_repeated_calls,
-        "current_spend": b.spent_usd.to_f64(),
-        "current_count": b.current_count,
-        "window_type": b.window_type,
-        "auto_halted": auto_halted,
-    })
-}
-
 fn wrapped(b: &Budget, auto_halted: bool) -> Value {
-    let mut body = render(b, auto_halted);
-    body["budget"] = render(b, auto_halted);
+    let mut body = super::views::budget(b, auto_halted);
+    body["budget"] = super::views::budget(b, auto_halted);
     body
 }
 
@@ -256,7 +226,7 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
             audit::record(
                 conn,
                 &auth,
-                Event::new("budget.create", "budget", b.id).after(render(&b, false)),
+                Event::new("budget.create", "budget", b.id).after(super::views::budget(&b, false)),
             )
             .await?;
             Ok::<_, ApiError>(b)
@@ -272,7 +242,10 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     let mut conn = state.pool.get().await?;
     let found = budgets::list(&mut conn, auth.project_id, include_inactive, limit).await?;
     let halted = halted_budgets(&mut conn, auth.project_id).await?;
-    let data: Vec<Value> = found.iter().map(|b| render(b, halted.contains(&b.id))).collect();
+    let data: Vec<Value> = found
+        .iter()
+        .map(|b| super::views::budget(b, halted.contains(&b.id)))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "budgets": data })))
 }
 
@@ -402,8 +375,8 @@ pub async fn patch(
                 budgets::clear_monitor_halt(conn, id).await?;
             }
             let event = Event::new("budget.update", "budget", id)
-                .before(render(&current, false))
-                .after(render(&b, false));
+                .before(super::views::budget(&current, false))
+                .after(super::views::budget(&b, false));
             audit::record(conn, &auth, event).await?;
             Ok(b)
         })
@@ -426,7 +399,7 @@ pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<Stri
         audit::record(
             conn,
             &auth,
-            Event::new("budget.delete", "budget", id).before(render(&gone, false)),
+            Event::new("budget.delete", "budget", id).before(super::views::budget(&gone, false)),
         )
         .await
     })

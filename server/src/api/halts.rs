@@ -6,36 +6,17 @@ use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
 use strathon_schema::halts::{self, Halt, NewHalt};
 
+use super::params::object;
 use super::params::{self, Params};
-use super::policies::object;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The halt object, with the CLI's names (`agent_name`, `created_at`) beside
-/// the original ones.
-pub fn render(h: &Halt) -> Value {
-    json!({
-        "id": h.id,
-        "project_id": h.project_id,
-        "scope": h.scope,
-        "scope_value": h.scope_value,
-        "agent_name": h.scope_value,
-        "state": h.state,
-        "reason": h.reason,
-        "actor": h.actor,
-        "budget_id": h.budget_id,
-        "set_at": super::params::utc_offset(&h.set_at),
-        "created_at": super::params::utc_offset(&h.set_at),
-        "cleared_at": h.cleared_at.as_ref().map(super::params::utc_offset),
-    })
-}
-
 /// The halt at the top level (what the CLI prints) and under `halt`.
 fn wrapped(h: &Halt) -> Value {
-    let mut body = render(h);
-    body["halt"] = render(h);
+    let mut body = super::views::halt(h);
+    body["halt"] = super::views::halt(h);
     body
 }
 
@@ -98,12 +79,27 @@ fn parse(body: &serde_json::Map<String, Value>, project_id: uuid::Uuid) -> Resul
 
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_WRITE)?;
-    let new = parse(&object(body)?, auth.project_id)?;
+    let mut new = parse(&object(body)?, auth.project_id)?;
     let mut conn = state.pool.get().await?;
+    // Who issued it, for people reading the halt later ("actor" stays the
+    // original's coarse "user").
+    let issued_by = match &auth.principal {
+        crate::auth::Principal::ApiKey { prefix, .. } => format!("API key {prefix}…"),
+        crate::auth::Principal::Session { user_id, .. } => strathon_schema::users::find(&mut conn, *user_id)
+            .await?
+            .map(|u| u.email)
+            .unwrap_or_default(),
+    };
+    new.metadata = json!({ "issued_by": issued_by });
     let halt = conn
         .transaction(async |conn| {
             let h = halts::insert(conn, &new).await?;
-            audit::record(conn, &auth, Event::new("halt.issue", "halt", h.id).after(render(&h))).await?;
+            audit::record(
+                conn,
+                &auth,
+                Event::new("halt.issue", "halt", h.id).after(super::views::halt(&h)),
+            )
+            .await?;
             Ok::<_, ApiError>(h)
         })
         .await?;
@@ -122,7 +118,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     let include_cleared = params::flag(&query, "include_cleared");
     let mut conn = state.pool.get().await?;
     let found = halts::list(&mut conn, auth.project_id, include_cleared, limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "halts": found.iter().map(render).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(json!({ "halts": found.iter().map(super::views::halt).collect::<Vec<_>>() })))
 }
 
 fn halt_id(raw: &str) -> Result<i64, ApiError> {
@@ -138,7 +134,7 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     let h = halts::find(&mut conn, auth.project_id, id)
         .await?
         .ok_or_else(|| ApiError::NotFound("halt not found".into()))?;
-    Ok(HttpResponse::Ok().json(json!({ "halt": render(&h) })))
+    Ok(HttpResponse::Ok().json(json!({ "halt": super::views::halt(&h) })))
 }
 
 pub async fn clear(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -160,7 +156,12 @@ pub async fn clear(auth: Auth, state: web::Data<AppState>, path: web::Path<Strin
                     None => ApiError::NotFound("halt not found".into()),
                 });
             };
-            audit::record(conn, &auth, Event::new("halt.clear", "halt", h.id).after(render(&h))).await?;
+            audit::record(
+                conn,
+                &auth,
+                Event::new("halt.clear", "halt", h.id).after(super::views::halt(&h)),
+            )
+            .await?;
             Ok(h)
         })
         .await?;

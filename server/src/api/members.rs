@@ -11,8 +11,8 @@ use strathon_schema::{ownership, users};
 use uuid::Uuid;
 
 use super::auth::force_reset;
+use super::params::object;
 use super::params::utc_offset;
-use super::policies::object;
 use crate::accounts::password;
 use crate::accounts::roles::{self, can_manage, ASSIGNABLE};
 use crate::audit::{self, Event};

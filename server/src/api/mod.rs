@@ -15,6 +15,7 @@ pub mod circuit_breakers;
 pub mod compliance;
 pub mod costs;
 pub mod credentials;
+pub mod export;
 pub mod halts;
 pub mod health;
 pub mod intervention;
@@ -38,6 +39,7 @@ pub mod spans;
 pub mod topology;
 pub mod traces;
 pub mod version;
+pub mod views;
 pub mod webhook_deliveries;
 pub mod webhook_signing_keys;
 
@@ -68,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/policies/conflicts").route(web::get().to(policies::conflicts)))
         .service(web::resource("/v1/policies/suggest").route(web::get().to(policies::suggest)))
         .service(web::resource("/v1/policies/generate").route(web::post().to(policies::generate)))
+        .service(web::resource("/v1/policies/validate").route(web::post().to(policies::validate_expression)))
         .service(
             web::resource("/v1/policies/{policy_id}")
                 .route(web::get().to(policies::get))
@@ -153,6 +156,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/model_prices/{model_name}").route(web::delete().to(model_prices::delete)))
         .service(web::resource("/v1/agents").route(web::get().to(agents::list)))
         .service(web::resource("/v1/compliance/export").route(web::post().to(compliance::export)))
+        .service(web::resource("/v1/export").route(web::post().to(export::export)))
         .service(web::resource("/v1/audit/events").route(web::get().to(audit::list)))
         .service(web::resource("/v1/audit/events/{event_id}").route(web::get().to(audit::get)))
         .service(web::resource("/v1/audit/events/{event_id}/verify").route(web::get().to(audit::verify_one)))
@@ -202,6 +206,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(auth::me))
                 .route(web::patch().to(auth::update_me)),
         )
+        .service(web::resource("/v1/auth/me/export").route(web::get().to(auth::export_me)))
         .service(
             web::resource("/v1/auth/sessions")
                 .route(web::get().to(sessions::list))
@@ -253,6 +258,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/costs/forecast").route(web::get().to(costs::forecast)))
         .service(web::resource("/v1/topology").route(web::get().to(topology::get)))
         .service(web::resource("/v1/overview").route(web::get().to(overview::get)))
+        .service(
+            web::resource("/v1/settings")
+                .route(web::get().to(project_settings::view_get))
+                .route(web::patch().to(project_settings::view_patch)),
+        )
         .service(
             web::resource("/v1/project/settings")
                 .route(web::get().to(project_settings::get))

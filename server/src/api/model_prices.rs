@@ -8,7 +8,7 @@ use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
 use strathon_schema::model_prices::{self, Override};
 
-use super::policies::object;
+use super::params::object;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;

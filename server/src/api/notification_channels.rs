@@ -6,8 +6,8 @@ use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
 use strathon_schema::channels::{self, Channel, ChannelFields};
 
+use super::params::object;
 use super::params::utc_offset;
-use super::policies::object;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;

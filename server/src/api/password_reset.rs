@@ -11,7 +11,7 @@ use strathon_schema::{password_resets, users};
 
 use super::auth::throttle;
 use super::members::email_field;
-use super::policies::object;
+use super::params::object;
 use crate::accounts::password::{self, random, token_hash};
 use crate::audit::{self, Event};
 use crate::auth::RequestMeta;

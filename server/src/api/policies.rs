@@ -3,36 +3,17 @@
 
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
-use serde_json::{json, Map, Value};
-use strathon_schema::policies::{self, Policy, Version};
+use serde_json::{json, Value};
+use strathon_schema::policies::{self, Version};
 use strathon_schema::settings;
 use uuid::Uuid;
 
+use super::params::object;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::policy::validate;
 use crate::state::AppState;
-
-pub fn render(p: &Policy) -> Value {
-    json!({
-        "id": p.id,
-        "project_id": p.project_id,
-        "name": p.name,
-        "description": p.description,
-        "match_expression": p.match_expression,
-        "action": p.action,
-        "action_config": p.action_config,
-        "applies_to": p.applies_to,
-        "enabled": p.enabled,
-        "priority": p.priority,
-        "match_count": p.match_count,
-        "last_matched_at": p.last_matched_at.as_ref().map(super::params::utc_z),
-        "shadow": p.shadow,
-        "created_at": super::params::utc_z(&p.created_at),
-        "updated_at": super::params::utc_z(&p.updated_at),
-    })
-}
 
 fn render_version(v: &Version) -> Value {
     json!({
@@ -53,16 +34,6 @@ fn render_version(v: &Version) -> Value {
     })
 }
 
-/// A JSON object body, or the validation error the original gave (422).
-pub fn object(body: web::Json<Value>) -> Result<Map<String, Value>, ApiError> {
-    match body.into_inner() {
-        Value::Object(map) => Ok(map),
-        other => Err(ApiError::Unprocessable(vec![json!({
-            "type": "dict_type", "loc": ["body"], "msg": "Input should be a valid dictionary", "input": other,
-        })])),
-    }
-}
-
 fn not_found() -> ApiError {
     ApiError::NotFound("policy not found".into())
 }
@@ -76,7 +47,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
     let default_action = settings::get(&mut conn, auth.project_id)
         .await?
         .intervention_default_action;
-    let rendered: Vec<Value> = all.iter().map(render).collect();
+    let rendered: Vec<Value> = all.iter().map(super::views::policy).collect();
     Ok(HttpResponse::Ok().json(json!({ "policies": rendered, "intervention_default_action": default_action })))
 }
 
@@ -90,14 +61,14 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
             audit::record(
                 conn,
                 &auth,
-                Event::new("policy.create", "policy", p.id).after(render(&p)),
+                Event::new("policy.create", "policy", p.id).after(super::views::policy(&p)),
             )
             .await?;
             Ok::<_, ApiError>(p)
         })
         .await?;
     state.contexts.invalidate(auth.project_id);
-    Ok(HttpResponse::Created().json(render(&policy)))
+    Ok(HttpResponse::Created().json(super::views::policy(&policy)))
 }
 
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -107,7 +78,7 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     let p = policies::find(&mut conn, auth.project_id, id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(render(&p)))
+    Ok(HttpResponse::Ok().json(super::views::policy(&p)))
 }
 
 pub async fn patch(
@@ -132,14 +103,14 @@ pub async fn patch(
                 .await?
                 .ok_or_else(not_found)?;
             let event = Event::new("policy.update", "policy", id)
-                .before(render(&current))
-                .after(render(&p));
+                .before(super::views::policy(&current))
+                .after(super::views::policy(&p));
             audit::record(conn, &auth, event).await?;
             Ok::<_, ApiError>(p)
         })
         .await?;
     state.contexts.invalidate(auth.project_id);
-    Ok(HttpResponse::Ok().json(render(&updated)))
+    Ok(HttpResponse::Ok().json(super::views::policy(&updated)))
 }
 
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -153,7 +124,7 @@ pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<Stri
         audit::record(
             conn,
             &auth,
-            Event::new("policy.delete", "policy", id).before(render(&gone)),
+            Event::new("policy.delete", "policy", id).before(super::views::policy(&gone)),
         )
         .await
     })
@@ -290,7 +261,7 @@ pub async fn export(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespon
     let items: Vec<Value> = all
         .iter()
         .map(|p| {
-            let full = render(p);
+            let full = super::views::policy(p);
             Value::Object(PORTABLE.iter().map(|k| (k.to_string(), full[*k].clone())).collect())
         })
         .collect();
@@ -416,7 +387,7 @@ pub async fn simulate(
         .iter()
         .take(100)
         .map(|s| {
-            let mut m = super::spans::render(s);
+            let mut m = super::views::span(s);
             m["span_name"] = json!(s.name);
             m["timestamp"] = m["start_time"].clone();
             m
@@ -507,4 +478,28 @@ pub async fn generate(
     Err(ApiError::NotImplemented(
         "STRATHON_AI_API_KEY is set, but this receiver build has no outbound AI client; write the CEL expression or start from a template".into(),
     ))
+}
+
+/// `POST /v1/policies/validate` `{"match_expression"}` (ours, for editors):
+/// whether the expression compiles, and where it fails. Nothing is stored.
+pub async fn validate_expression(auth: Auth, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::POLICIES_READ)?;
+    let body = object(body)?;
+    let source = match body.get("match_expression") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(ApiError::field("match_expression", "match_expression must be a string")),
+    };
+    let problem = if source.trim().is_empty() {
+        Some(crate::policy::cel::Problem {
+            message: "expression must not be empty".into(),
+            line: None,
+            column: None,
+        })
+    } else {
+        crate::policy::cel::diagnose(&source)
+    };
+    Ok(HttpResponse::Ok().json(match problem {
+        None => json!({"valid": true, "error": null}),
+        Some(p) => json!({"valid": false, "error": {"message": p.message, "line": p.line, "column": p.column}}),
+    }))
 }

@@ -5,7 +5,6 @@ use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
 use strathon_schema::policies::{self, PolicyFields};
 
-use super::policies::render;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
@@ -53,12 +52,12 @@ pub async fn apply(auth: Auth, state: web::Data<AppState>, path: web::Path<Strin
     let policy = conn
         .transaction(async |conn| {
             let p = policies::insert(conn, auth.project_id, &fields).await?;
-            let event =
-                Event::new("policy.create", "policy", p.id).after(json!({"template_id": t.id, "policy": render(&p)}));
+            let event = Event::new("policy.create", "policy", p.id)
+                .after(json!({"template_id": t.id, "policy": super::views::policy(&p)}));
             audit::record(conn, &auth, event).await?;
             Ok::<_, ApiError>(p)
         })
         .await?;
     state.contexts.invalidate(auth.project_id);
-    Ok(HttpResponse::Created().json(json!({ "template_id": t.id, "policy": render(&policy) })))
+    Ok(HttpResponse::Created().json(json!({ "template_id": t.id, "policy": super::views::policy(&policy) })))
 }

@@ -10,8 +10,8 @@ use strathon_schema::{projects, users};
 use uuid::Uuid;
 
 use super::members::{caller_rank, email_field, may_grant, remove_member, set_role};
+use super::params::object;
 use super::params::utc_offset;
-use super::policies::object;
 use crate::accounts::roles;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};

@@ -1,5 +1,7 @@
-//! `GET` and `PATCH /v1/project/settings`: the project's default action for
-//! unmatched tool calls and its trace retention.
+//! The project's settings in the original's two shapes: `/v1/project/settings`
+//! (default action for unmatched tool calls and trace retention, what scripts
+//! use) and `/v1/settings` (those plus the project's name, PII redaction and
+//! content capture, what the dashboard edits).
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -47,6 +49,106 @@ pub async fn patch(
         .await?;
     state.contexts.invalidate(auth.project_id);
     Ok(HttpResponse::Ok().json(render(&updated)))
+}
+
+/// The `/v1/settings` view.
+fn view(project: &strathon_schema::projects::Project, s: &Settings) -> Value {
+    json!({
+        "project_name": project.name,
+        "project_slug": project.slug,
+        "retention": {"traces_days": s.trace_retention_days},
+        "pii_redaction_enabled": s.pii_redaction_enabled,
+        "content_capture_enabled": s.content_capture_enabled,
+        "intervention_default_action": s.intervention_default_action,
+    })
+}
+
+pub async fn view_get(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::AUDIT_READ)?;
+    let mut conn = state.pool.get().await?;
+    let project = strathon_schema::projects::find(&mut conn, auth.project_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
+    let current = settings::get(&mut conn, auth.project_id).await?;
+    Ok(HttpResponse::Ok().json(view(&project, &current)))
+}
+
+/// `PATCH /v1/settings`. Unlike the original (which let a bad default action
+/// reach the database), every value is checked and refused with a 4xx.
+pub async fn view_patch(
+    auth: Auth,
+    state: web::Data<AppState>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::PROJECT_SETTINGS_WRITE)?;
+    const KEYS: [&str; 5] = [
+        "project_name",
+        "retention",
+        "pii_redaction_enabled",
+        "content_capture_enabled",
+        "intervention_default_action",
+    ];
+    if let Some(extra) = body.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(ApiError::field(extra, "Extra inputs are not permitted"));
+    }
+    // The same checks as /v1/project/settings for the shared fields.
+    let mut shared = Map::new();
+    if let Some(v) = body.get("intervention_default_action") {
+        shared.insert("intervention_default_action".into(), v.clone());
+    }
+    match body.get("retention") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(r)) => {
+            if let Some(days) = r.get("traces_days") {
+                shared.insert("trace_retention_days".into(), days.clone());
+            }
+        }
+        Some(_) => return Err(ApiError::field("retention", "retention must be an object")),
+    }
+    let mut changes = parse_changes(&shared)?;
+    let flag = |key: &str| -> Result<Option<bool>, ApiError> {
+        match body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ApiError::field(key, &format!("{key} must be a boolean"))),
+        }
+    };
+    changes.pii_redaction_enabled = flag("pii_redaction_enabled")?;
+    changes.content_capture_enabled = flag("content_capture_enabled")?;
+    let name = match body.get("project_name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(n)) if (1..=200).contains(&n.trim().chars().count()) => Some(n.trim().replace('\0', "")),
+        Some(_) => {
+            return Err(ApiError::field(
+                "project_name",
+                "project_name must be 1 to 200 characters",
+            ))
+        }
+    };
+    let mut conn = state.pool.get().await?;
+    let (project, after) = conn
+        .transaction(async |conn| {
+            let project = strathon_schema::projects::find(conn, auth.project_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
+            let before = settings::get(conn, auth.project_id).await?;
+            let before_view = view(&project, &before);
+            let project = match &name {
+                Some(n) => strathon_schema::projects::rename(conn, auth.project_id, n).await?,
+                None => project,
+            };
+            let after = settings::update(conn, auth.project_id, &changes).await?;
+            let event = Event::new("project_settings.update", "project_settings", auth.project_id)
+                .before(before_view)
+                .after(view(&project, &after));
+            audit::record(conn, &auth, event).await?;
+            Ok::<_, ApiError>((project, after))
+        })
+        .await?;
+    state.contexts.invalidate(auth.project_id);
+    let mut body = view(&project, &after);
+    body["status"] = json!("updated");
+    Ok(HttpResponse::Ok().json(body))
 }
 
 const ACTIONS: [&str; 2] = ["allow", "block"];

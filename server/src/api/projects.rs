@@ -8,8 +8,8 @@ use strathon_schema::api_keys::{self, Creation};
 use strathon_schema::projects::{self, Project};
 
 use super::api_keys::DEFAULT_SCOPES;
+use super::params::object;
 use super::params::{self, Params};
-use super::policies::object;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth, Confirmed};
 use crate::error::ApiError;

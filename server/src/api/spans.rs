@@ -6,56 +6,12 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use strathon_schema::analytics;
-use strathon_schema::spans::{self, Span, SpanQuery, SpanSort, EQUALITY_FILTERS};
+use strathon_schema::spans::{self, SpanQuery, SpanSort, EQUALITY_FILTERS};
 
 use super::params::{self, Params};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// The span read model shared by search, detail, trace detail and simulate.
-pub fn render(s: &Span) -> Value {
-    let cost = s.cost_usd.as_ref().map(|c| c.normalized().to_plain_string());
-    json!({
-        "trace_id": hex::encode(&s.trace_id),
-        "span_id": hex::encode(&s.span_id),
-        "parent_span_id": s.parent_span_id.as_ref().map(hex::encode),
-        "project_id": s.project_id,
-        "name": s.name,
-        "kind": s.kind,
-        "start_time": params::iso(s.start_time_unix_nano),
-        "end_time": s.end_time_unix_nano.map(params::iso),
-        "start_time_unix_nano": s.start_time_unix_nano,
-        "end_time_unix_nano": s.end_time_unix_nano,
-        "status_code": s.status_code,
-        "status_message": s.status_message,
-        "operation_name": s.operation_name,
-        "provider_name": s.provider_name,
-        "request_model": s.request_model,
-        "response_model": s.response_model,
-        "agent_name": s.agent_name,
-        "agent_id": s.agent_id,
-        "tool_name": s.tool_name,
-        "workflow_name": s.workflow_name,
-        "conversation_id": s.conversation_id,
-        "tokens": {
-            "input_tokens": s.input_tokens,
-            "output_tokens": s.output_tokens,
-            "reasoning_tokens": null,
-            "cache_read_tokens": null,
-            "cache_creation_tokens": null,
-        },
-        "cost": { "cost_usd": cost, "cost_cumulative_usd": null, "cost_subtree_usd": null },
-        // The CLI reads cost at the top level.
-        "cost_usd": cost,
-        "agent_depth": null,
-        "spawn_parent_agent_id": null,
-        "spawn_reason": null,
-        "intervention_state": s.intervention_state,
-        "halt_reason": null,
-        "attributes": s.attributes,
-    })
-}
 
 #[derive(Serialize, Deserialize)]
 struct Cursor {
@@ -165,7 +121,7 @@ pub async fn search(
         let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
         response.insert_header((LINK, format!("</v1/spans?{query}>; rel=\"next\"")));
     }
-    Ok(response.json(json!({ "data": found.iter().map(render).collect::<Vec<_>>(), "next_cursor": next })))
+    Ok(response.json(json!({ "data": found.iter().map(super::views::span).collect::<Vec<_>>(), "next_cursor": next })))
 }
 
 pub async fn get(
@@ -183,7 +139,7 @@ pub async fn get(
     let found = spans::find(&mut conn, auth.project_id, &trace_id, &span_id)
         .await?
         .ok_or_else(not_found)?;
-    let mut body = render(&found);
+    let mut body = super::views::span(&found);
     body["events"] = json!([]);
     body["links"] = json!([]);
     Ok(HttpResponse::Ok().json(body))

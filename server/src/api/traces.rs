@@ -171,22 +171,6 @@ struct TraceCursor {
     o: Option<i64>,
 }
 
-fn render_trace(t: &Trace) -> Value {
-    json!({
-        "trace_id": hex::encode(&t.id),
-        "project_id": t.project_id,
-        "start_time_unix_nano": t.start_time_unix_nano,
-        "end_time_unix_nano": t.end_time_unix_nano,
-        "agent_name": t.agent_name,
-        "workflow_name": t.workflow_name,
-        "span_count": t.span_count,
-        "total_cost_usd": t.total_cost_usd.as_ref().map(|c| c.normalized().to_plain_string()),
-        "total_input_tokens": t.total_input_tokens,
-        "total_output_tokens": t.total_output_tokens,
-        "intervention_state": t.intervention_state,
-    })
-}
-
 fn trace_sort(name: &str) -> Option<TraceSort> {
     Some(match name {
         "started" => TraceSort::Started,
@@ -253,7 +237,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
             },
         })
     });
-    let data: Vec<Value> = found.iter().map(render_trace).collect();
+    let data: Vec<Value> = found.iter().map(super::views::trace).collect();
     // `traces` repeats `data` for the published CLI, which reads that key.
     Ok(HttpResponse::Ok().json(json!({ "data": data, "traces": data, "next_cursor": next })))
 }
@@ -279,8 +263,8 @@ const MAX_TREE_SPANS: i64 = 10_000;
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let (trace, spans) = load_trace(&state, &auth, &path).await?;
-    let mut body = render_trace(&trace);
-    body["spans"] = Value::Array(spans.iter().map(super::spans::render).collect());
+    let mut body = super::views::trace(&trace);
+    body["spans"] = Value::Array(spans.iter().map(super::views::span).collect());
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -288,5 +272,6 @@ pub async fn tree(auth: Auth, state: web::Data<AppState>, path: web::Path<String
     auth.require(scope::TRACES_READ)?;
     let (trace, spans) = load_trace(&state, &auth, &path).await?;
     let root = span_tree::build(&spans, trace.workflow_name.as_deref());
-    Ok(HttpResponse::Ok().json(json!({ "trace": render_trace(&trace), "root": root, "span_count": spans.len() })))
+    Ok(HttpResponse::Ok()
+        .json(json!({ "trace": super::views::trace(&trace), "root": root, "span_count": spans.len() })))
 }

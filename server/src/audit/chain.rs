@@ -48,6 +48,7 @@ pub fn timestamp(t: &chrono::DateTime<chrono::Utc>) -> String {
 /// Compact JSON with object keys sorted by code point at every level and
 /// non-ASCII left as is. (serde_json's map is ordered by key, and its
 /// escaping matches: short forms for \n \r \t \b \f, \u00xx otherwise.)
+/// Floats print as Python prints them, which is what the original hashed.
 pub fn canonical(payload: &Map<String, Value>) -> Vec<u8> {
     fn sorted(v: &Value) -> Value {
         match v {
@@ -56,7 +57,63 @@ pub fn canonical(payload: &Map<String, Value>) -> Vec<u8> {
             other => other.clone(),
         }
     }
-    serde_json::to_vec(&sorted(&Value::Object(payload.clone()))).unwrap_or_default()
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFloats);
+    match serde::Serialize::serialize(&sorted(&Value::Object(payload.clone())), &mut serializer) {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// serde_json's compact output, except floats.
+struct PythonFloats;
+
+impl serde_json::ser::Formatter for PythonFloats {
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, value: f64) -> std::io::Result<()> {
+        writer.write_all(python_float(value).as_bytes())
+    }
+
+    fn write_f32<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, value: f32) -> std::io::Result<()> {
+        writer.write_all(python_float(f64::from(value)).as_bytes())
+    }
+}
+
+/// Python's `repr` of a finite float: the shortest digits that read back as
+/// the same value (Rust's `{:e}` finds the same ones), positioned in fixed
+/// notation when the decimal point falls within -4 < point <= 16, else in
+/// scientific notation with a signed, at least two-digit exponent:
+/// `100.0`, `0.0001`, `1e-05`, `2.5e-06`, `1e+16`.
+pub fn python_float(value: f64) -> String {
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let point = exponent + 1;
+    let body = if -4 < point && point <= 16 {
+        let n = digits.len() as i32;
+        if point <= 0 {
+            format!("0.{}{digits}", "0".repeat((-point) as usize))
+        } else if point >= n {
+            format!("{digits}{}.0", "0".repeat((point - n) as usize))
+        } else {
+            let (int, frac) = digits.split_at(point as usize);
+            format!("{int}.{frac}")
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let exp_sign = if exponent < 0 { '-' } else { '+' };
+        format!("{first}{frac}e{exp_sign}{:02}", exponent.abs())
+    };
+    format!("{sign}{body}")
 }
 
 pub fn row_hash(key: &[u8], payload: &Map<String, Value>, prev_hash: &[u8]) -> [u8; 32] {
@@ -175,6 +232,37 @@ mod tests {
         assert_eq!(
             hex::encode(merkle_root(&[])),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn floats_print_as_python_prints_them() {
+        let cases = [
+            (100.0, "100.0"),
+            (0.5, "0.5"),
+            (1e-05, "1e-05"),
+            (2.5e-06, "2.5e-06"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (123456789.125, "123456789.125"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (-1.5e-7, "-1.5e-07"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+        ];
+        for (value, python) in cases {
+            assert_eq!(python_float(value), python, "{value:e}");
+        }
+        // JSONB hands back 1e-05 as 0.00001; it must hash as the original did.
+        let stored: Value = serde_json::from_str(r#"{"w": 0.00001, "n": 7, "m": 100.0}"#).unwrap();
+        let mut m = Map::new();
+        m.insert("s".into(), stored);
+        assert_eq!(
+            String::from_utf8(canonical(&m)).unwrap(),
+            r#"{"s":{"m":100.0,"n":7,"w":1e-05}}"#
         );
     }
 

@@ -123,6 +123,45 @@ pub fn payload(e: &rows::Event) -> Map<String, Value> {
     m
 }
 
+/// The first event of a project's chain (in append order) whose link to its
+/// predecessor or whose own hash is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Broken {
+    pub event_id: Uuid,
+    pub sequence_no: i64,
+    pub problem: &'static str,
+}
+
+pub fn first_break(key: &[u8], events: &[rows::Event]) -> Option<Broken> {
+    let mut expected_prev = chain::GENESIS.to_vec();
+    for e in events {
+        let problem = if e.prev_hash != expected_prev {
+            Some("prev_hash does not match the previous event's row_hash")
+        } else if !chain::verify(key, &payload(e), &e.prev_hash, &e.row_hash) {
+            Some("row_hash does not match the event's contents")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Some(Broken {
+                event_id: e.id,
+                sequence_no: e.sequence_no,
+                problem,
+            });
+        }
+        expected_prev = e.row_hash.clone();
+    }
+    None
+}
+
+/// Whether an anchor's count, Merkle root and last hash match the row
+/// hashes of the sequence range it covers.
+pub fn anchor_holds(anchor: &rows::Anchor, leaves: &[Vec<u8>]) -> bool {
+    leaves.len() == anchor.event_count as usize
+        && chain::merkle_root(leaves).as_slice() == anchor.merkle_root.as_slice()
+        && leaves.last() == Some(&anchor.last_row_hash)
+}
+
 /// Records a change to a user's own account (password, second factor,
 /// sessions) in the chain of every project they belong to: each project's
 /// operators see what happened to the accounts that can act in it.

@@ -36,6 +36,18 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The status a page answers with when the API refused its form.
+    pub fn status(&self) -> actix_web::http::StatusCode {
+        use actix_web::http::StatusCode;
+        match self {
+            Failure::Unreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::SignedOut(_) => StatusCode::UNAUTHORIZED,
+            Failure::Forbidden(_) => StatusCode::FORBIDDEN,
+            Failure::Rejected { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+            Failure::Broken { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
     /// One sentence for the user.
     pub fn message(&self) -> String {
         match self {
@@ -141,6 +153,23 @@ impl Api {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Result<Value, Failure> {
+        let raw = self.raw(who, method, path, body, headers).await?;
+        Ok(if raw.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&raw.body).unwrap_or(Value::Null)
+        })
+    }
+
+    /// Any call, answered with its bytes (downloads: exports, SARIF, ZIP).
+    pub async fn raw(
+        &self,
+        who: &Caller,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Raw, Failure> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &who.token {
             req = req.bearer_auth(token);
@@ -167,24 +196,38 @@ impl Api {
             Failure::Unreachable { url: self.base.clone() }
         })?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|_| Failure::Broken { status })?;
-        let body: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        let header = |name: reqwest::header::HeaderName| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
         };
-        let detail = || body.get("detail").cloned().unwrap_or(Value::Null);
-        match status {
-            200..=299 => Ok(body),
-            401 => Err(Failure::SignedOut(detail_text(&detail()))),
-            403 => Err(Failure::Forbidden(detail_text(&detail()))),
-            400..=499 => Err(Failure::Rejected {
-                status,
-                detail: detail(),
-            }),
-            _ => Err(Failure::Broken { status }),
+        let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
+        let disposition = header(reqwest::header::CONTENT_DISPOSITION);
+        let bytes = resp.bytes().await.map_err(|_| Failure::Broken { status })?;
+        if (200..300).contains(&status) {
+            return Ok(Raw {
+                content_type,
+                disposition,
+                body: bytes.to_vec(),
+            });
         }
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let detail = parsed.get("detail").cloned().unwrap_or(Value::Null);
+        Err(match status {
+            401 => Failure::SignedOut(detail_text(&detail)),
+            403 => Failure::Forbidden(detail_text(&detail)),
+            400..=499 => Failure::Rejected { status, detail },
+            _ => Failure::Broken { status },
+        })
     }
+}
+
+/// A successful answer's bytes and how to name them.
+pub struct Raw {
+    pub content_type: String,
+    pub disposition: Option<String>,
+    pub body: Vec<u8>,
 }
 
 #[cfg(test)]

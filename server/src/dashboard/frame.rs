@@ -123,11 +123,21 @@ impl Frame {
 }
 
 /// The sections of the dashboard, in menu order.
-pub const SECTIONS: [(&str, &str); 4] = [
+pub const SECTIONS: [(&str, &str); 14] = [
     ("/", "Overview"),
     ("/agents", "Agents"),
     ("/traces", "Traces"),
     ("/spans", "Spans"),
+    ("/policies", "Policies"),
+    ("/approvals", "Approvals"),
+    ("/halts", "Halts"),
+    ("/budgets", "Budgets"),
+    ("/keys", "API keys"),
+    ("/webhooks", "Webhooks"),
+    ("/audit", "Audit"),
+    ("/members", "Members"),
+    ("/settings", "Settings"),
+    ("/compliance", "Compliance"),
 ];
 
 /// A signed-in request: the caller for API calls, the user and project,
@@ -147,7 +157,12 @@ impl Ctx {
     /// Loads the signed-in user, or answers for the page: to sign-in when
     /// there is no valid session, a banner page when the receiver is down.
     pub async fn load(req: &HttpRequest, st: &DashState) -> Result<Ctx, HttpResponse> {
-        let here = here(req);
+        let here = if req.method() == actix_web::http::Method::GET {
+            here(req)
+        } else {
+            // A form's page, not the form's target (which only takes POST).
+            referer_path(req).unwrap_or_else(|| "/".into())
+        };
         let mut caller = session::caller(req, st);
         if caller.token.is_none() {
             return Err(to_login(&here));
@@ -235,6 +250,21 @@ impl Ctx {
         self.settle(st.api.get(&self.caller, path.as_ref()).await)
     }
 
+    pub fn extend_notices(&self, more: impl IntoIterator<Item = Notice>) {
+        self.notices.borrow_mut().extend(more);
+    }
+
+    /// The answer when the session ran out during a form: sign in again,
+    /// then back to the page the form was on.
+    pub fn signed_out(&self, f: &Failure) -> Option<HttpResponse> {
+        matches!(f, Failure::SignedOut(_)).then(|| to_login(&self.here))
+    }
+
+    /// The page again after the API refused a form, with the refusal's status.
+    pub fn refused(&self, f: &Failure, page: Result<String, askama::Error>) -> HttpResponse {
+        self.signed_out(f).unwrap_or_else(|| html(f.status(), page))
+    }
+
     pub fn notify(&self, kind: &'static str, text: impl Into<String>) {
         self.notices.borrow_mut().push(Notice {
             kind,
@@ -289,6 +319,14 @@ impl Ctx {
         }
         html(StatusCode::OK, page)
     }
+}
+
+/// The path and query of a same-origin `Referer`.
+fn referer_path(req: &HttpRequest) -> Option<String> {
+    let referer = req.headers().get(actix_web::http::header::REFERER)?.to_str().ok()?;
+    let host = req.headers().get(actix_web::http::header::HOST)?.to_str().ok()?;
+    let rest = referer.split_once("://")?.1.strip_prefix(host)?;
+    super::session::local_path(Some(rest))
 }
 
 /// This request's path and query (for "come back here").

@@ -161,6 +161,15 @@ impl Posted {
             .unwrap_or("")
     }
 
+    /// Every value of a repeated field (checkbox groups).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// A path to return to after the action: only local paths, so a form
     /// cannot be used to send the user elsewhere.
     pub fn back(&self, default: &str) -> String {

@@ -80,6 +80,35 @@ pub fn compile_str(source: &str) -> Result<Program, String> {
     }
 }
 
+/// Where an expression fails to compile: the message the API gives for it
+/// on write, and the 1-based line and column the parser points at (for an
+/// editor to mark), when it points anywhere.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+/// `None` when `source` compiles.
+pub fn diagnose(source: &str) -> Option<Problem> {
+    let message = match compile_str(source) {
+        Ok(_) => return None,
+        Err(message) => message,
+    };
+    // Only parser errors carry a position; the size bounds above do not.
+    let position = std::panic::catch_unwind(|| Program::compile(source))
+        .ok()
+        .and_then(|r| r.err())
+        .and_then(|e| e.errors.first().map(|first| first.pos))
+        .filter(|(line, column)| *line >= 1 && *column >= 0);
+    Some(Problem {
+        message,
+        line: position.map(|(line, _)| line as usize),
+        column: position.map(|(_, column)| column as usize + 1),
+    })
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -177,6 +206,17 @@ pub fn run(program: &Program, ctx: &Context) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problems_point_at_their_position() {
+        assert_eq!(diagnose("name == 'x'"), None);
+        let p = diagnose("name == 'x' &&\n  attrs[").unwrap();
+        assert!(p.message.starts_with("failed to compile CEL expression:"), "{p:?}");
+        assert_eq!(p.line, Some(2), "{p:?}");
+        assert!(p.column.unwrap() >= 3, "{p:?}");
+        let long = diagnose(&"a".repeat(5000)).unwrap();
+        assert_eq!((long.line, long.column), (None, None));
+    }
     use chrono::TimeZone as _;
     use serde_json::json;
 

@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::super::client::{Caller, Failure};
-use super::super::frame::{self, Ctx, Frame, Notice};
+use super::super::frame::{self, Ctx, Frame};
 use super::super::session::{self, see_other, Posted};
 use super::super::DashState;
-use super::Errors;
+use super::{status_of, Errors};
 
 /// Session cookies outlive a browser restart; the receiver's session TTL
 /// still decides, and an expired one just leads back here.
@@ -25,21 +25,6 @@ const MFA_AGE: i64 = 300;
 pub struct Next {
     next: Option<String>,
     done: Option<String>,
-}
-
-/// Messages a redirect may ask for by key (no free text travels in URLs).
-fn done_message(key: Option<&str>) -> Option<Notice> {
-    let text = match key? {
-        "signed-out" => "You are signed out.",
-        "password-reset" => "Your password was changed. Sign in with the new one.",
-        "reset-sent" => "If that address has an account, a reset token is on its way. It is valid for one hour.",
-        "mfa-expired" => "The sign-in step expired. Sign in again.",
-        _ => return None,
-    };
-    Some(Notice {
-        kind: "success",
-        text: text.into(),
-    })
 }
 
 fn anonymous(req: &HttpRequest, st: &DashState) -> Caller {
@@ -94,16 +79,6 @@ fn respond(
     frame::with_cookies(frame::html(status, page), seed)
 }
 
-fn status_of(f: &Failure) -> StatusCode {
-    match f {
-        Failure::Unreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        Failure::SignedOut(_) => StatusCode::UNAUTHORIZED,
-        Failure::Forbidden(_) => StatusCode::FORBIDDEN,
-        Failure::Rejected { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
-        Failure::Broken { .. } => StatusCode::BAD_GATEWAY,
-    }
-}
-
 fn next_of(raw: Option<&str>) -> String {
     session::local_path(raw).unwrap_or_else(|| "/".into())
 }
@@ -123,7 +98,7 @@ struct LoginPage {
 pub async fn login_page(req: HttpRequest, st: web::Data<DashState>, q: web::Query<Next>) -> HttpResponse {
     let (mut frame, seed) = public(&req, &st, "Sign in");
     let caps = capabilities(&st, &anonymous(&req, &st), &mut frame).await;
-    frame.notices.extend(done_message(q.done.as_deref()));
+    frame.notices.extend(super::done_notice(q.done.as_deref()));
     let page = LoginPage {
         frame,
         next: next_of(q.next.as_deref()),
@@ -349,7 +324,7 @@ struct ResetPage {
 
 pub async fn reset_page(req: HttpRequest, st: web::Data<DashState>, q: web::Query<Next>) -> HttpResponse {
     let (mut frame, seed) = public(&req, &st, "Choose a new password");
-    frame.notices.extend(done_message(q.done.as_deref()));
+    frame.notices.extend(super::done_notice(q.done.as_deref()));
     let page = ResetPage {
         frame,
         errors: Errors::default(),
