@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod keys;
 pub mod logging;
 pub mod mail;
+pub mod mcp;
 pub mod metrics;
 pub mod middleware;
 pub mod migrations;

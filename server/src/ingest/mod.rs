@@ -6,6 +6,7 @@ pub mod convert;
 pub mod credentials;
 pub mod metrics;
 pub mod otlp;
+pub mod pipeline;
 pub mod pricing;
 pub mod redaction;
 pub mod sampling;
