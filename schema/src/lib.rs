@@ -13,6 +13,7 @@ pub mod audit_streams;
 pub mod breakers;
 pub mod budgets;
 pub mod channels;
+pub mod detectors;
 pub mod gateway;
 pub mod halts;
 pub mod ingest;

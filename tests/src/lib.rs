@@ -31,6 +31,8 @@ mod control;
 #[cfg(test)]
 mod dashboard;
 #[cfg(test)]
+mod detectors;
+#[cfg(test)]
 mod ingest;
 #[cfg(test)]
 mod insights;

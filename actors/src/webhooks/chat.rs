@@ -54,6 +54,7 @@ pub fn text(p: &Value) -> String {
             field(p, "agent_name"),
             p.get("silent_seconds").and_then(Value::as_i64).unwrap_or_default()
         ),
+        "behavioral_drift" | "incident" => field(p, "message").to_owned(),
         _ => p.to_string(),
     };
     format!("[Strathon] {event}: {what}")

@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod export;
 pub mod halts;
 pub mod health;
+pub mod incidents;
 pub mod intervention;
 pub mod mcp;
 pub mod members;
@@ -253,6 +254,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/v1/circuit-breakers").route(web::get().to(circuit_breakers::list)))
         .service(web::resource("/v1/circuit-breakers/reset").route(web::post().to(circuit_breakers::reset)))
+        .service(web::resource("/v1/incidents").route(web::get().to(incidents::list)))
         .service(web::resource("/v1/mcp/proxy").route(web::post().to(mcp::proxy)))
         .service(web::resource("/v1/credentials/patterns").route(web::get().to(credentials::patterns)))
         .service(web::resource("/v1/credentials/scan").route(web::post().to(credentials::scan)))
