@@ -200,3 +200,14 @@ pub async fn consume(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool
     .await
     .map(|n| n == 1)
 }
+
+/// An approval by id alone, for callers that learn the project from it (a
+/// Slack button press names only the approval).
+pub async fn find_any(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Approval>> {
+    approvals::table
+        .find(id)
+        .select(Approval::as_select())
+        .first(conn)
+        .await
+        .optional()
+}

@@ -194,6 +194,21 @@ FROM rollup r
 WHERE t.project_id = r.project_id AND t.id = r.trace_id;
 ";
 
+/// The commit a trace ran: the first commit hash its spans (or their
+/// resource) name as `strathon.git.commit` (or OpenTelemetry's
+/// `vcs.ref.head.revision`), kept once set.
+const GIT_COMMIT_SQL: &str = "
+UPDATE traces t SET git_commit_sha = g.sha
+FROM (
+    SELECT project_id, trace_id,
+           min(lower(coalesce(attributes->>'strathon.git.commit', attributes->>'vcs.ref.head.revision'))) AS sha
+    FROM spans_staging
+    WHERE attributes ?| array['strathon.git.commit', 'vcs.ref.head.revision']
+    GROUP BY project_id, trace_id
+) g
+WHERE t.project_id = g.project_id AND t.id = g.trace_id AND t.git_commit_sha IS NULL
+  AND g.sha ~ '^[0-9a-f]{7,64}$'";
+
 /// A policy that matched a stored span (at most one row per policy and span).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchRow {
@@ -365,6 +380,7 @@ pub async fn write(
         tx.batch_execute(&MERGE_SQL.replace("STAGED", STAGED)).await?;
     }
     tx.batch_execute(TRACE_ROLLUP_SQL).await?;
+    tx.batch_execute(GIT_COMMIT_SQL).await?;
     if !batch.matches.is_empty() {
         let m = &batch.matches;
         let metadata: Vec<Json<&serde_json::Value>> = m.iter().map(|r| Json(&r.metadata)).collect();

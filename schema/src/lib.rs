@@ -17,6 +17,7 @@ pub mod detectors;
 pub mod gateway;
 pub mod halts;
 pub mod ingest;
+pub mod integrations;
 pub mod migrate;
 pub mod model_prices;
 pub mod ownership;

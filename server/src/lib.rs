@@ -14,6 +14,7 @@ pub mod cli;
 pub mod compliance;
 pub mod config;
 pub mod dashboard;
+pub mod decisions;
 pub mod error;
 pub mod ingest;
 pub mod keys;

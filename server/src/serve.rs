@@ -328,6 +328,7 @@ fn start_actors(
                         allow_loopback: config.webhook_allow_loopback,
                     },
                     encryption_key: config.encryption_key().map(str::to_owned),
+                    slack_buttons: config.integrations.slack_secret().is_some(),
                 },
                 metrics: metrics.webhooks.clone(),
             },

@@ -37,6 +37,8 @@ mod ingest;
 #[cfg(test)]
 mod insights;
 #[cfg(test)]
+mod integrations;
+#[cfg(test)]
 mod keys;
 #[cfg(test)]
 mod logging;

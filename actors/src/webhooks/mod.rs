@@ -70,6 +70,8 @@ pub struct Delivering {
     pub guard: ssrf::Guard,
     /// Opens the sealed signing secrets.
     pub encryption_key: Option<String>,
+    /// Approval requests to Slack carry Approve and Deny buttons.
+    pub slack_buttons: bool,
 }
 
 pub struct WebhookSender {
@@ -206,7 +208,7 @@ async fn send(
         Ok(c) => c,
         Err(e) => return (None, None, Some(format!("cannot build the HTTP client: {e}"))),
     };
-    let body = serde_json::to_vec(&chat::body(&d.format, &d.payload)).unwrap_or_default();
+    let body = serde_json::to_vec(&chat::body(&d.format, &d.payload, cfg.slack_buttons)).unwrap_or_default();
     let timestamp = chrono::Utc::now().timestamp();
     let mut request = client
         .post(target.url.clone())

@@ -19,6 +19,8 @@ pub mod export;
 pub mod halts;
 pub mod health;
 pub mod incidents;
+pub mod integrations_github;
+pub mod integrations_slack;
 pub mod intervention;
 pub mod mcp;
 pub mod members;
@@ -254,6 +256,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/v1/circuit-breakers").route(web::get().to(circuit_breakers::list)))
         .service(web::resource("/v1/circuit-breakers/reset").route(web::post().to(circuit_breakers::reset)))
+        .service(
+            web::resource("/v1/integrations/github")
+                .route(web::get().to(integrations_github::list))
+                .route(web::post().to(integrations_github::create)),
+        )
+        .service(web::resource("/v1/integrations/github/commits").route(web::get().to(integrations_github::commits)))
+        .service(web::resource("/v1/integrations/github/webhooks").route(web::post().to(integrations_github::webhook)))
+        .service(
+            web::resource("/v1/integrations/github/{integration_id}")
+                .route(web::delete().to(integrations_github::delete)),
+        )
+        .service(web::resource("/v1/integrations/slack/actions").route(web::post().to(integrations_slack::actions)))
         .service(web::resource("/v1/incidents").route(web::get().to(incidents::list)))
         .service(web::resource("/v1/mcp/proxy").route(web::post().to(mcp::proxy)))
         .service(web::resource("/v1/credentials/patterns").route(web::get().to(credentials::patterns)))

@@ -105,6 +105,15 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
         agent_name: p.get("agent_name").cloned(),
         workflow_name: p.get("workflow_name").cloned(),
         intervention_state: p.get("intervention_state").cloned(),
+        git_commit: match p.get("git_commit").map(|c| c.trim().to_ascii_lowercase()) {
+            Some(c) if c.len() >= 4 && c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_hexdigit()) => Some(c),
+            Some(c) => {
+                return Err(ApiError::BadRequest(format!(
+                    "git_commit must be 4 to 64 hex characters of a commit hash, got {c:?}"
+                )))
+            }
+            None => None,
+        },
         sort,
         limit: limit + 1,
         ..Default::default()
@@ -176,6 +185,11 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     auth.require(scope::TRACES_READ)?;
     let (trace, spans) = load_trace(&state, &auth, &path).await?;
     let mut body = super::views::trace(&trace);
+    if let Some(sha) = &trace.git_commit_sha {
+        let mut conn = state.pool.get().await?;
+        let commit = strathon_schema::integrations::commit_of_trace(&mut conn, auth.project_id, sha).await?;
+        body["git_commit"] = commit.as_ref().map(super::views::git_commit).unwrap_or(Value::Null);
+    }
     body["spans"] = Value::Array(spans.iter().map(super::views::span).collect());
     Ok(HttpResponse::Ok().json(body))
 }

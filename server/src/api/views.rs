@@ -172,5 +172,17 @@ pub fn trace(t: &Trace) -> Value {
         "total_input_tokens": t.total_input_tokens,
         "total_output_tokens": t.total_output_tokens,
         "intervention_state": t.intervention_state,
+        "git_commit_sha": t.git_commit_sha,
+    })
+}
+
+/// A commit a GitHub webhook reported, with how many traces ran it.
+pub fn git_commit(c: &strathon_schema::integrations::Commit) -> Value {
+    json!({
+        "id": c.id, "commit_sha": c.commit_sha, "repo_full_name": c.repo_full_name,
+        "commit_message": c.commit_message, "author_name": c.author_name, "author_email": c.author_email,
+        "committed_at": c.committed_at.as_ref().map(params::utc_offset), "branch": c.branch,
+        "pr_number": c.pr_number, "url": c.url, "fetched_at": params::utc_offset(&c.fetched_at),
+        "trace_count": c.trace_count,
     })
 }
