@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod decisions;
 pub mod error;
 pub mod ingest;
+pub mod inventory;
 pub mod keys;
 pub mod logging;
 pub mod mail;

@@ -53,6 +53,8 @@ mod rate_limit;
 #[cfg(test)]
 mod reads;
 #[cfg(test)]
+mod reports;
+#[cfg(test)]
 mod security_tools;
 #[cfg(test)]
 mod webhooks;

@@ -4,6 +4,7 @@
 use actix_web::web;
 
 pub mod agents;
+pub mod agents_inventory;
 pub mod api_keys;
 pub mod approvals;
 pub mod audit;
@@ -100,6 +101,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(halts::clear)),
         )
         .service(web::resource("/v1/intervention/sync").route(web::post().to(intervention::sync)))
+        .service(web::resource("/v1/intervention/halt").route(web::post().to(intervention::halt)))
         .service(
             web::resource("/v1/budgets")
                 .route(web::get().to(budgets::list))
@@ -160,6 +162,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/model_prices/{model_name}").route(web::delete().to(model_prices::delete)))
         .service(web::resource("/v1/agents").route(web::get().to(agents::list)))
         .service(web::resource("/v1/compliance/export").route(web::post().to(compliance::export)))
+        .service(web::resource("/v1/compliance/sarif").route(web::get().to(compliance::sarif)))
+        .service(web::resource("/v1/agents/inventory").route(web::get().to(agents_inventory::get)))
         .service(web::resource("/v1/export").route(web::post().to(export::export)))
         .service(web::resource("/v1/audit/events").route(web::get().to(audit::list)))
         .service(web::resource("/v1/audit/events/{event_id}").route(web::get().to(audit::get)))
