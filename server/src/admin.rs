@@ -9,8 +9,7 @@ use crate::cli::{Admin, AdminTask};
 
 #[allow(clippy::print_stdout)]
 pub async fn run(admin: Admin) -> anyhow::Result<()> {
-    let config = &admin.config;
-    let mut conn = strathon_schema::pool::dedicated(&config.database.url)
+    let mut conn = strathon_schema::pool::dedicated(&admin.database.url)
         .await
         .context("connecting to DATABASE_URL")?;
     match admin.task {
@@ -22,7 +21,7 @@ pub async fn run(admin: Admin) -> anyhow::Result<()> {
             users::set_password(
                 &mut conn,
                 user.id,
-                &password::hash(&temporary, config.pepper_bytes()),
+                &password::hash(&temporary, admin.pepper.bytes()),
                 true,
             )
             .await?;

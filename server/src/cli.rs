@@ -1,6 +1,6 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::config::{Config, DashboardSettings, Database, LogSettings, SealingKeys};
+use crate::config::{Config, DashboardSettings, Database, LogSettings, Pepper, SealingKeys};
 
 /// Strathon: the self-hosted firewall for AI agents.
 ///
@@ -109,7 +109,9 @@ pub struct MigrateCommand {
     #[command(subcommand)]
     pub action: Option<MigrateAction>,
     #[command(flatten)]
-    pub config: Config,
+    pub database: Database,
+    #[command(flatten)]
+    pub log: LogSettings,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -164,7 +166,11 @@ pub struct Admin {
     #[command(subcommand)]
     pub task: AdminTask,
     #[command(flatten)]
-    pub config: Config,
+    pub database: Database,
+    #[command(flatten)]
+    pub log: LogSettings,
+    #[command(flatten)]
+    pub pepper: Pepper,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,10 +206,10 @@ impl Command {
         Some(match self {
             Command::Keys(_) => return None,
             Command::Serve(c) => &c.log,
-            Command::Migrate(m) => &m.config.log,
+            Command::Migrate(m) => &m.log,
             Command::Dev(d) => &d.config.log,
             Command::Dashboard(d) => &d.log,
-            Command::Admin(a) => &a.config.log,
+            Command::Admin(a) => &a.log,
             Command::Adopt(a) => &a.settings().log,
         })
     }
@@ -212,11 +218,11 @@ impl Command {
     pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
         match self {
             Command::Serve(c) => c.validate(),
-            Command::Migrate(m) => m.config.validate(),
+            Command::Migrate(_) => Ok(()),
             Command::Keys(_) => Ok(()),
             Command::Dev(d) => d.config.validate().and_then(|()| d.dashboard.validate()),
             Command::Dashboard(d) => d.dashboard.validate(),
-            Command::Admin(a) => a.config.validate(),
+            Command::Admin(_) => Ok(()),
             Command::Adopt(a) => a.settings().keys.validate(None),
         }
     }
@@ -257,27 +263,50 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    #[test]
-    fn adopt_reads_only_its_own_settings() {
-        let cli = Cli::command();
-        let adopt = cli.find_subcommand("adopt").expect("adopt exists");
-        let verify = adopt.find_subcommand("verify").expect("adopt verify exists");
-        for cmd in [adopt, verify] {
-            let envs: Vec<String> = cmd
-                .get_arguments()
-                .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
-                .collect();
-            assert_eq!(
-                envs,
-                [
-                    "DATABASE_URL",
-                    "STRATHON_LOG_LEVEL",
-                    "STRATHON_LOG_FORMAT",
-                    "STRATHON_AUDIT_HMAC_KEY",
-                    "STRATHON_ENCRYPTION_KEY"
-                ]
-            );
+    /// The settings a subcommand's `--help` lists, by environment variable.
+    fn settings_of(path: &[&str]) -> Vec<String> {
+        let mut cmd = Cli::command();
+        for name in path {
+            cmd = cmd.find_subcommand(name).expect("subcommand exists").clone();
         }
+        cmd.get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn each_subcommand_lists_only_the_settings_it_reads() {
+        const LOG: [&str; 2] = ["STRATHON_LOG_LEVEL", "STRATHON_LOG_FORMAT"];
+        let adopt = [
+            "DATABASE_URL",
+            LOG[0],
+            LOG[1],
+            "STRATHON_AUDIT_HMAC_KEY",
+            "STRATHON_ENCRYPTION_KEY",
+        ];
+        assert_eq!(settings_of(&["adopt"]), adopt);
+        assert_eq!(settings_of(&["adopt", "verify"]), adopt);
+        assert_eq!(settings_of(&["migrate"]), ["DATABASE_URL", LOG[0], LOG[1]]);
+        assert_eq!(
+            settings_of(&["admin"]),
+            ["DATABASE_URL", LOG[0], LOG[1], "STRATHON_PASSWORD_PEPPER"]
+        );
+        assert!(settings_of(&["keys", "generate"]).is_empty());
+        let dashboard = settings_of(&["dashboard"]);
+        assert!(dashboard.iter().any(|e| e == "STRATHON_DASHBOARD_API_URL"));
+        assert!(dashboard.iter().all(|e| e.starts_with("STRATHON_DASHBOARD_")
+            || e == "STRATHON_COOKIE_SECURE"
+            || LOG.contains(&e.as_str())));
+        let serve = settings_of(&["serve"]);
+        assert!(serve.iter().any(|e| e == "STRATHON_SAMPLING_RATE"));
+        assert!(!serve.iter().any(|e| e.starts_with("STRATHON_DASHBOARD_")));
+        // `dev` runs both, so it reads both.
+        let dev = settings_of(&["dev"]);
+        assert!(serve.iter().chain(&dashboard).all(|e| dev.contains(e)));
+    }
+
+    #[test]
+    fn adopt_parses_its_steps() {
         let run = Cli::try_parse_from(["strathon", "adopt", "--from", "postgres://old/db", "--dry-run"]).unwrap();
         let Command::Adopt(a) = run.command else { panic!() };
         assert!(a.dry_run && a.step.is_none() && a.source.from.as_deref() == Some("postgres://old/db"));

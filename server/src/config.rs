@@ -314,6 +314,26 @@ pub struct SealingKeys {
     pub encryption_key: Option<String>,
 }
 
+/// The password pepper: what hashing and checking a password needs besides
+/// the password (`admin reset-password` reads it too).
+#[derive(Debug, Clone, Args)]
+pub struct Pepper {
+    /// Secret mixed into password hashing (Argon2id secret input).
+    #[arg(long, env = "STRATHON_PASSWORD_PEPPER", hide_env_values = true)]
+    pub password_pepper: Option<String>,
+}
+
+impl Pepper {
+    pub fn get(&self) -> Option<&str> {
+        set(&self.password_pepper)
+    }
+
+    /// The pepper as bytes (empty when unset).
+    pub fn bytes(&self) -> &[u8] {
+        self.get().map(str::as_bytes).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     #[command(flatten)]
@@ -405,9 +425,8 @@ pub struct Config {
     #[command(flatten)]
     pub keys: SealingKeys,
 
-    /// Secret mixed into password hashing (Argon2id secret input).
-    #[arg(long, env = "STRATHON_PASSWORD_PEPPER", hide_env_values = true)]
-    pub password_pepper: Option<String>,
+    #[command(flatten)]
+    pub pepper: Pepper,
 
     /// Refuse to start without all three security keys, even when self-hosted.
     #[arg(long, env = "STRATHON_REQUIRE_SECURITY_KEYS", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
@@ -623,7 +642,7 @@ impl Config {
     }
 
     pub fn pepper(&self) -> Option<&str> {
-        set(&self.password_pepper)
+        self.pepper.get()
     }
 
     pub fn smtp_host(&self) -> Option<&str> {
@@ -638,9 +657,8 @@ impl Config {
         set(&self.smtp_password)
     }
 
-    /// The pepper as bytes (empty when unset).
     pub fn pepper_bytes(&self) -> &[u8] {
-        self.pepper().map(str::as_bytes).unwrap_or_default()
+        self.pepper.bytes()
     }
 
     pub fn ai_key(&self) -> Option<&str> {

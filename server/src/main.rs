@@ -28,7 +28,7 @@ fn main() {
     let result = actix_rt::System::new().block_on(async move {
         match cli.command {
             Command::Serve(config) => serve::serve(config).await,
-            Command::Migrate(m) => strathon_server::migrations::run(&m.config, m.action).await,
+            Command::Migrate(m) => strathon_server::migrations::run(&m.database.url, m.action).await,
             Command::Keys(_) => {
                 print!("{}", strathon_server::keys::generate());
                 Ok(())

@@ -6,7 +6,6 @@ use anyhow::{bail, Context as _};
 use strathon_schema::migrate::{self, Applied};
 
 use crate::cli::MigrateAction;
-use crate::config::Config;
 
 /// A migration as the commands list it.
 #[derive(Debug, PartialEq)]
@@ -92,10 +91,9 @@ pub fn target_version(to: &str, embedded: &[(String, String)]) -> Option<String>
 }
 
 #[allow(clippy::print_stdout)]
-pub async fn run(config: &Config, action: Option<MigrateAction>) -> anyhow::Result<()> {
-    let url = &config.database.url;
+pub async fn run(url: &str, action: Option<MigrateAction>) -> anyhow::Result<()> {
     match action {
-        None => crate::serve::migrate_only(config).await,
+        None => crate::serve::migrate_only(url).await,
         Some(MigrateAction::Status) | Some(MigrateAction::History) => {
             let mut conn = strathon_schema::pool::dedicated(url)
                 .await

@@ -33,9 +33,9 @@ use crate::{api, banner};
 /// start the receiver before the database is up).
 const DB_WAIT: Duration = Duration::from_secs(60);
 
-pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
-    wait_for_database(&config.database.url).await?;
-    apply_migrations(config).await
+pub async fn migrate_only(url: &str) -> anyhow::Result<()> {
+    wait_for_database(url).await?;
+    apply_migrations(url).await
 }
 
 pub async fn dev(mut config: Config, dashboard: DashboardSettings) -> anyhow::Result<()> {
@@ -57,7 +57,7 @@ async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Re
 
     wait_for_database(&config.database.url).await?;
     if config.auto_migrate {
-        apply_migrations(&config).await?;
+        apply_migrations(&config.database.url).await?;
     } else {
         tracing::info!("auto-migrate disabled (STRATHON_AUTO_MIGRATE=false); assuming the schema is current");
     }
@@ -197,10 +197,10 @@ async fn wait_for_database(url: &str) -> anyhow::Result<()> {
 
 /// Applies pending migrations, then makes sure span partitions exist for the
 /// months around now, so a freshly migrated database accepts spans at once.
-async fn apply_migrations(config: &Config) -> anyhow::Result<()> {
+async fn apply_migrations(url: &str) -> anyhow::Result<()> {
     tracing::info!("running database migrations");
-    let applied = migrate::run_pending(&config.database.url).await?;
-    let mut conn = pool::dedicated(&config.database.url).await?;
+    let applied = migrate::run_pending(url).await?;
+    let mut conn = pool::dedicated(url).await?;
     let now = chrono::Utc::now();
     let mut created = partitions::ensure(&mut conn, &partitions::wanted_months(now)).await?;
     created.extend(partitions::ensure_audit(&mut conn, &partitions::audit_months(now)).await?);

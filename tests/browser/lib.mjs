@@ -132,18 +132,30 @@ export async function keyboardReachesEverything(page, name) {
   const total = await page.evaluate(() => document.querySelectorAll('[data-kb]').length);
   await page.evaluate(() => document.activeElement && document.activeElement.blur());
   for (let i = 0; i < total + 5; i++) await page.keyboard.press('Tab');
-  const missed = await page.evaluate(() => [...document.querySelectorAll('[data-kb]')]
-    .filter((e) => !window.__kbSeen.has(e.getAttribute('data-kb')))
-    .map((e) => e.outerHTML.slice(0, 120)));
+  // A radio group is one Tab stop (arrow keys move inside it), so one radio
+  // of each group reached counts for the group.
+  const missed = await page.evaluate(() => {
+    const all = [...document.querySelectorAll('[data-kb]')];
+    const reachedGroups = new Set(all.filter((e) => e.type === 'radio' && window.__kbSeen.has(e.getAttribute('data-kb')))
+      .map((e) => `${e.form ? e.form.action : ''}|${e.name}`));
+    return all
+      .filter((e) => !window.__kbSeen.has(e.getAttribute('data-kb')))
+      .filter((e) => !(e.type === 'radio' && reachedGroups.has(`${e.form ? e.form.action : ''}|${e.name}`)))
+      .map((e) => e.outerHTML.slice(0, 120));
+  });
   assert.deepEqual(missed, [], `controls on ${name} that Tab never reaches`);
 }
 
-/** Every form on the page that would change something (not sign-out or project switch). */
+// Forms that post but change nothing a viewer may not change: signing out,
+// switching project, and simulating a policy over stored spans.
+const READ_ONLY_POSTS = ['/logout', '/project', '/policies/simulate'];
+
+/** Every form on the page that would change something. */
 export async function writeForms(page) {
-  return page.evaluate(() => [...document.querySelectorAll('form')]
-    .filter((f) => f.method.toLowerCase() === 'post')
-    .map((f) => new URL(f.action).pathname)
-    .filter((p) => p !== '/logout' && p !== '/project'));
+  return page.evaluate((readOnly) => [...document.querySelectorAll('form')]
+    .filter((f) => (f.getAttribute('method') || '').toLowerCase() === 'post')
+    .map((f) => new URL(f.getAttribute('action'), location.href).pathname)
+    .filter((p) => !readOnly.includes(p)), READ_ONLY_POSTS);
 }
 
 /** Registers a user through the API (joining the projects they were invited to). */

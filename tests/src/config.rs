@@ -70,17 +70,29 @@ async fn empty_audit_key_in_self_hosted_mode_warns_and_starts() {
 }
 
 #[test]
-fn help_explains_each_command() {
-    for command in ["serve", "migrate", "dev"] {
+fn help_names_the_settings_each_command_reads() {
+    let help = |command: &str| {
         let out = std::process::Command::new(crate::harness::binary())
             .args([command, "--help"])
             .output()
             .unwrap();
         assert!(out.status.success());
-        let text = String::from_utf8_lossy(&out.stdout);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for command in ["serve", "dev"] {
+        let text = help(command);
         assert!(
             text.contains("DATABASE_URL") && text.contains("STRATHON_SAMPLING_RATE"),
             "{command}: {text}"
         );
     }
+    assert!(help("dev").contains("STRATHON_DASHBOARD_BIND"));
+    let migrate = help("migrate");
+    assert!(migrate.contains("DATABASE_URL"), "{migrate}");
+    assert!(!migrate.contains("STRATHON_SAMPLING_RATE"), "{migrate}");
+    let admin = help("admin");
+    assert!(
+        admin.contains("STRATHON_PASSWORD_PEPPER") && !admin.contains("STRATHON_BIND"),
+        "{admin}"
+    );
 }

@@ -208,11 +208,8 @@ pub async fn mfa(req: HttpRequest, st: web::Data<DashState>, form: Posted) -> Ht
             if let Failure::Unreachable { .. } = f {
                 frame.banner = Some(f.message());
             }
-            let mut errors = Errors::from_failure(&f);
             // Bad codes are the code's fault; show them beside the field.
-            if let Some(general) = errors.general.take() {
-                errors.fields.push(("code".into(), general));
-            }
+            let errors = Errors::beside(&f, |_| "code");
             let page = MfaPage { frame, next, errors };
             respond(status_of(&f), page.render(), seed)
         }

@@ -298,9 +298,8 @@ pub async fn list(req: HttpRequest, st: web::Data<DashState>, q: web::Query<Done
 
 /// Budget errors beside the fields they name.
 fn budget_errors(f: &Failure) -> Errors {
-    let mut errors = Errors::from_failure(f);
-    if let Some(message) = errors.general.take() {
-        let field = [
+    Errors::beside(f, |message| {
+        [
             "max_spend_usd",
             "budget_duration",
             "window_type",
@@ -311,10 +310,8 @@ fn budget_errors(f: &Failure) -> Errors {
         ]
         .into_iter()
         .find(|k| message.contains(k))
-        .unwrap_or(if message.contains("scope") { "agent" } else { "name" });
-        errors.fields.push((field.into(), message));
-    }
-    errors
+        .unwrap_or(if message.contains("scope") { "agent" } else { "name" })
+    })
 }
 
 pub async fn create(req: HttpRequest, st: web::Data<DashState>, posted: Posted) -> HttpResponse {

@@ -135,16 +135,13 @@ pub async fn create(req: HttpRequest, st: web::Data<DashState>, posted: Posted) 
 
 /// Halt errors beside their fields: the agent, or the reason.
 fn halt_errors(f: &Failure) -> Errors {
-    let mut errors = Errors::from_failure(f);
-    if let Some(message) = errors.general.take() {
-        let field = if message.contains("scope_value") {
+    Errors::beside(f, |message| {
+        if message.contains("scope_value") {
             "agent"
         } else {
             "reason"
-        };
-        errors.fields.push((field.into(), message));
-    }
-    errors
+        }
+    })
 }
 
 pub async fn clear(req: HttpRequest, st: web::Data<DashState>, path: web::Path<i64>, _posted: Posted) -> HttpResponse {

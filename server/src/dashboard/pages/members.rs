@@ -143,10 +143,7 @@ pub async fn invite(req: HttpRequest, st: web::Data<DashState>, posted: Posted) 
     match st.api.post(&ctx.caller, "/v1/members", &body).await {
         Ok(_) => see_other("/members?done=member-invited"),
         Err(f) => {
-            let mut errors = Errors::from_failure(&f);
-            if let Some(m) = errors.general.take() {
-                errors.fields.push(("email".into(), m));
-            }
+            let errors = Errors::beside(&f, |_| "email");
             ctx.refused(&f, page(&ctx, &st, email, errors, None).await)
         }
     }

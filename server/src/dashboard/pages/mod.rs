@@ -207,12 +207,26 @@ pub struct Errors {
 }
 
 impl Errors {
-    pub fn from_failure(f: &super::client::Failure) -> Errors {
+    pub fn from_failure(f: &Failure) -> Errors {
         let fields = f.field_errors();
         Errors {
             general: fields.is_empty().then(|| f.message()),
             fields,
         }
+    }
+
+    /// Like `from_failure`, but a rejection's single message goes beside the
+    /// field `pick` names (a 401 too: on the MFA step it means a wrong code).
+    /// Refusals (403) and outages stay in the summary: they are not the
+    /// field's fault, and the form may not even be shown.
+    pub fn beside(f: &Failure, pick: impl FnOnce(&str) -> &'static str) -> Errors {
+        let mut errors = Errors::from_failure(f);
+        if matches!(f, Failure::Rejected { .. } | Failure::SignedOut(_)) {
+            if let Some(message) = errors.general.take() {
+                errors.fields.push((pick(&message).into(), message));
+            }
+        }
+        errors
     }
 
     /// The message for one field, if the API named it.

@@ -669,9 +669,9 @@ pub async fn rollback(
 
 /// The editor's live check: the API's verdict on an expression, as JSON.
 pub async fn check(req: HttpRequest, st: web::Data<DashState>, posted: Posted) -> HttpResponse {
-    let who = session::caller(&req, &st);
+    let ctx = signed_in!(req, st);
     let body = json!({"match_expression": posted.raw("match_expression")});
-    match st.api.post(&who, "/v1/policies/validate", &body).await {
+    match st.api.post(&ctx.caller, "/v1/policies/validate", &body).await {
         Ok(v) => HttpResponse::Ok().json(v),
         Err(f) => HttpResponse::build(status_of(&f)).json(json!({"valid": null, "error": {"message": f.message()}})),
     }
@@ -844,7 +844,7 @@ pub async fn apply_template(
     {
         Ok(p) => see_other(&format!(
             "/policies/{}?done=template-applied",
-            p["id"].as_str().unwrap_or_default()
+            p["policy"]["id"].as_str().unwrap_or_default()
         )),
         Err(f) => {
             ctx.note(&f);

@@ -103,17 +103,15 @@ pub async fn save(req: HttpRequest, st: web::Data<DashState>, posted: Posted) ->
     {
         Ok(_) => see_other("/settings?done=settings-saved"),
         Err(f) => {
-            let mut errors = Errors::from_failure(&f);
-            if let Some(m) = errors.general.take() {
-                let field = if m.contains("retention") {
+            let errors = Errors::beside(&f, |m| {
+                if m.contains("retention") {
                     "traces_days"
                 } else if m.contains("intervention_default_action") {
                     "intervention_default_action"
                 } else {
                     "project_name"
-                };
-                errors.fields.push((field.into(), m));
-            }
+                }
+            });
             ctx.refused(&f, page(&ctx, &st, Some(v), errors).await)
         }
     }
