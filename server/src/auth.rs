@@ -14,6 +14,9 @@ use crate::state::AppState;
 /// The scope strings keys and roles carry (`*` grants all of them).
 pub mod scope {
     pub const ALL: &str = "*";
+    /// What a new API key holds when its creator names no scopes: enough
+    /// for an SDK (send traces, read policies and halts), nothing more.
+    pub const KEY_DEFAULTS: [&str; 3] = [TRACES_WRITE, POLICIES_READ, HALTS_READ];
     pub const TRACES_WRITE: &str = "traces:write";
     pub const TRACES_READ: &str = "traces:read";
     pub const POLICIES_READ: &str = "policies:read";
@@ -426,7 +429,7 @@ impl FromRequest for Confirmed {
                             "MFA not enabled; use X-Confirm-Password instead".into(),
                         ));
                     }
-                    if !crate::api::auth_mfa::second_factor(&state, &mut conn, user_id, &code, false).await? {
+                    if !crate::login::second_factor(&state, &mut conn, user_id, &code, false).await? {
                         return Err(ApiError::Forbidden("Invalid MFA code for re-authentication".into()));
                     }
                     true

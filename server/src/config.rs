@@ -963,16 +963,4 @@ mod doc_tests {
         dashboard.retain(|k, _| !k.starts_with("STRATHON_LOG_"));
         assert_eq!(from_doc("Dashboard settings"), dashboard);
     }
-
-    #[test]
-    fn each_subcommand_reads_its_own_settings() {
-        let serve = from_code("serve");
-        assert_eq!(from_code("migrate"), serve);
-        let mut dev = serve.clone();
-        dev.extend(from_code("dashboard"));
-        assert_eq!(from_code("dev"), dev);
-        // The dashboard reads no receiver or database setting.
-        let dashboard = from_code("dashboard");
-        assert!(!dashboard.contains_key("DATABASE_URL") && !dashboard.contains_key("STRATHON_BIND"));
-    }
 }

@@ -14,10 +14,6 @@ use crate::auth::{scope, Auth, Confirmed};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Scopes a key gets when none are asked for: enough for the SDK to export
-/// traces, read policies and obey halts.
-pub const DEFAULT_SCOPES: [&str; 3] = ["traces:write", "policies:read", "halts:read"];
-
 pub fn render(k: &ApiKey) -> Value {
     json!({
         "id": k.id, "project_id": k.project_id, "name": k.name, "key_prefix": k.key_prefix, "scopes": k.scopes,
@@ -75,7 +71,7 @@ pub async fn create(
         return Err(ApiError::field("name", "name must be 1 to 200 characters"));
     }
     let scopes: Vec<String> = match body.get("scopes") {
-        None | Some(Value::Null) => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+        None | Some(Value::Null) => scope::KEY_DEFAULTS.iter().map(|s| s.to_string()).collect(),
         Some(Value::Array(items)) => {
             let scopes: Vec<String> = items.iter().filter_map(Value::as_str).map(str::to_owned).collect();
             if scopes.len() != items.len() {

@@ -4,19 +4,18 @@
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
 use strathon_schema::{projects, users};
-use uuid::Uuid;
 
-use super::params::object;
-use super::params::utc_offset;
+use super::params::{object, utc_offset};
+use super::views::user_json;
 use crate::accounts::password::{self, Verified};
 use crate::audit::{self, Event};
 use crate::auth::{bearer_token, scope, Auth, RequestMeta};
 use crate::config::Mode;
 use crate::error::ApiError;
-use crate::rate_limit::Decision;
+use crate::login::{force_reset, issue, new_session, session_token, session_user, throttle};
 use crate::state::AppState;
 
 fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Result<String, ApiError> {
@@ -32,67 +31,6 @@ fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Resul
         ));
     }
     Ok(v.replace('\0', ""))
-}
-
-/// One attempt from this client against the login throttle.
-pub(super) fn throttle(state: &AppState, req: &HttpRequest, bucket: &str, message: &str) -> Result<(), ApiError> {
-    let ip =
-        crate::auth::client_ip(req, state.config.rate_limit_trust_forwarded_for).unwrap_or_else(|| "unknown".into());
-    match state
-        .login_limiter
-        .check(&format!("{bucket}:{ip}"), std::time::Instant::now())
-    {
-        Decision::Allowed { .. } => Ok(()),
-        Decision::Limited { retry_after_secs } => Err(ApiError::TooManyRequests {
-            detail: message.into(),
-            retry_after_secs,
-        }),
-    }
-}
-
-pub(super) fn user_json(u: &users::User) -> Value {
-    json!({"id": u.id, "email": u.email, "display_name": u.display_name})
-}
-
-/// Signs the user in: a session, audited as `auth.login` in each of
-/// their projects (so an owner sees who entered and from where).
-pub(super) async fn new_session(
-    state: &AppState,
-    conn: &mut strathon_schema::AsyncPgConnection,
-    client: &RequestMeta,
-    user: &users::User,
-) -> Result<String, ApiError> {
-    let ttl = chrono::Duration::hours(state.config.session_ttl_hours);
-    let (token, session) = issue(state, conn, client, user, "session", ttl).await?;
-    let event = Event::new("auth.login", "session", session);
-    audit::record_for_account(conn, user.id, Some(session), client, event).await?;
-    Ok(token)
-}
-
-/// A token of the given kind and its session id; the user's oldest
-/// sessions make room for it.
-pub(super) async fn issue(
-    state: &AppState,
-    conn: &mut strathon_schema::AsyncPgConnection,
-    client: &RequestMeta,
-    user: &users::User,
-    kind: &str,
-    ttl: chrono::Duration,
-) -> Result<(String, Uuid), ApiError> {
-    users::make_room(conn, user.id, state.config.max_sessions).await?;
-    let (token, hash) = password::session_token();
-    let expires = chrono::Utc::now() + ttl;
-    let session = users::create_session(
-        conn,
-        user.id,
-        kind,
-        &hash,
-        expires,
-        client.source_ip.as_deref(),
-        client.user_agent.as_deref(),
-    )
-    .await?;
-    Ok((token, session.id))
 }
 
 pub async fn register(
@@ -228,28 +166,6 @@ pub async fn login(
     })))
 }
 
-/// The caller's session token, refusing API keys with `api_key_message`.
-pub(super) fn session_token<'a>(req: &'a HttpRequest, api_key_message: &str) -> Result<&'a str, ApiError> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::Unauthorized("Missing Authorization header".into()))?;
-    let token = bearer_token(header).ok_or_else(|| ApiError::Unauthorized("Malformed Authorization header".into()))?;
-    if token.starts_with("stra_") {
-        return Err(ApiError::BadRequest(api_key_message.into()));
-    }
-    Ok(token)
-}
-
-pub(super) async fn session_user(state: &AppState, token: &str) -> Result<(users::Session, users::User), ApiError> {
-    let mut conn = state.pool.get().await?;
-    users::find_session(&mut conn, &password::token_hash(token))
-        .await?
-        .filter(|(s, _)| s.kind == "session")
-        .ok_or_else(|| ApiError::Unauthorized("Invalid or expired session token".into()))
-}
-
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let token = session_token(&req, "Cannot logout an API key. Use session tokens for dashboard auth.")?;
     let mut conn = state.pool.get().await?;
@@ -378,7 +294,7 @@ pub async fn change_password(
                 "An MFA code is required to change the password.".into(),
             ));
         }
-        if !super::auth_mfa::second_factor(&state, &mut conn, user.id, code, true).await? {
+        if !crate::login::second_factor(&state, &mut conn, user.id, code, true).await? {
             return Err(ApiError::BadRequest("Invalid MFA code.".into()));
         }
     }
@@ -428,30 +344,6 @@ pub async fn admin_reset_password(
         "temporary_password": temporary,
         "message": format!("Password reset for {email}. All sessions invalidated. User must change password on next login."),
     })))
-}
-
-/// Replaces the user's password with a one-time one they must change at
-/// next login, signs them out everywhere, and returns it.
-pub async fn force_reset(
-    state: &AppState,
-    conn: &mut AsyncPgConnection,
-    auth: &Auth,
-    user_id: Uuid,
-) -> Result<String, ApiError> {
-    let temporary = password::temporary(16);
-    let hash = password::hash(&temporary, state.config.pepper_bytes());
-    conn.transaction(async |conn| {
-        users::set_password(conn, user_id, &hash, true).await?;
-        users::delete_sessions(conn, user_id, None).await?;
-        crate::audit::record(
-            conn,
-            auth,
-            crate::audit::Event::new("user.reset_password", "user", user_id),
-        )
-        .await
-    })
-    .await?;
-    Ok(temporary)
 }
 
 pub async fn capabilities(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -6,39 +6,22 @@
 //! (the original's challenge token was a full session).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
 use strathon_schema::{sealed, users};
-use uuid::Uuid;
 
-use super::auth::{new_session, session_token, session_user, user_json};
 use super::params::object;
+use super::views::user_json;
 use crate::accounts::password::{self, Verified};
 use crate::accounts::{mfa, password::token_hash};
 use crate::audit::{self, Event};
 use crate::auth::RequestMeta;
 use crate::error::ApiError;
+use crate::login::{new_session, second_factor, session_token, session_user};
 use crate::rate_limit::Decision;
 use crate::state::AppState;
 
 const API_KEY: &str = "This endpoint requires session auth, not an API key";
-
-/// Whether `code` is the user's current TOTP code, not used before, or,
-/// when allowed, one of their unused recovery codes (which it uses up).
-pub async fn second_factor(
-    state: &AppState,
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    code: &str,
-    allow_recovery: bool,
-) -> Result<bool, ApiError> {
-    let (stored, _) = users::mfa_state(conn, user_id).await?;
-    let secret = stored.and_then(|s| sealed::open(&s, state.config.encryption_key()));
-    if let Some(step) = secret.and_then(|s| mfa::code_step(&s, code, mfa::now())) {
-        return Ok(users::claim_totp_step(conn, user_id, step as i64).await?);
-    }
-    Ok(allow_recovery && users::consume_recovery_code(conn, user_id, &mfa::recovery_hash(code)).await?)
-}
 
 fn code_field(body: &serde_json::Map<String, Value>) -> String {
     body.get("code").and_then(Value::as_str).unwrap_or_default().to_owned()

@@ -10,36 +10,14 @@ use serde_json::{json, Value};
 use strathon_schema::{ownership, users};
 use uuid::Uuid;
 
-use super::auth::force_reset;
-use super::params::object;
-use super::params::utc_offset;
-use crate::accounts::password;
-use crate::accounts::roles::{self, can_manage, ASSIGNABLE};
+use super::params::{email_field, object, utc_offset};
+use crate::accounts::roles::ASSIGNABLE;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::login::force_reset;
+use crate::membership::{may_grant, remove_member, set_role, target};
 use crate::state::AppState;
-
-pub(super) fn caller_rank(auth: &Auth) -> u8 {
-    match auth.role.as_deref() {
-        Some(role) => roles::rank(role),
-        None if auth.has(scope::ALL) => roles::rank("owner"),
-        None => roles::rank("admin"),
-    }
-}
-
-/// The body's `email`, trimmed and lower-cased, checked for shape.
-pub(super) fn email_field(body: &serde_json::Map<String, Value>) -> Result<String, ApiError> {
-    let email = match body.get("email").and_then(Value::as_str) {
-        Some(e) if e.chars().count() <= 254 => e.trim().to_lowercase(),
-        Some(_) => return Err(ApiError::field("email", "email must be at most 254 characters")),
-        None => return Err(ApiError::field("email", "Field required")),
-    };
-    if !password::valid_email(&email) {
-        return Err(ApiError::BadRequest("Invalid email format".into()));
-    }
-    Ok(email)
-}
 
 fn role_field(body: &serde_json::Map<String, Value>) -> Result<String, ApiError> {
     match body.get("role").and_then(Value::as_str) {
@@ -47,40 +25,6 @@ fn role_field(body: &serde_json::Map<String, Value>) -> Result<String, ApiError>
         Some(_) => Err(ApiError::field("role", "role must be one of: viewer, operator, admin")),
         None => Err(ApiError::field("role", "Field required")),
     }
-}
-
-pub(super) fn may_grant(auth: &Auth, role: &str) -> Result<(), ApiError> {
-    if can_manage(caller_rank(auth), role) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "Cannot assign role '{role}' — must be below your own role"
-        )))
-    }
-}
-
-/// The member being acted on, refusing the owner and the caller themself.
-async fn target(
-    conn: &mut diesel_async::AsyncPgConnection,
-    auth: &Auth,
-    user_id: Uuid,
-    verb: &str,
-) -> Result<(users::User, String), ApiError> {
-    let (user, role) = users::member(conn, auth.project_id, user_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Member not found".into()))?;
-    if role == "owner" {
-        return Err(ApiError::Forbidden(format!("Cannot {verb} the project owner")));
-    }
-    if auth.user_id() == Some(user.id) {
-        return Err(ApiError::Forbidden(format!("Cannot {verb} yourself")));
-    }
-    if !can_manage(caller_rank(auth), &role) {
-        return Err(ApiError::Forbidden(
-            "You can only manage members whose role is below your own.".into(),
-        ));
-    }
-    Ok((user, role))
 }
 
 /// `GET /v1/members`, by join time.
@@ -186,45 +130,12 @@ pub async fn change_role(
     Ok(HttpResponse::Ok().json(json!({ "status": "updated", "role": role })))
 }
 
-/// Changes a member's role (rank rules applied), audited, in one transaction.
-pub(super) async fn set_role(
-    conn: &mut diesel_async::AsyncPgConnection,
-    auth: &Auth,
-    user_id: Uuid,
-    role: &str,
-) -> Result<(), ApiError> {
-    conn.transaction(async |conn| {
-        let (_, before) = target(conn, auth, user_id, "change the role of").await?;
-        users::set_role(conn, auth.project_id, user_id, role).await?;
-        let event = Event::new("member.role_change", "member", user_id)
-            .before(json!({"role": before}))
-            .after(json!({"role": role}));
-        audit::record(conn, auth, event).await
-    })
-    .await
-}
-
 /// `DELETE /v1/members/{user_id}`
 pub async fn remove(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
     let mut conn = state.pool.get().await?;
     remove_member(&mut conn, &auth, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Removes a member (rank rules applied), audited, in one transaction.
-pub(super) async fn remove_member(
-    conn: &mut diesel_async::AsyncPgConnection,
-    auth: &Auth,
-    user_id: Uuid,
-) -> Result<(), ApiError> {
-    conn.transaction(async |conn| {
-        let (_, role) = target(conn, auth, user_id, "remove").await?;
-        users::remove_member(conn, auth.project_id, user_id).await?;
-        let event = Event::new("member.remove", "member", user_id).before(json!({"role": role}));
-        audit::record(conn, auth, event).await
-    })
-    .await
 }
 
 /// `POST /v1/members/{user_id}/reset-password`

@@ -136,6 +136,19 @@ pub fn iso(ns: i64) -> String {
         .to_string()
 }
 
+/// The body's `email`, trimmed and lower-cased, checked for shape.
+pub fn email_field(body: &serde_json::Map<String, serde_json::Value>) -> Result<String, ApiError> {
+    let email = match body.get("email").and_then(serde_json::Value::as_str) {
+        Some(e) if e.chars().count() <= 254 => e.trim().to_lowercase(),
+        Some(_) => return Err(ApiError::field("email", "email must be at most 254 characters")),
+        None => return Err(ApiError::field("email", "Field required")),
+    };
+    if !crate::accounts::password::valid_email(&email) {
+        return Err(ApiError::BadRequest("Invalid email format".into()));
+    }
+    Ok(email)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

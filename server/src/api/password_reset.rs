@@ -9,13 +9,13 @@ use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
 use strathon_schema::{password_resets, users};
 
-use super::auth::throttle;
-use super::members::email_field;
+use super::params::email_field;
 use super::params::object;
 use crate::accounts::password::{self, random, token_hash};
 use crate::audit::{self, Event};
 use crate::auth::RequestMeta;
 use crate::error::ApiError;
+use crate::login::throttle;
 use crate::state::AppState;
 
 const SENT: &str = "If an account with that email exists, a reset link has been sent.";

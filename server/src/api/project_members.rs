@@ -9,13 +9,14 @@ use serde_json::{json, Value};
 use strathon_schema::{projects, users};
 use uuid::Uuid;
 
-use super::members::{caller_rank, email_field, may_grant, remove_member, set_role};
+use super::params::email_field;
 use super::params::object;
 use super::params::utc_offset;
 use crate::accounts::roles;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
+use crate::membership::{caller_rank, may_grant, remove_member, set_role};
 use crate::state::AppState;
 
 const ROLES: [&str; 4] = ["owner", "admin", "operator", "viewer"];

@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 use strathon_schema::api_keys::{self, Creation};
 use strathon_schema::projects::{self, Project};
 
-use super::api_keys::DEFAULT_SCOPES;
 use super::params::object;
 use super::params::{self, Params};
 use crate::audit::{self, Event};
@@ -67,7 +66,7 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
                 return Err(ApiError::Conflict(format!("project with slug '{slug}' already exists")));
             }
             let p = projects::create(conn, org, &name, &slug).await?;
-            let scopes: Vec<String> = DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect();
+            let scopes: Vec<String> = scope::KEY_DEFAULTS.iter().map(|s| s.to_string()).collect();
             let key_name = format!("{slug}-default-key");
             let creation = Creation {
                 project_id: p.id,

@@ -6,11 +6,11 @@ use diesel_async::AsyncConnection as _;
 use serde_json::json;
 use strathon_schema::users;
 
-use super::auth::{session_token, session_user};
 use super::params::{self, utc_offset};
 use crate::audit::{self, Event};
 use crate::auth::RequestMeta;
 use crate::error::ApiError;
+use crate::login::{session_token, session_user};
 use crate::state::AppState;
 
 const API_KEY: &str = "Sessions belong to dashboard users. API keys have none.";

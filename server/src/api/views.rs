@@ -186,3 +186,8 @@ pub fn git_commit(c: &strathon_schema::integrations::Commit) -> Value {
         "trace_count": c.trace_count,
     })
 }
+
+/// A user as the account endpoints show them.
+pub fn user_json(u: &strathon_schema::users::User) -> Value {
+    json!({"id": u.id, "email": u.email, "display_name": u.display_name})
+}

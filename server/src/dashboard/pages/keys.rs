@@ -43,8 +43,6 @@ const SCOPES: [(&str, &str); 23] = [
     ("data:export", "export data and compliance reports"),
     ("projects:manage", "manage projects"),
 ];
-const DEFAULT_SCOPES: [&str; 3] = ["traces:write", "policies:read", "halts:read"];
-
 pub struct Row {
     pub id: String,
     pub name: String,
@@ -161,7 +159,7 @@ async fn page(
 fn fresh() -> Draft {
     Draft {
         name: String::new(),
-        scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+        scopes: crate::auth::scope::KEY_DEFAULTS.iter().map(|s| s.to_string()).collect(),
         expires_days: "90".into(),
     }
 }
