@@ -118,6 +118,8 @@ impl IngestMetrics {
 
 pub struct WriterConfig {
     pub database_url: String,
+    /// Circuit breakers are fed in the spans' own transaction.
+    pub breakers: strathon_schema::breakers::Settings,
     /// Most spans waiting at once; beyond it batches are refused.
     pub max_queue_spans: usize,
     /// Most spans written in one transaction.
@@ -224,6 +226,7 @@ impl IngestWriter {
         }
         let client = self.client.take();
         let url = self.config.database_url.clone();
+        let breakers = self.config.breakers;
         let started = Instant::now();
         let work = async move {
             let mut client = match client {
@@ -234,7 +237,7 @@ impl IngestWriter {
             for b in &batches {
                 merged.extend(b.clone());
             }
-            match ingest::write(&mut client, &merged).await {
+            match ingest::write(&mut client, &merged, &breakers).await {
                 Ok(()) => Ok((client, merged.spans.len(), vec![Ok(()); batches.len()])),
                 Err(e) if batches.len() == 1 || client.is_closed() => Err((Some(client), e)),
                 Err(_) => {
@@ -243,7 +246,7 @@ impl IngestWriter {
                     let mut outcomes = Vec::with_capacity(batches.len());
                     let mut stored = 0;
                     for b in &batches {
-                        match ingest::write(&mut client, b).await {
+                        match ingest::write(&mut client, b, &breakers).await {
                             Ok(()) => {
                                 stored += b.spans.len();
                                 outcomes.push(Ok(()));

@@ -10,7 +10,9 @@
 pub mod audit;
 pub mod budget_monitor;
 pub mod cleanup;
+pub mod drift;
 pub mod heartbeats;
+pub mod incidents;
 pub mod ingest_writer;
 pub mod leader;
 pub mod metrics;

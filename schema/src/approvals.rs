@@ -138,3 +138,76 @@ pub async fn expire_due(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Approva
     .get_results(conn)
     .await
 }
+
+/// An approval the MCP gateway asks for on behalf of a tool call it holds;
+/// tied to the span that records the call.
+pub async fn insert_for_span(
+    conn: &mut AsyncPgConnection,
+    a: &NewApproval,
+    trace_id: &[u8],
+    span_id: &[u8],
+) -> QueryResult<Approval> {
+    diesel::insert_into(approvals::table)
+        .values((a, approvals::trace_id.eq(trace_id), approvals::span_id.eq(span_id)))
+        .returning(Approval::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The newest approval for exactly this call (policy, tool and arguments)
+/// that is still pending, or approved, unused and within its validity (as
+/// long again as its timeout after the decision).
+pub async fn for_call(
+    conn: &mut AsyncPgConnection,
+    project_id: Uuid,
+    policy_id: Uuid,
+    tool_name: &str,
+    tool_args: &str,
+) -> QueryResult<Option<Approval>> {
+    approvals::table
+        .filter(approvals::project_id.eq(project_id))
+        .filter(approvals::policy_id.eq(policy_id))
+        .filter(approvals::tool_name.eq(tool_name))
+        .filter(approvals::tool_args.eq(tool_args))
+        .filter(approvals::consumed_at.is_null())
+        .filter(
+            approvals::status
+                .eq("pending")
+                .and(approvals::expires_at.gt(diesel::dsl::now))
+                .or(approvals::status
+                    .eq("approved")
+                    .and(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                        "resolved_at + make_interval(secs => timeout_seconds) > now()",
+                    ))),
+        )
+        .order(approvals::requested_at.desc())
+        .select(Approval::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Uses an approved approval up: true when this call took it.
+pub async fn consume(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::update(
+        approvals::table
+            .find(id)
+            .filter(approvals::status.eq("approved"))
+            .filter(approvals::consumed_at.is_null()),
+    )
+    .set(approvals::consumed_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await
+    .map(|n| n == 1)
+}
+
+/// An approval by id alone, for callers that learn the project from it (a
+/// Slack button press names only the approval).
+pub async fn find_any(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Approval>> {
+    approvals::table
+        .find(id)
+        .select(Approval::as_select())
+        .first(conn)
+        .await
+        .optional()
+}

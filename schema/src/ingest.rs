@@ -194,6 +194,21 @@ FROM rollup r
 WHERE t.project_id = r.project_id AND t.id = r.trace_id;
 ";
 
+/// The commit a trace ran: the first commit hash its spans (or their
+/// resource) name as `strathon.git.commit` (or OpenTelemetry's
+/// `vcs.ref.head.revision`), kept once set.
+const GIT_COMMIT_SQL: &str = "
+UPDATE traces t SET git_commit_sha = g.sha
+FROM (
+    SELECT project_id, trace_id,
+           min(lower(coalesce(attributes->>'strathon.git.commit', attributes->>'vcs.ref.head.revision'))) AS sha
+    FROM spans_staging
+    WHERE attributes ?| array['strathon.git.commit', 'vcs.ref.head.revision']
+    GROUP BY project_id, trace_id
+) g
+WHERE t.project_id = g.project_id AND t.id = g.trace_id AND t.git_commit_sha IS NULL
+  AND g.sha ~ '^[0-9a-f]{7,64}$'";
+
 /// A policy that matched a stored span (at most one row per policy and span).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchRow {
@@ -269,19 +284,55 @@ pub async fn prepare(client: &Client) -> Result<(), tokio_postgres::Error> {
     client.batch_execute(STAGING_DDL).await
 }
 
+/// A span's attributes with its circuit-breaker note added on the way to
+/// the database, without copying the map.
+#[derive(Debug)]
+struct Annotated<'a> {
+    attributes: &'a serde_json::Value,
+    note: Option<&'a crate::breakers::Note>,
+}
+
+impl serde::Serialize for Annotated<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match (self.attributes, self.note) {
+            (serde_json::Value::Object(map), Some((state, entity))) => {
+                let mut out = serializer.serialize_map(Some(map.len() + 2))?;
+                for (k, v) in map {
+                    if k != "strathon.circuit_breaker.state" && k != "strathon.circuit_breaker.entity" {
+                        out.serialize_entry(k, v)?;
+                    }
+                }
+                out.serialize_entry("strathon.circuit_breaker.state", state)?;
+                out.serialize_entry("strathon.circuit_breaker.entity", entity)?;
+                out.end()
+            }
+            (other, _) => other.serialize(serializer),
+        }
+    }
+}
+
 /// Writes one group in a single transaction; nothing is visible (or
 /// acknowledged) unless all of it commits.
-pub async fn write(client: &mut Client, batch: &Batch) -> Result<(), tokio_postgres::Error> {
+pub async fn write(
+    client: &mut Client,
+    batch: &Batch,
+    breakers: &crate::breakers::Settings,
+) -> Result<(), tokio_postgres::Error> {
     let rows = &batch.spans;
     let tx = client.transaction().await?;
+    let notes = crate::breakers::step(&tx, rows, breakers).await?;
     let sink = tx
         .copy_in(&format!("COPY spans_staging ({COLUMNS}, seq) FROM STDIN BINARY"))
         .await?;
     let writer = BinaryCopyInWriter::new(sink, &TYPES);
     pin_mut!(writer);
     for (seq, r) in rows.iter().enumerate() {
+        let attributes = Json(Annotated {
+            attributes: &r.attributes,
+            note: notes[seq].as_ref(),
+        });
         let seq = seq as i64;
-        let attributes = Json(&r.attributes);
         let values: [&(dyn ToSql + Sync); 25] = [
             &r.project_id,
             &r.start_time_unix_nano,
@@ -329,6 +380,7 @@ pub async fn write(client: &mut Client, batch: &Batch) -> Result<(), tokio_postg
         tx.batch_execute(&MERGE_SQL.replace("STAGED", STAGED)).await?;
     }
     tx.batch_execute(TRACE_ROLLUP_SQL).await?;
+    tx.batch_execute(GIT_COMMIT_SQL).await?;
     if !batch.matches.is_empty() {
         let m = &batch.matches;
         let metadata: Vec<Json<&serde_json::Value>> = m.iter().map(|r| Json(&r.metadata)).collect();

@@ -114,6 +114,7 @@ diesel::table! {
         span_count -> Int4,
         intervention_state -> Text,
         created_at -> Timestamptz,
+        git_commit_sha -> Nullable<Text>,
     }
 }
 
@@ -345,6 +346,7 @@ diesel::table! {
         approvers_required -> Int4,
         current_approvals -> Int4,
         approval_decisions -> Jsonb,
+        consumed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -425,6 +427,8 @@ diesel::table! {
         last_response_status -> Nullable<Int4>,
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
+        stream_id -> Nullable<Uuid>,
+        stream_seq -> Nullable<Int8>,
     }
 }
 
@@ -436,5 +440,121 @@ diesel::table! {
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+    }
+}
+
+// Audit streams, integrations, circuit breakers, the MCP gateway and the
+// detectors (issue 12).
+
+diesel::table! {
+    audit.streams (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        name -> Text,
+        url -> Text,
+        signing_key_id -> Nullable<Uuid>,
+        enabled -> Bool,
+        paused_at -> Nullable<Timestamptz>,
+        pause_reason -> Nullable<Text>,
+        categories -> Nullable<Array<Text>>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    github_integrations (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        repo_full_name -> Text,
+        installation_id -> Nullable<Int8>,
+        webhook_secret_sealed -> Text,
+        created_by_user_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        last_event_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    git_commits (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        integration_id -> Nullable<Uuid>,
+        commit_sha -> Text,
+        repo_full_name -> Text,
+        commit_message -> Nullable<Text>,
+        author_name -> Nullable<Text>,
+        author_email -> Nullable<Text>,
+        committed_at -> Nullable<Timestamptz>,
+        branch -> Nullable<Text>,
+        pr_number -> Nullable<Int4>,
+        url -> Nullable<Text>,
+        fetched_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    slack_action_receipts (signature) {
+        signature -> Text,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    circuit_breakers (project_id, entity_type, entity_id) {
+        project_id -> Uuid,
+        entity_type -> Text,
+        entity_id -> Text,
+        state -> Text,
+        failures -> Array<Timestamptz>,
+        opened_at -> Nullable<Timestamptz>,
+        half_open_successes -> Int4,
+        total_trips -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    gateway_throttle_buckets (policy_id, scope_key) {
+        policy_id -> Uuid,
+        scope_key -> Text,
+        tokens -> Float8,
+        refilled_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    drift_baselines (project_id, agent_name, metric) {
+        project_id -> Uuid,
+        agent_name -> Text,
+        metric -> Text,
+        observations -> Int4,
+        mean -> Float8,
+        variance -> Float8,
+        cusum_high -> Float8,
+        cusum_low -> Float8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    detector_cursors (detector) {
+        detector -> Text,
+        observed_until -> Int8,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        trigger -> Text,
+        agent_name -> Text,
+        severity -> Text,
+        count -> Int8,
+        details -> Jsonb,
+        detected_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
     }
 }

@@ -45,6 +45,8 @@ pub struct Trace {
     pub total_output_tokens: i64,
     pub span_count: i32,
     pub intervention_state: String,
+    /// The commit the agent ran (`strathon.git.commit` on its spans).
+    pub git_commit_sha: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,8 @@ pub struct TraceQuery {
     pub agent_name: Option<String>,
     pub workflow_name: Option<String>,
     pub intervention_state: Option<String>,
+    /// Traces whose commit starts with this (lower-case hex).
+    pub git_commit: Option<String>,
     /// Keyset position for the default newest-first order.
     pub after: Option<(i64, Vec<u8>)>,
     pub sort: Option<(TraceSort, bool)>,
@@ -89,6 +93,9 @@ pub async fn list(conn: &mut AsyncPgConnection, project_id: Uuid, q: &TraceQuery
     }
     if let Some(state) = &q.intervention_state {
         query = query.filter(traces::intervention_state.eq(state.clone()));
+    }
+    if let Some(sha) = &q.git_commit {
+        query = query.filter(traces::git_commit_sha.like(format!("{sha}%")));
     }
     query = match q.sort {
         None => {

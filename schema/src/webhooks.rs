@@ -76,15 +76,43 @@ pub async fn revoke_key(conn: &mut AsyncPgConnection, project_id: Uuid, id: Uuid
         .optional()
 }
 
-/// The sealed secrets of the project's live keys, oldest first.
-pub async fn active_secrets(conn: &mut AsyncPgConnection, project_id: Uuid) -> QueryResult<Vec<String>> {
-    keys::table
+/// The sealed secrets of the project's live keys, oldest first; only
+/// `only`'s when it names a live key of the project.
+pub async fn active_secrets(
+    conn: &mut AsyncPgConnection,
+    project_id: Uuid,
+    only: Option<Uuid>,
+) -> QueryResult<Vec<String>> {
+    let live = keys::table
         .filter(keys::project_id.eq(project_id))
-        .filter(keys::revoked_at.is_null())
-        .order(keys::created_at.asc())
+        .filter(keys::revoked_at.is_null());
+    if let Some(id) = only {
+        let one: Vec<String> = live
+            .filter(keys::id.eq(id))
+            .select(keys::secret_sealed)
+            .load(conn)
+            .await?;
+        if !one.is_empty() {
+            return Ok(one);
+        }
+    }
+    live.order(keys::created_at.asc())
         .select(keys::secret_sealed)
         .load(conn)
         .await
+}
+
+/// Whether `id` is a live signing key of the project.
+pub async fn live_key(conn: &mut AsyncPgConnection, project_id: Uuid, id: Uuid) -> QueryResult<bool> {
+    keys::table
+        .filter(keys::project_id.eq(project_id))
+        .filter(keys::revoked_at.is_null())
+        .find(id)
+        .select(keys::id)
+        .first::<Uuid>(conn)
+        .await
+        .optional()
+        .map(|k| k.is_some())
 }
 
 pub const STATUSES: [&str; 5] = ["pending", "succeeded", "failed_retrying", "dlq", "abandoned"];
@@ -112,6 +140,9 @@ pub struct Delivery {
     pub last_response_status: Option<i32>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The audit stream this delivery belongs to, and its place in it.
+    pub stream_id: Option<Uuid>,
+    pub stream_seq: Option<i64>,
 }
 
 /// Newest first, after the `(created_at, id)` cursor when given.
@@ -182,7 +213,10 @@ pub async fn replay(conn: &mut AsyncPgConnection, project_id: Uuid, id: Uuid) ->
 /// Takes up to `limit` due deliveries for one sender: each is pushed `lease`
 /// into the future, so no other sender (or replica) takes it meanwhile, and
 /// a sender that dies mid-send only delays it. A first attempt fixes the
-/// row's attempt limit from the current setting.
+/// row's attempt limit from the current setting. An audit stream's delivery
+/// is due only once every earlier one of its stream has succeeded, and only
+/// while the stream is enabled and not paused: streams go out in order, one
+/// at a time.
 pub async fn claim_due(
     conn: &mut AsyncPgConnection,
     limit: i32,
@@ -194,9 +228,15 @@ pub async fn claim_due(
          SET next_attempt_at = now() + $2,
              max_attempts = CASE WHEN d.attempts = 0 THEN $3 ELSE d.max_attempts END
          WHERE d.id IN (
-             SELECT id FROM webhook_deliveries
-             WHERE status IN ('pending', 'failed_retrying') AND next_attempt_at <= now()
-             ORDER BY next_attempt_at
+             SELECT w.id FROM webhook_deliveries w
+             WHERE w.status IN ('pending', 'failed_retrying') AND w.next_attempt_at <= now()
+               AND (w.stream_id IS NULL OR (
+                   NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                               WHERE e.stream_id = w.stream_id AND e.stream_seq < w.stream_seq
+                                 AND e.status <> 'succeeded')
+                   AND EXISTS (SELECT 1 FROM audit.streams s
+                               WHERE s.id = w.stream_id AND s.enabled AND s.paused_at IS NULL)))
+             ORDER BY w.next_attempt_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
          RETURNING d.*",

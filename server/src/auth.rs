@@ -32,6 +32,7 @@ pub mod scope {
     pub const DATA_EXPORT: &str = "data:export";
     pub const PROJECTS_MANAGE: &str = "projects:manage";
     pub const AUDIT_READ: &str = "audit:read";
+    pub const AUDIT_WRITE: &str = "audit:write";
 
     /// Every scope a key may be created with.
     pub const KNOWN: [&str; 24] = [
@@ -80,6 +81,13 @@ pub enum Principal {
         user_id: Uuid,
         session_id: Uuid,
     },
+    /// A person in a Slack workspace, pressing a button the receiver sent
+    /// (the request verified by Slack's signature).
+    Slack {
+        team_id: String,
+        user_id: String,
+        user_name: String,
+    },
 }
 
 impl Principal {
@@ -94,6 +102,17 @@ impl Principal {
                 "apikey",
             ),
             Principal::Session { user_id, .. } => ("human", user_id.to_string(), "session".into(), None, "session"),
+            Principal::Slack {
+                team_id,
+                user_id,
+                user_name,
+            } => (
+                "human",
+                format!("slack:{team_id}:{user_id}"),
+                user_name.clone(),
+                None,
+                "slack",
+            ),
         }
     }
 
@@ -103,6 +122,7 @@ impl Principal {
         match self {
             Principal::ApiKey { id, .. } => id.to_string(),
             Principal::Session { user_id, .. } => user_id.to_string(),
+            Principal::Slack { team_id, user_id, .. } => format!("slack:{team_id}:{user_id}"),
         }
     }
 }
@@ -166,11 +186,12 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// The logged-in user behind a session; None for API keys.
+    /// The logged-in user behind a session; None for API keys (and people
+    /// acting through an integration, who have no account here).
     pub fn user_id(&self) -> Option<Uuid> {
         match self.principal {
             Principal::Session { user_id, .. } => Some(user_id),
-            Principal::ApiKey { .. } => None,
+            Principal::ApiKey { .. } | Principal::Slack { .. } => None,
         }
     }
 
@@ -180,6 +201,18 @@ impl Auth {
         Auth {
             project_id,
             principal: Principal::Session { user_id, session_id },
+            meta,
+            role: None,
+            scopes: Vec::new(),
+        }
+    }
+
+    /// Someone acting through an integration (a Slack button), whose request
+    /// the integration's own signature proved; it carries no scopes.
+    pub fn integration(project_id: Uuid, principal: Principal, meta: RequestMeta) -> Auth {
+        Auth {
+            project_id,
+            principal,
             meta,
             role: None,
             scopes: Vec::new(),

@@ -22,7 +22,15 @@ pub struct Evidence {
 
 /// Reads the policies, budgets, retention and the last 30 days' matches.
 pub async fn gather(conn: &mut AsyncPgConnection, project_id: Uuid) -> diesel::QueryResult<Evidence> {
-    let since = chrono::Utc::now() - chrono::Duration::days(30);
+    gather_since(conn, project_id, chrono::Utc::now() - chrono::Duration::days(30)).await
+}
+
+/// As [`gather`], with the matches since `since`.
+pub async fn gather_since(
+    conn: &mut AsyncPgConnection,
+    project_id: Uuid,
+    since: chrono::DateTime<chrono::Utc>,
+) -> diesel::QueryResult<Evidence> {
     Ok(Evidence {
         project_id,
         policies: policies::list(conn, project_id).await?,

@@ -126,6 +126,165 @@ fn parse_net(raw: &str) -> Option<ipnet::IpNet> {
         .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
+/// Circuit breakers, fed by every stored span (state shared by all replicas).
+#[derive(Debug, Clone, Args)]
+pub struct BreakerSettings {
+    /// Failures (error spans or interventions) inside the window that open an agent's or tool's circuit breaker.
+    #[arg(long, env = "STRATHON_CB_ERROR_THRESHOLD", default_value = "10")]
+    pub cb_error_threshold: u32,
+
+    /// The circuit breakers' failure window, in seconds.
+    #[arg(long, env = "STRATHON_CB_WINDOW_SECONDS", default_value = "300")]
+    pub cb_window_seconds: u32,
+
+    /// Seconds an open circuit breaker waits before it is half-open.
+    #[arg(long, env = "STRATHON_CB_COOLDOWN_SECONDS", default_value = "60")]
+    pub cb_cooldown_seconds: u32,
+
+    /// Successes that close a half-open circuit breaker.
+    #[arg(long, env = "STRATHON_CB_HALF_OPEN_MAX", default_value = "3")]
+    pub cb_half_open_max: u32,
+}
+
+impl BreakerSettings {
+    pub fn settings(&self) -> strathon_schema::breakers::Settings {
+        strathon_schema::breakers::Settings {
+            threshold: self.cb_error_threshold as usize,
+            window: chrono::Duration::seconds(i64::from(self.cb_window_seconds)),
+            cooldown: chrono::Duration::seconds(i64::from(self.cb_cooldown_seconds)),
+            half_open_max: i32::try_from(self.cb_half_open_max).unwrap_or(i32::MAX),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (var, value) in [
+            ("STRATHON_CB_ERROR_THRESHOLD", self.cb_error_threshold),
+            ("STRATHON_CB_WINDOW_SECONDS", self.cb_window_seconds),
+            ("STRATHON_CB_COOLDOWN_SECONDS", self.cb_cooldown_seconds),
+            ("STRATHON_CB_HALF_OPEN_MAX", self.cb_half_open_max),
+        ] {
+            if value == 0 {
+                return err(var, "must be at least 1");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The behavioural-drift and incident detectors (leader-only background jobs).
+#[derive(Debug, Clone, Args)]
+pub struct DetectorSettings {
+    /// Run the behavioural-drift detector (CUSUM over each agent's tool mix and cost).
+    #[arg(long, env = "STRATHON_DRIFT_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub drift_enabled: bool,
+
+    /// Seconds per drift observation: each tick observes the spans that started in one such window.
+    #[arg(long, env = "STRATHON_DRIFT_INTERVAL_SECONDS", default_value = "60")]
+    pub drift_interval_seconds: u64,
+
+    /// Seconds a window stays open for late spans before the drift detector observes it.
+    #[arg(long, env = "STRATHON_DRIFT_LAG_SECONDS", default_value = "30")]
+    pub drift_lag_seconds: u64,
+
+    /// Observations of an agent that form its baseline before drift can be reported.
+    #[arg(long, env = "STRATHON_DRIFT_MIN_OBSERVATIONS", default_value = "30")]
+    pub drift_min_observations: u32,
+
+    /// Weight of each new observation in an agent's baseline (exponentially weighted, 0-1).
+    #[arg(long, env = "STRATHON_DRIFT_EWMA_ALPHA", default_value = "0.3")]
+    pub drift_ewma_alpha: f64,
+
+    /// CUSUM decision threshold, in standard deviations.
+    #[arg(long, env = "STRATHON_DRIFT_CUSUM_THRESHOLD", default_value = "5.0")]
+    pub drift_cusum_threshold: f64,
+
+    /// CUSUM slack per observation, in standard deviations (shifts smaller than this are ignored).
+    #[arg(long, env = "STRATHON_DRIFT_CUSUM_SLACK", default_value = "0.5")]
+    pub drift_cusum_slack: f64,
+
+    /// Run the incident detector (bursts of blocked calls or errors).
+    #[arg(long, env = "STRATHON_INCIDENT_DETECTION_ENABLED", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub incident_detection_enabled: bool,
+
+    /// Seconds between incident checks.
+    #[arg(long, env = "STRATHON_INCIDENT_INTERVAL_SECONDS", default_value = "60")]
+    pub incident_interval_seconds: u64,
+
+    /// The incident detector's sliding window, in seconds.
+    #[arg(long, env = "STRATHON_INCIDENT_WINDOW_SECONDS", default_value = "300")]
+    pub incident_window_seconds: u64,
+
+    /// Blocked calls in a project within the window that make an incident.
+    #[arg(long, env = "STRATHON_INCIDENT_BLOCK_THRESHOLD", default_value = "50")]
+    pub incident_block_threshold: i64,
+
+    /// Error spans of one agent within the window that make an incident.
+    #[arg(long, env = "STRATHON_INCIDENT_ERROR_THRESHOLD", default_value = "100")]
+    pub incident_error_threshold: i64,
+}
+
+impl DetectorSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.drift_interval_seconds == 0 {
+            return err("STRATHON_DRIFT_INTERVAL_SECONDS", "must be at least 1");
+        }
+        if self.drift_min_observations < 2 {
+            return err("STRATHON_DRIFT_MIN_OBSERVATIONS", "must be at least 2");
+        }
+        if !(self.drift_ewma_alpha > 0.0 && self.drift_ewma_alpha <= 1.0) {
+            return err("STRATHON_DRIFT_EWMA_ALPHA", "must be above 0 and at most 1");
+        }
+        if !(self.drift_cusum_threshold > 0.0 && self.drift_cusum_threshold.is_finite()) {
+            return err("STRATHON_DRIFT_CUSUM_THRESHOLD", "must be a positive number");
+        }
+        if !(self.drift_cusum_slack >= 0.0 && self.drift_cusum_slack.is_finite()) {
+            return err("STRATHON_DRIFT_CUSUM_SLACK", "must be zero or a positive number");
+        }
+        if self.incident_interval_seconds == 0 || self.incident_window_seconds == 0 {
+            let var = if self.incident_interval_seconds == 0 {
+                "STRATHON_INCIDENT_INTERVAL_SECONDS"
+            } else {
+                "STRATHON_INCIDENT_WINDOW_SECONDS"
+            };
+            return err(var, "must be at least 1");
+        }
+        if self.incident_block_threshold < 1 || self.incident_error_threshold < 1 {
+            let var = if self.incident_block_threshold < 1 {
+                "STRATHON_INCIDENT_BLOCK_THRESHOLD"
+            } else {
+                "STRATHON_INCIDENT_ERROR_THRESHOLD"
+            };
+            return err(var, "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Slack, GitHub and the MCP gateway.
+#[derive(Debug, Clone, Args)]
+pub struct IntegrationSettings {
+    /// Signing secret of the Slack app whose Approve and Deny buttons post to /v1/integrations/slack/actions (unset: that endpoint answers 501).
+    #[arg(long, env = "STRATHON_SLACK_SIGNING_SECRET", hide_env_values = true)]
+    pub slack_signing_secret: Option<String>,
+
+    /// Seconds the MCP gateway waits for an upstream MCP server.
+    #[arg(long, env = "STRATHON_MCP_UPSTREAM_TIMEOUT_SECONDS", default_value = "30")]
+    pub mcp_upstream_timeout_seconds: u64,
+}
+
+impl IntegrationSettings {
+    pub fn slack_secret(&self) -> Option<&str> {
+        set(&self.slack_signing_secret)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=300).contains(&self.mcp_upstream_timeout_seconds) {
+            return err("STRATHON_MCP_UPSTREAM_TIMEOUT_SECONDS", "must be between 1 and 300");
+        }
+        Ok(())
+    }
+}
+
 /// The database a command works on. A group of its own so that commands
 /// reading only a few settings (`adopt`) flatten just the groups they need.
 #[derive(Debug, Clone, Args)]
@@ -392,6 +551,15 @@ pub struct Config {
     /// Fault drill: `actor-panic:<task>` makes that background task panic once, to rehearse supervision and alerting.
     #[arg(long, env = "STRATHON_FAULT_INJECT")]
     pub fault_inject: Option<String>,
+
+    #[command(flatten)]
+    pub breakers: BreakerSettings,
+
+    #[command(flatten)]
+    pub detectors: DetectorSettings,
+
+    #[command(flatten)]
+    pub integrations: IntegrationSettings,
 }
 
 /// The development audit key used when none is configured in self-hosted
@@ -503,6 +671,15 @@ impl Config {
 
     pub fn metrics_token(&self) -> Option<&str> {
         set(&self.metrics_auth_token)
+    }
+
+    /// The SSRF guard every outbound call goes through (webhooks, audit
+    /// streams, the MCP gateway's upstreams).
+    pub fn ssrf_guard(&self) -> strathon_actors::webhooks::ssrf::Guard {
+        strathon_actors::webhooks::ssrf::Guard {
+            enabled: self.webhook_ssrf_guard,
+            allow_loopback: self.webhook_allow_loopback,
+        }
     }
 
     /// The task name `STRATHON_FAULT_INJECT=actor-panic:<task>` names.
@@ -623,6 +800,9 @@ impl Config {
         if self.db_pool_size == 0 {
             return err("STRATHON_DB_POOL_SIZE", "must be at least 1");
         }
+        self.breakers.validate()?;
+        self.detectors.validate()?;
+        self.integrations.validate()?;
         if let Some(fault) = set(&self.fault_inject) {
             if self.panic_drill().is_none() {
                 return err(

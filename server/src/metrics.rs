@@ -28,6 +28,7 @@ pub struct Metrics {
     pub writer: IngestMetrics,
     pub budgets: BudgetMetrics,
     pub webhooks: WebhookMetrics,
+    pub mcp: crate::mcp::McpMetrics,
 }
 
 impl Metrics {
@@ -85,6 +86,7 @@ impl Metrics {
         let writer = IngestMetrics::register(&registry)?;
         let budgets = BudgetMetrics::register(&registry)?;
         let webhooks = WebhookMetrics::register(&registry)?;
+        let mcp = crate::mcp::McpMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
             http_requests,
@@ -100,6 +102,7 @@ impl Metrics {
             writer,
             budgets,
             webhooks,
+            mcp,
         })
     }
 

@@ -8,7 +8,9 @@ use anyhow::{bail, Context as _};
 use strathon_actors::audit::{AnchorSealer, AuditPartitionMaintainer};
 use strathon_actors::budget_monitor::BudgetMonitor;
 use strathon_actors::cleanup::RetentionCleanup;
+use strathon_actors::drift::{self, DriftDetector};
 use strathon_actors::heartbeats::{HeartbeatWatch, Heartbeats};
+use strathon_actors::incidents::{IncidentDetector, Thresholds};
 use strathon_actors::ingest_writer::{self, WriterConfig};
 use strathon_actors::partitions::SpansPartitionMaintainer;
 use strathon_actors::reapers::{ApprovalReaper, KeyReaper};
@@ -84,6 +86,7 @@ async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Re
     let writer = ingest_writer::start(
         WriterConfig {
             database_url: config.database.url.clone(),
+            breakers: config.breakers.settings(),
             max_queue_spans: config.ingest_queue_spans,
             max_group_spans: config.ingest_group_spans,
         },
@@ -325,6 +328,7 @@ fn start_actors(
                         allow_loopback: config.webhook_allow_loopback,
                     },
                     encryption_key: config.encryption_key().map(str::to_owned),
+                    slack_buttons: config.integrations.slack_secret().is_some(),
                 },
                 metrics: metrics.webhooks.clone(),
             },
@@ -333,6 +337,41 @@ fn start_actors(
         strathon_actors::webhooks::listen::spawn(config.database.url.clone(), sender.recipient());
     } else {
         registry.register_disabled(strathon_actors::webhooks::NAME);
+    }
+    let detectors = &config.detectors;
+    if detectors.drift_enabled {
+        strathon_actors::spawn(
+            DriftDetector {
+                pool: pool.clone(),
+                interval: Duration::from_secs(detectors.drift_interval_seconds),
+                lag: Duration::from_secs(detectors.drift_lag_seconds),
+                params: drift::Params {
+                    min_observations: i32::try_from(detectors.drift_min_observations).unwrap_or(i32::MAX),
+                    alpha: detectors.drift_ewma_alpha,
+                    threshold: detectors.drift_cusum_threshold,
+                    slack: detectors.drift_cusum_slack,
+                },
+            },
+            &sup,
+        );
+    } else {
+        registry.register_disabled(drift::NAME);
+    }
+    if detectors.incident_detection_enabled {
+        strathon_actors::spawn(
+            IncidentDetector {
+                pool: pool.clone(),
+                interval: Duration::from_secs(detectors.incident_interval_seconds),
+                thresholds: Thresholds {
+                    window: Duration::from_secs(detectors.incident_window_seconds),
+                    blocks: detectors.incident_block_threshold,
+                    errors: detectors.incident_error_threshold,
+                },
+            },
+            &sup,
+        );
+    } else {
+        registry.register_disabled(strathon_actors::incidents::NAME);
     }
     strathon_actors::spawn(
         RetentionCleanup {

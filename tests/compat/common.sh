@@ -201,6 +201,53 @@ compat_venv() {
     export COMPAT_PY COMPAT_CLI
 }
 
+# A second virtualenv, tests/compat/.venv-tools, for suites that need real
+# third-party peers rather than the SDK: the `mcp` package's server (the MCP
+# gateway suite) and cyclonedx-python-lib's schema validator (the inventory
+# suite). Pinned, so a release of either cannot change what is tested.
+# Sets COMPAT_TOOLS_PY.
+COMPAT_TOOLS_VENV="$COMPAT_DIR/.venv-tools"
+COMPAT_TOOLS_PACKAGES=("mcp==2.3.0" "cyclonedx-python-lib[json-validation]==11.12.0")
+
+_compat_tools_ok() {
+    [[ -x "$COMPAT_TOOLS_VENV/bin/python" ]] || return 1
+    "$COMPAT_TOOLS_VENV/bin/python" - <<'PY' >/dev/null 2>&1
+from importlib.metadata import version
+assert version("mcp") == "2.3.0"
+assert version("cyclonedx-python-lib") == "11.12.0"
+import jsonschema  # noqa: F401  (the json-validation extra)
+from mcp.server.mcpserver import MCPServer  # noqa: F401
+from cyclonedx.validation.json import JsonStrictValidator  # noqa: F401
+PY
+}
+
+_compat_tools_build() {
+    local python="${STRATHON_COMPAT_PYTHON:-python3}"
+    command -v "$python" >/dev/null 2>&1 || compat_die "$python not found (set STRATHON_COMPAT_PYTHON)"
+    if [[ ! -x "$COMPAT_TOOLS_VENV/bin/python" ]]; then
+        compat_log "creating virtualenv $COMPAT_TOOLS_VENV"
+        "$python" -m venv "$COMPAT_TOOLS_VENV"
+    fi
+    compat_log "installing ${COMPAT_TOOLS_PACKAGES[*]}"
+    "$COMPAT_TOOLS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${COMPAT_TOOLS_PACKAGES[@]}"
+    _compat_tools_ok || compat_die "virtualenv $COMPAT_TOOLS_VENV still lacks ${COMPAT_TOOLS_PACKAGES[*]}"
+}
+
+compat_tools_venv() {
+    if ! _compat_tools_ok; then
+        if command -v flock >/dev/null 2>&1; then
+            (
+                flock 9
+                _compat_tools_ok || _compat_tools_build
+            ) 9>"$COMPAT_DIR/.venv-tools.lock"
+        else
+            _compat_tools_build
+        fi
+    fi
+    COMPAT_TOOLS_PY="$COMPAT_TOOLS_VENV/bin/python"
+    export COMPAT_TOOLS_PY
+}
+
 # The published CLI, with a wide terminal so Rich does not truncate columns.
 compat_cli() {
     [[ -n "$COMPAT_CLI" ]] || compat_venv

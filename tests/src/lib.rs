@@ -21,6 +21,8 @@ mod analytics;
 #[cfg(test)]
 mod audit;
 #[cfg(test)]
+mod audit_streams;
+#[cfg(test)]
 mod auth;
 #[cfg(test)]
 mod config;
@@ -29,11 +31,15 @@ mod control;
 #[cfg(test)]
 mod dashboard;
 #[cfg(test)]
+mod detectors;
+#[cfg(test)]
 mod hygiene;
 #[cfg(test)]
 mod ingest;
 #[cfg(test)]
 mod insights;
+#[cfg(test)]
+mod integrations;
 #[cfg(test)]
 mod keys;
 #[cfg(test)]
@@ -48,5 +54,9 @@ mod projects;
 mod rate_limit;
 #[cfg(test)]
 mod reads;
+#[cfg(test)]
+mod reports;
+#[cfg(test)]
+mod security_tools;
 #[cfg(test)]
 mod webhooks;

@@ -3,13 +3,43 @@
 
 use serde_json::{json, Value};
 
-/// The request body for a delivery of `format` carrying `payload`.
-pub fn body(format: &str, payload: &Value) -> Value {
+/// The request body for a delivery of `format` carrying `payload`. With
+/// `buttons` (a Slack app's signing secret is configured, so presses can be
+/// verified), an approval request to Slack carries Approve and Deny buttons
+/// that post back to `/v1/integrations/slack/actions`.
+pub fn body(format: &str, payload: &Value, buttons: bool) -> Value {
     match format {
-        "slack" => json!({ "text": text(payload) }),
+        "slack" => {
+            let sentence = text(payload);
+            let approval = payload
+                .get("approval_id")
+                .and_then(Value::as_str)
+                .filter(|_| buttons && payload.get("event").and_then(Value::as_str) == Some("approval_requested"));
+            match approval {
+                Some(id) => json!({
+                    "text": sentence,
+                    "blocks": [
+                        {"type": "section", "text": {"type": "mrkdwn", "text": sentence}},
+                        {"type": "actions", "block_id": "strathon_approval", "elements": [
+                            button("strathon_approve", "Approve", "primary", id),
+                            button("strathon_deny", "Deny", "danger", id),
+                        ]},
+                    ],
+                }),
+                None => json!({ "text": sentence }),
+            }
+        }
         "discord" => json!({ "content": text(payload) }),
         _ => payload.clone(),
     }
+}
+
+fn button(action: &str, label: &str, style: &str, approval_id: &str) -> Value {
+    json!({
+        "type": "button", "action_id": action, "style": style,
+        "text": {"type": "plain_text", "text": label},
+        "value": json!({"approval_id": approval_id}).to_string(),
+    })
 }
 
 fn field<'a>(payload: &'a Value, key: &str) -> &'a str {
@@ -54,6 +84,7 @@ pub fn text(p: &Value) -> String {
             field(p, "agent_name"),
             p.get("silent_seconds").and_then(Value::as_i64).unwrap_or_default()
         ),
+        "behavioral_drift" | "incident" => field(p, "message").to_owned(),
         _ => p.to_string(),
     };
     format!("[Strathon] {event}: {what}")
@@ -64,17 +95,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn approval_requests_to_slack_carry_buttons_when_presses_can_be_verified() {
+        let request = json!({"event": "approval_requested", "approval_id": "a1", "agent_name": "bot",
+            "tool_name": "transfer", "policy_name": "money", "approval_url": "/v1/approvals/a1"});
+        let message = body("slack", &request, true);
+        let actions = &message["blocks"][1]["elements"];
+        assert_eq!(actions[0]["action_id"], "strathon_approve");
+        assert_eq!(actions[1]["action_id"], "strathon_deny");
+        assert_eq!(actions[0]["value"], r#"{"approval_id":"a1"}"#);
+        assert!(message["text"].as_str().unwrap().contains("wants to call 'transfer'"));
+        assert_eq!(body("slack", &request, false).get("blocks"), None);
+    }
+
+    #[test]
     fn chat_channels_get_a_sentence_others_the_event() {
         let halt = json!({"event": "halt_created", "scope": "agent", "scope_value": "billing", "reason": "runaway"});
         assert_eq!(
-            body("slack", &halt),
+            body("slack", &halt, true),
             json!({"text": "[Strathon] halt_created: agent 'billing' halted: runaway"})
         );
         assert_eq!(
-            body("discord", &halt),
+            body("discord", &halt, false),
             json!({"content": "[Strathon] halt_created: agent 'billing' halted: runaway"})
         );
-        assert_eq!(body("standard", &halt), halt);
+        assert_eq!(body("standard", &halt, true), halt);
         let cleared = json!({"event": "halt_cleared", "scope": "project", "scope_value": null});
         assert_eq!(
             text(&cleared),

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use futures::future::LocalBoxFuture;
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use strathon_schema::audit_streams;
 use strathon_schema::webhooks::{self, Attempt, Delivery};
 use strathon_schema::{sealed, DbPool};
 
@@ -22,8 +23,10 @@ use crate::{Job, JobError};
 
 pub const NAME: &str = "webhook_sweeper_task";
 pub const USER_AGENT: &str = "Strathon-Receiver/1.0 (+strathon.io)";
-/// Most rounds of claims in one tick, so one tick cannot run forever.
-const MAX_ROUNDS: usize = 20;
+/// Most rounds of claims in one tick, so one tick cannot run forever. A
+/// round sends at most one delivery per audit stream (they go in order), so
+/// a tick keeps claiming while anything was due.
+const MAX_ROUNDS: usize = 500;
 
 #[derive(Clone)]
 pub struct WebhookMetrics {
@@ -67,6 +70,8 @@ pub struct Delivering {
     pub guard: ssrf::Guard,
     /// Opens the sealed signing secrets.
     pub encryption_key: Option<String>,
+    /// Approval requests to Slack carry Approve and Deny buttons.
+    pub slack_buttons: bool,
 }
 
 pub struct WebhookSender {
@@ -99,13 +104,12 @@ impl Job for WebhookSender {
                     let mut conn = pool.get().await?;
                     webhooks::claim_due(&mut conn, cfg.batch, lease, cfg.max_attempts).await?
                 };
-                let full = claimed.len() as i32 >= cfg.batch;
+                if claimed.is_empty() {
+                    break;
+                }
                 let sends = claimed.into_iter().map(|d| deliver(&pool, &cfg, &metrics, d));
                 for result in futures::future::join_all(sends).await {
                     result?;
-                }
-                if !full {
-                    break;
                 }
             }
             Ok(())
@@ -129,7 +133,11 @@ async fn deliver(pool: &DbPool, cfg: &Delivering, metrics: &WebhookMetrics, d: D
         Ok(target) => {
             let keys: Vec<Vec<u8>> = {
                 let mut conn = pool.get().await?;
-                webhooks::active_secrets(&mut conn, d.project_id).await?
+                let only = match d.stream_id {
+                    Some(stream) => audit_streams::signing_key(&mut conn, stream).await?,
+                    None => None,
+                };
+                webhooks::active_secrets(&mut conn, d.project_id, only).await?
             }
             .iter()
             .filter_map(|s| sealed::open(s, cfg.encryption_key.as_deref()))
@@ -158,6 +166,23 @@ async fn deliver(pool: &DbPool, cfg: &Delivering, metrics: &WebhookMetrics, d: D
     }
     let mut conn = pool.get().await?;
     webhooks::record(&mut conn, d.id, &attempt).await?;
+    // A stream never skips an event: a dead one holds the stream until an
+    // operator resumes it.
+    if let (Some(stream), "dlq" | "abandoned") = (d.stream_id, attempt.status) {
+        let reason = format!(
+            "delivery of event {} {}: {}",
+            d.stream_seq.unwrap_or_default(),
+            if attempt.status == "dlq" {
+                "dead-lettered"
+            } else {
+                "abandoned"
+            },
+            attempt.error.as_deref().unwrap_or("refused")
+        );
+        if audit_streams::pause(&mut conn, stream, &reason).await? > 0 {
+            tracing::warn!(stream_id = %stream, %reason, "audit stream paused");
+        }
+    }
     Ok(())
 }
 
@@ -183,7 +208,7 @@ async fn send(
         Ok(c) => c,
         Err(e) => return (None, None, Some(format!("cannot build the HTTP client: {e}"))),
     };
-    let body = serde_json::to_vec(&chat::body(&d.format, &d.payload)).unwrap_or_default();
+    let body = serde_json::to_vec(&chat::body(&d.format, &d.payload, cfg.slack_buttons)).unwrap_or_default();
     let timestamp = chrono::Utc::now().timestamp();
     let mut request = client
         .post(target.url.clone())

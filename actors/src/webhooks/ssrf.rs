@@ -87,26 +87,54 @@ fn v6_reason(ip: Ipv6Addr, allow_loopback: bool) -> Option<&'static str> {
     }
 }
 
-/// Checks `raw` against the guard and resolves it. Errors are the reason
-/// the delivery is refused.
-pub async fn check(raw: &str, guard: Guard) -> Result<Target, String> {
-    let url = reqwest::Url::parse(raw).map_err(|e| format!("invalid URL: {e}"))?;
-    let scheme = url.scheme();
-    if scheme != "https" && scheme != "http" {
-        return Err(format!("scheme '{scheme}' is not http(s)"));
-    }
-    let host = url
+fn host_of(url: &reqwest::Url) -> Result<String, String> {
+    Ok(url
         .host_str()
         .filter(|h| !h.is_empty())
         .ok_or("URL has no host")?
         .trim_start_matches('[')
         .trim_end_matches(']')
-        .to_ascii_lowercase();
+        .to_ascii_lowercase())
+}
+
+/// What can be told without resolving the name: the scheme, the host, and
+/// for an address literal its range. For refusing a URL when it is saved
+/// (a stream, an integration) without depending on DNS at that moment;
+/// every send still goes through [`check`].
+pub fn precheck(raw: &str, guard: Guard) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("invalid URL: {e}"))?;
+    let scheme = url.scheme();
+    if scheme != "https" && scheme != "http" {
+        return Err(format!("scheme '{scheme}' is not http(s)"));
+    }
+    let host = host_of(&url)?;
     if !guard.enabled {
-        return Ok(Target { url, pin: None });
+        return Ok(url);
     }
     if BLOCKED_HOSTS.contains(&host.as_str()) {
         return Err(format!("host {host} is a cloud metadata endpoint"));
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        if let Some(why) = blocked_reason(ip, guard.allow_loopback) {
+            return Err(format!("{host} is {why}"));
+        }
+        if scheme == "http" && !(guard.allow_loopback && ip.is_loopback()) {
+            return Err("scheme must be https".into());
+        }
+    } else if scheme == "http" && !guard.allow_loopback {
+        return Err("scheme must be https".into());
+    }
+    Ok(url)
+}
+
+/// Checks `raw` against the guard and resolves it. Errors are the reason
+/// the delivery is refused.
+pub async fn check(raw: &str, guard: Guard) -> Result<Target, String> {
+    let url = precheck(raw, guard)?;
+    let scheme = url.scheme();
+    let host = host_of(&url)?;
+    if !guard.enabled {
+        return Ok(Target { url, pin: None });
     }
     let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
@@ -184,6 +212,24 @@ mod tests {
             enabled: true,
             allow_loopback,
         }
+    }
+
+    #[test]
+    fn prechecks_need_no_dns() {
+        assert!(precheck("https://logs.example.invalid/x", on(false)).is_ok());
+        assert!(precheck("http://logs.example.invalid/x", on(false))
+            .unwrap_err()
+            .contains("https"));
+        assert!(precheck("http://logs.example.invalid/x", on(true)).is_ok());
+        assert!(precheck("https://10.0.0.8/x", on(true))
+            .unwrap_err()
+            .contains("private"));
+        assert!(precheck("https://127.0.0.1/x", on(false))
+            .unwrap_err()
+            .contains("loopback"));
+        assert!(precheck("http://127.0.0.1:9/x", on(true)).is_ok());
+        assert!(precheck("https://metadata.goog/x", on(true)).is_err());
+        assert!(precheck("gopher://example.com/", on(true)).is_err());
     }
 
     #[tokio::test]

@@ -2,14 +2,12 @@
 //! vetoes. Pending approvals expire through the approval reaper.
 
 use actix_web::{web, HttpResponse};
-use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
 use strathon_schema::approvals::{self, Approval, NewApproval};
 use uuid::Uuid;
 
 use super::params::object;
 use super::params::{self, Params};
-use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -110,44 +108,7 @@ async fn decide(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
     let id = super::params::path_uuid(&path, "approval id")?;
-    let actor = auth.principal.voter();
     let mut conn = state.pool.get().await?;
-    let decided = conn
-        .transaction(async |conn| {
-            let gone = || ApiError::NotFound("approval not found or already resolved".into());
-            let a = approvals::pending_for_update(conn, auth.project_id, id)
-                .await?
-                .ok_or_else(gone)?;
-            let mut decisions = a.approval_decisions.as_array().cloned().unwrap_or_default();
-            if decisions.iter().any(|d| d["actor"] == actor.as_str()) {
-                return Err(gone());
-            }
-            decisions.push(json!({"actor": actor, "decision": decision, "timestamp": chrono::Utc::now().to_rfc3339()}));
-            let approvals_now = a.current_approvals + i32::from(decision == "approved");
-            let status = match decision {
-                "denied" => "denied",
-                _ if approvals_now >= a.approvers_required => "approved",
-                _ => "pending",
-            };
-            let resolved_by = (status != "pending").then_some(actor.as_str());
-            let saved =
-                approvals::save_decision(conn, id, status, approvals_now, &Value::Array(decisions), resolved_by)
-                    .await?;
-            let action = if decision == "approved" {
-                "approval.approve"
-            } else {
-                "approval.deny"
-            };
-            audit::record(
-                conn,
-                &auth,
-                Event::new(action, "approval", id)
-                    .before(super::views::approval(&a))
-                    .after(super::views::approval(&saved)),
-            )
-            .await?;
-            Ok(saved)
-        })
-        .await?;
+    let decided = crate::decisions::decide(&mut conn, &auth, id, decision).await?;
     Ok(HttpResponse::Ok().json(wrapped(&decided)))
 }

@@ -407,22 +407,6 @@ pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<Stri
     Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
 }
 
-/// Active budgets as the SDK's sync response carries them (informational).
-pub async fn sync_view(conn: &mut AsyncPgConnection, project_id: Uuid) -> Result<Vec<Value>, ApiError> {
-    let active = budgets::list(conn, project_id, false, 100).await?;
-    Ok(active
-        .iter()
-        .map(|b| {
-            json!({
-                "id": b.id, "name": b.name, "scope": b.scope, "scope_value": b.scope_value,
-                "max_spend_usd": b.max_spend_usd.as_ref().map(dec), "spent_usd": dec(&b.spent_usd),
-                "max_repeated_calls": b.max_repeated_calls, "budget_duration": b.budget_duration,
-                "budget_reset_at": b.budget_reset_at.as_ref().map(super::params::utc_offset),
-            })
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

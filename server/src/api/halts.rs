@@ -89,6 +89,7 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
             .await?
             .map(|u| u.email)
             .unwrap_or_default(),
+        crate::auth::Principal::Slack { user_name, .. } => format!("Slack user {user_name}"),
     };
     new.metadata = json!({ "issued_by": issued_by });
     let halt = conn

@@ -1,10 +1,14 @@
 //! `POST /v1/intervention/sync`: what the SDK polls every second: the live
 //! halts (project and agent scope) and, for information, active budgets.
+//! `POST /v1/intervention/halt`: the original's deprecated halt route, kept
+//! for old scripts; unlike the original's stub it really halts.
 
 use actix_web::{web, HttpResponse};
+use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
-use strathon_schema::halts;
+use strathon_schema::halts::{self, NewHalt};
 
+use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,7 +25,82 @@ pub async fn sync(auth: Auth, state: web::Data<AppState>, _body: web::Bytes) -> 
         .iter()
         .map(|h| json!({ "id": h.id, "scope": h.scope, "scope_value": h.scope_value, "state": h.state, "reason": h.reason }))
         .collect();
-    let budgets = super::budgets::sync_view(&mut conn, auth.project_id).await?;
+    let budgets =
+        super::views::budget_sync(&strathon_schema::budgets::list(&mut conn, auth.project_id, false, 100).await?);
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
     Ok(HttpResponse::Ok().json(json!({ "halts": halts, "budgets": budgets, "synced_at_unix_nano": now })))
+}
+
+/// Halts the agent the body names (`agent_name`, `agent_id` or
+/// `scope_value`), or the whole project when it names none (which also
+/// needs `halts:write`: an agent's key may stop its agent, not everyone).
+/// The halt is the same as `POST /v1/halts` makes: SDKs obey it at their
+/// next sync, and it is audited and announced like any other.
+pub async fn halt(auth: Auth, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    auth.require(scope::TRACES_WRITE)?;
+    let body: serde_json::Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Map::new()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(Value::Object(map)) => map,
+            _ => {
+                return Err(ApiError::Unprocessable(vec![json!({
+                    "type": "dict_type", "loc": ["body"], "msg": "Input should be a JSON object or empty",
+                })]))
+            }
+        }
+    };
+    let text = |k: &str| -> Result<Option<String>, ApiError> {
+        match body.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.chars().count() <= 1024 => {
+                Ok(Some(s.trim().replace('\0', "")).filter(|s| !s.is_empty()))
+            }
+            Some(_) => Err(ApiError::field(
+                k,
+                &format!("{k} must be a string of at most 1024 characters"),
+            )),
+        }
+    };
+    let agent = match text("agent_name")? {
+        Some(a) => Some(a),
+        None => match text("agent_id")? {
+            Some(a) => Some(a),
+            None => text("scope_value")?,
+        },
+    };
+    if agent.is_none() {
+        auth.require(scope::HALTS_WRITE)?;
+    }
+    let reason = text("reason")?.unwrap_or_else(|| "halted through the deprecated /v1/intervention/halt".into());
+    let new = NewHalt {
+        project_id: auth.project_id,
+        scope: if agent.is_some() { "agent" } else { "project" }.into(),
+        scope_value: agent,
+        state: "halted".into(),
+        reason,
+        actor: "user".into(),
+        budget_id: None,
+        metadata: json!({"issued_by": "POST /v1/intervention/halt", "trace_id": text("trace_id")?}),
+    };
+    let mut conn = state.pool.get().await?;
+    let h = conn
+        .transaction(async |conn| {
+            let h = halts::insert(conn, &new).await?;
+            audit::record(
+                conn,
+                &auth,
+                Event::new("halt.issue", "halt", h.id).after(super::views::halt(&h)),
+            )
+            .await?;
+            Ok::<_, ApiError>(h)
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Deprecation", "true"))
+        .insert_header(("Link", "</v1/halts>; rel=\"successor-version\""))
+        .json(json!({
+            "halted": true, "halt_id": h.id, "scope": h.scope, "scope_value": h.scope_value,
+            "deprecated": "use POST /v1/halts",
+        })))
 }

@@ -4,18 +4,26 @@
 use actix_web::web;
 
 pub mod agents;
+pub mod agents_inventory;
 pub mod api_keys;
 pub mod approvals;
 pub mod audit;
+pub mod audit_streams;
 pub mod auth;
 pub mod auth_mfa;
 pub mod budgets;
+pub mod circuit_breakers;
 pub mod compliance;
 pub mod costs;
+pub mod credentials;
 pub mod export;
 pub mod halts;
 pub mod health;
+pub mod incidents;
+pub mod integrations_github;
+pub mod integrations_slack;
 pub mod intervention;
+pub mod mcp;
 pub mod members;
 pub mod metrics;
 pub mod model_prices;
@@ -31,7 +39,6 @@ pub mod project_settings;
 pub mod projects;
 pub mod ready;
 pub mod sessions;
-pub mod span_tree;
 pub mod spans;
 pub mod topology;
 pub mod traces;
@@ -93,6 +100,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(halts::clear)),
         )
         .service(web::resource("/v1/intervention/sync").route(web::post().to(intervention::sync)))
+        .service(web::resource("/v1/intervention/halt").route(web::post().to(intervention::halt)))
         .service(
             web::resource("/v1/budgets")
                 .route(web::get().to(budgets::list))
@@ -153,6 +161,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/model_prices/{model_name}").route(web::delete().to(model_prices::delete)))
         .service(web::resource("/v1/agents").route(web::get().to(agents::list)))
         .service(web::resource("/v1/compliance/export").route(web::post().to(compliance::export)))
+        .service(web::resource("/v1/compliance/sarif").route(web::get().to(compliance::sarif)))
+        .service(web::resource("/v1/agents/inventory").route(web::get().to(agents_inventory::get)))
         .service(web::resource("/v1/export").route(web::post().to(export::export)))
         .service(web::resource("/v1/audit/events").route(web::get().to(audit::list)))
         .service(web::resource("/v1/audit/events/{event_id}").route(web::get().to(audit::get)))
@@ -160,6 +170,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/audit/verify").route(web::get().to(audit::verify_chain)))
         .service(web::resource("/v1/audit/anchors").route(web::get().to(audit::anchors)))
         .service(web::resource("/v1/audit/anchors/status").route(web::get().to(audit::anchor_status)))
+        .service(
+            web::resource("/v1/audit/streams")
+                .route(web::get().to(audit_streams::list))
+                .route(web::post().to(audit_streams::create)),
+        )
+        .service(
+            web::resource("/v1/audit/streams/{stream_id}")
+                .route(web::get().to(audit_streams::get))
+                .route(web::patch().to(audit_streams::patch))
+                .route(web::delete().to(audit_streams::delete)),
+        )
         .service(
             web::resource("/v1/notification-channels")
                 .route(web::get().to(notification_channels::list))
@@ -236,6 +257,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/ownership-transfers/{id}/reject").route(web::post().to(ownership_transfers::reject)),
         )
+        .service(web::resource("/v1/circuit-breakers").route(web::get().to(circuit_breakers::list)))
+        .service(web::resource("/v1/circuit-breakers/reset").route(web::post().to(circuit_breakers::reset)))
+        .service(
+            web::resource("/v1/integrations/github")
+                .route(web::get().to(integrations_github::list))
+                .route(web::post().to(integrations_github::create)),
+        )
+        .service(web::resource("/v1/integrations/github/commits").route(web::get().to(integrations_github::commits)))
+        .service(web::resource("/v1/integrations/github/webhooks").route(web::post().to(integrations_github::webhook)))
+        .service(
+            web::resource("/v1/integrations/github/{integration_id}")
+                .route(web::delete().to(integrations_github::delete)),
+        )
+        .service(web::resource("/v1/integrations/slack/actions").route(web::post().to(integrations_slack::actions)))
+        .service(web::resource("/v1/incidents").route(web::get().to(incidents::list)))
+        .service(web::resource("/v1/mcp/proxy").route(web::post().to(mcp::proxy)))
+        .service(web::resource("/v1/credentials/patterns").route(web::get().to(credentials::patterns)))
+        .service(web::resource("/v1/credentials/scan").route(web::post().to(credentials::scan)))
         .service(web::resource("/v1/costs").route(web::get().to(costs::list)))
         .service(web::resource("/v1/costs/forecast").route(web::get().to(costs::forecast)))
         .service(web::resource("/v1/topology").route(web::get().to(topology::get)))

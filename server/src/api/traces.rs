@@ -4,18 +4,14 @@ use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
-use strathon_actors::ingest_writer::{WriteError, WriteSpans};
-use strathon_schema::ingest::Batch;
-use strathon_schema::partitions;
 use strathon_schema::traces::{self, Trace, TraceQuery, TraceSort};
-use tokio::sync::oneshot;
 
 use super::params::{self, Params};
-use super::span_tree;
+use super::views::tree;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
-use crate::ingest::convert::{self, Context};
 use crate::ingest::otlp::{self, DecodeError, Format, MAX_WIRE_BYTES};
+use crate::ingest::pipeline;
 use crate::state::AppState;
 
 fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&str> {
@@ -70,92 +66,8 @@ pub async fn ingest(
     let request = otlp::decode(&decoded, format)?;
     drop(decoded);
 
-    let project = state.contexts.get(&state.pool, auth.project_id).await?;
-    let now = chrono::Utc::now();
-    let months = partitions::wanted_months(now);
-    let ctx = Context {
-        project_id: auth.project_id,
-        sampling_rate: state.config.sampling_rate,
-        accept_from: months.first().map(|m| m.start_ns()).unwrap_or(i64::MIN),
-        accept_until: months.last().map(|m| m.end_ns()).unwrap_or(i64::MAX),
-        prices: &project.prices,
-        redaction: &project.redaction,
-        policies: &project.policies,
-        now,
-    };
-    let converted = convert::convert(request, &ctx);
-
-    let m = &state.metrics.ingest;
-    m.received.inc_by(converted.received as u64);
-    m.rejected.inc_by(converted.rejected_count() as u64);
-    m.dropped.inc_by(converted.sampled_out as u64);
-    m.force_kept.inc_by(converted.force_kept as u64);
-    m.kept.inc_by(converted.rows.len() as u64);
-    m.heartbeats.inc_by(converted.heartbeats.len() as u64);
-    m.unknown_model.inc_by(converted.unknown_model as u64);
-    for beat in &converted.heartbeats {
-        state.heartbeats.record(auth.project_id, beat, now);
-    }
-
-    let mut match_counts: std::collections::BTreeMap<String, u64> = Default::default();
-    for matched in &converted.matches {
-        *match_counts.entry(matched.action.clone()).or_default() += 1;
-    }
-    let rejected = converted.rejected_count();
-    let message = if rejected > 0 {
-        converted.rejection_message()
-    } else {
-        String::new()
-    };
-    if !converted.rows.is_empty() {
-        let (reply, committed) = oneshot::channel();
-        let accepted = state
-            .writer
-            .send(WriteSpans {
-                batch: Batch {
-                    spans: converted.rows,
-                    matches: converted.matches,
-                    approvals: converted.approvals,
-                },
-                reply,
-            })
-            .await
-            .map_err(|_| WriteError::Database("writer unavailable".into()));
-        let outcome = match accepted.and_then(|queued| queued) {
-            Ok(()) => committed
-                .await
-                .unwrap_or_else(|_| Err(WriteError::Database("writer restarted".into()))),
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(()) => {}
-            Err(WriteError::Busy) => {
-                m.refused_busy.inc();
-                return Err(ApiError::Unavailable {
-                    detail: "ingest queue is full".into(),
-                    retry_after_secs: 1,
-                });
-            }
-            Err(WriteError::Invalid(e)) => {
-                return Err(ApiError::BadRequest(format!("spans could not be stored: {e}")));
-            }
-            Err(WriteError::Database(e)) => {
-                return Err(ApiError::Unavailable {
-                    detail: format!("spans not committed: {e}"),
-                    retry_after_secs: 1,
-                });
-            }
-        }
-        for (model, usd) in &converted.costs {
-            m.cost_usd.with_label_values(&[model]).inc_by(*usd);
-        }
-        for (action, n) in &match_counts {
-            m.policy_matches.with_label_values(&[action]).inc_by(*n);
-        }
-    }
-    if rejected > 0 {
-        tracing::info!(project_id = %auth.project_id, rejected, reason = %message, "rejected spans");
-    }
+    let stored = pipeline::store(&state, auth.project_id, request).await?;
+    let (rejected, message) = (stored.rejected, stored.message);
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
         .body(otlp::response(rejected as i64, message, format)))
@@ -193,6 +105,15 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
         agent_name: p.get("agent_name").cloned(),
         workflow_name: p.get("workflow_name").cloned(),
         intervention_state: p.get("intervention_state").cloned(),
+        git_commit: match p.get("git_commit").map(|c| c.trim().to_ascii_lowercase()) {
+            Some(c) if c.len() >= 4 && c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_hexdigit()) => Some(c),
+            Some(c) => {
+                return Err(ApiError::BadRequest(format!(
+                    "git_commit must be 4 to 64 hex characters of a commit hash, got {c:?}"
+                )))
+            }
+            None => None,
+        },
         sort,
         limit: limit + 1,
         ..Default::default()
@@ -264,6 +185,11 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     auth.require(scope::TRACES_READ)?;
     let (trace, spans) = load_trace(&state, &auth, &path).await?;
     let mut body = super::views::trace(&trace);
+    if let Some(sha) = &trace.git_commit_sha {
+        let mut conn = state.pool.get().await?;
+        let commit = strathon_schema::integrations::commit_of_trace(&mut conn, auth.project_id, sha).await?;
+        body["git_commit"] = commit.as_ref().map(super::views::git_commit).unwrap_or(Value::Null);
+    }
     body["spans"] = Value::Array(spans.iter().map(super::views::span).collect());
     Ok(HttpResponse::Ok().json(body))
 }
@@ -271,7 +197,7 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
 pub async fn tree(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let (trace, spans) = load_trace(&state, &auth, &path).await?;
-    let root = span_tree::build(&spans, trace.workflow_name.as_deref());
+    let root = tree::build(&spans, trace.workflow_name.as_deref());
     Ok(HttpResponse::Ok()
         .json(json!({ "trace": super::views::trace(&trace), "root": root, "span_count": spans.len() })))
 }

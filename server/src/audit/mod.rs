@@ -32,6 +32,30 @@ pub fn key() -> &'static [u8] {
         .unwrap_or(crate::config::DEV_AUDIT_HMAC_KEY.as_bytes())
 }
 
+/// Every action category the receiver records (the part of an action
+/// before the dot), for filters that name categories up front.
+pub const CATEGORIES: [&str; 19] = [
+    "api_key",
+    "approval",
+    "audit",
+    "audit_stream",
+    "auth",
+    "budget",
+    "circuit_breaker",
+    "github_integration",
+    "halt",
+    "member",
+    "model_price",
+    "notification_channel",
+    "ownership",
+    "policy",
+    "project",
+    "project_settings",
+    "user",
+    "webhook_delivery",
+    "webhook_signing_key",
+];
+
 #[derive(Clone)]
 pub struct Event {
     /// `<category>.<verb>`, e.g. `policy.create`.

@@ -264,6 +264,9 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
 
     // Postgres rejects NUL in text and jsonb, and one bad row fails the batch.
     let name = clip(&span.name.replace('\0', ""));
+    // The MCP gateway asks for (and uses up) its own approvals; its spans
+    // only record the decision.
+    let gateway = merged.get("strathon.source").and_then(Value::as_str) == Some("mcp_gateway");
     for p in &matched {
         out.matches.push(MatchRow {
             project_id: ctx.project_id,
@@ -274,7 +277,7 @@ fn convert_span(span: Span, resource: &Map<String, Value>, ctx: &Context, out: &
             outcome: p.outcome(),
             metadata: serde_json::json!({ "span_name": name, "policy_name": p.name, "shadow": p.shadow }),
         });
-        if p.action == "require_approval" && !p.shadow {
+        if p.action == "require_approval" && !p.shadow && !gateway {
             let config = |k: &str| p.action_config.get(k).and_then(Value::as_i64).filter(|n| *n > 0);
             out.approvals.push(ApprovalRow {
                 project_id: ctx.project_id,

@@ -3,8 +3,10 @@
 
 pub mod context;
 pub mod convert;
+pub mod credentials;
 pub mod metrics;
 pub mod otlp;
+pub mod pipeline;
 pub mod pricing;
 pub mod redaction;
 pub mod sampling;

@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod applies_to;
 pub mod cel;
+pub mod gateway;
 pub mod templates;
 pub mod validate;
 

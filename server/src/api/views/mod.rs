@@ -1,6 +1,8 @@
 //! Response shapes more than one resource returns: one place, so a span
 //! reads the same in search, trace detail and simulate.
 
+pub mod tree;
+
 use bigdecimal::{BigDecimal, ToPrimitive as _};
 use serde_json::{json, Value};
 use strathon_schema::approvals::Approval;
@@ -172,10 +174,37 @@ pub fn trace(t: &Trace) -> Value {
         "total_input_tokens": t.total_input_tokens,
         "total_output_tokens": t.total_output_tokens,
         "intervention_state": t.intervention_state,
+        "git_commit_sha": t.git_commit_sha,
+    })
+}
+
+/// A commit a GitHub webhook reported, with how many traces ran it.
+pub fn git_commit(c: &strathon_schema::integrations::Commit) -> Value {
+    json!({
+        "id": c.id, "commit_sha": c.commit_sha, "repo_full_name": c.repo_full_name,
+        "commit_message": c.commit_message, "author_name": c.author_name, "author_email": c.author_email,
+        "committed_at": c.committed_at.as_ref().map(params::utc_offset), "branch": c.branch,
+        "pr_number": c.pr_number, "url": c.url, "fetched_at": params::utc_offset(&c.fetched_at),
+        "trace_count": c.trace_count,
     })
 }
 
 /// A user as the account endpoints show them.
 pub fn user_json(u: &strathon_schema::users::User) -> Value {
     json!({"id": u.id, "email": u.email, "display_name": u.display_name})
+}
+
+/// Active budgets as the SDK's sync response carries them (informational).
+pub fn budget_sync(active: &[Budget]) -> Vec<Value> {
+    active
+        .iter()
+        .map(|b| {
+            json!({
+                "id": b.id, "name": b.name, "scope": b.scope, "scope_value": b.scope_value,
+                "max_spend_usd": b.max_spend_usd.as_ref().map(dec), "spent_usd": dec(&b.spent_usd),
+                "max_repeated_calls": b.max_repeated_calls, "budget_duration": b.budget_duration,
+                "budget_reset_at": b.budget_reset_at.as_ref().map(params::utc_offset),
+            })
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 use strathon_schema::spans::Span;
 
-use super::params::iso;
+use crate::api::params::iso;
 
 fn node(s: &Span, children: Vec<Value>) -> Value {
     let duration_ms = s
