@@ -4,8 +4,9 @@
 //! `jsonb`, so without this one layer every route that passed such a value
 //! on failed with a 500.
 //!
-//! Trace ingest (`POST /v1/traces`) is left to its own pipeline, which
-//! strips NULs from span data rather than refusing a whole batch.
+//! Bodies machines send in bulk are left to their own pipelines, which
+//! strip NULs rather than refuse a whole batch: trace ingest and GitHub's
+//! webhooks.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -107,8 +108,10 @@ fn is_json(req: &ServiceRequest) -> bool {
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"))
 }
 
-fn is_ingest(req: &ServiceRequest) -> bool {
-    req.path() == "/v1/traces" && req.method() == actix_web::http::Method::POST
+const SANITIZED_BY_THEIR_PIPELINE: [&str; 2] = ["/v1/traces", "/v1/integrations/github/webhooks"];
+
+fn is_sanitized_elsewhere(req: &ServiceRequest) -> bool {
+    req.method() == actix_web::http::Method::POST && SANITIZED_BY_THEIR_PIPELINE.contains(&req.path())
 }
 
 /// The middleware: refuses bad input with 422, otherwise hands the request
@@ -124,7 +127,7 @@ pub async fn guard(
     if let Err(r) = check_url(req.uri().path(), req.query_string()) {
         return refuse(req, r);
     }
-    if is_json(&req) && !is_ingest(&req) {
+    if is_json(&req) && !is_sanitized_elsewhere(&req) {
         let mut payload = req.take_payload();
         let mut body = BytesMut::new();
         while let Some(chunk) = payload.next().await {

@@ -22,7 +22,7 @@ fn wrapped(a: &Approval) -> Value {
 }
 
 fn text(body: &Map<String, Value>, key: &str) -> Option<String> {
-    body.get(key).and_then(Value::as_str).map(|s| s.replace('\0', ""))
+    body.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
 fn at_least_one(body: &Map<String, Value>, key: &str, default: i32) -> Result<i32, ApiError> {

@@ -30,7 +30,7 @@ fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Resul
             &format!("{key} must be {min} to {max} characters"),
         ));
     }
-    Ok(v.replace('\0', ""))
+    Ok(v.to_owned())
 }
 
 pub async fn register(
@@ -48,7 +48,7 @@ pub async fn register(
     let email = string(&body, "email", 3, 255)?.trim().to_lowercase();
     let pw = string(&body, "password", 8, 128)?;
     let display_name = match body.get("display_name") {
-        Some(Value::String(d)) if d.chars().count() <= 200 => Some(d.replace('\0', "")),
+        Some(Value::String(d)) if d.chars().count() <= 200 => Some(d.clone()),
         Some(Value::String(_)) => {
             return Err(ApiError::field(
                 "display_name",

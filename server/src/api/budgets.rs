@@ -93,7 +93,7 @@ fn int32(body: &Map<String, Value>, keys: &[&str]) -> Result<Option<i32>, ApiErr
 }
 
 fn text(body: &Map<String, Value>, key: &str) -> Option<String> {
-    body.get(key).and_then(Value::as_str).map(|s| s.replace('\0', ""))
+    body.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
 fn parse(body: &Map<String, Value>, project_id: Uuid) -> Result<NewBudget, ApiError> {

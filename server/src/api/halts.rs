@@ -39,7 +39,7 @@ fn parse(body: &serde_json::Map<String, Value>, project_id: uuid::Uuid) -> Resul
         )));
     }
     let reason = match body.get("reason") {
-        Some(Value::String(r)) => r.replace('\0', ""),
+        Some(Value::String(r)) => r.clone(),
         Some(Value::Null) | None => String::new(),
         Some(_) => return Err(bad("reason must be a string".into())),
     };
@@ -54,7 +54,7 @@ fn parse(body: &serde_json::Map<String, Value>, project_id: uuid::Uuid) -> Resul
     let value = ["scope_value", "agent_name"]
         .iter()
         .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .map(|v| v.trim().replace('\0', ""))
+        .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty());
     let scope_value = match (scope, value) {
         ("agent", None) => return Err(bad("scope=agent requires a non-empty scope_value".into())),

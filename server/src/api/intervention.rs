@@ -54,7 +54,7 @@ pub async fn halt(auth: Auth, state: web::Data<AppState>, body: web::Bytes) -> R
         match body.get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.chars().count() <= 1024 => {
-                Ok(Some(s.trim().replace('\0', "")).filter(|s| !s.is_empty()))
+                Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty()))
             }
             Some(_) => Err(ApiError::field(
                 k,

@@ -56,7 +56,7 @@ fn fields(body: &Map<String, Value>, create: bool) -> Result<ChannelFields, ApiE
         None if create => return Err(ApiError::field("channel_type", "Field required")),
         None => {}
     }
-    match body.get("name").and_then(Value::as_str).map(|n| n.replace('\0', "")) {
+    match body.get("name").and_then(Value::as_str).map(str::to_owned) {
         Some(n) if !n.is_empty() && n.chars().count() <= 200 => f.name = Some(n),
         Some(_) => return Err(ApiError::field("name", "name must be 1 to 200 characters")),
         None if create => return Err(ApiError::field("name", "Field required")),

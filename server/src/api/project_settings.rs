@@ -117,7 +117,7 @@ pub async fn view_patch(
     changes.content_capture_enabled = flag("content_capture_enabled")?;
     let name = match body.get("project_name") {
         None | Some(Value::Null) => None,
-        Some(Value::String(n)) if (1..=200).contains(&n.trim().chars().count()) => Some(n.trim().replace('\0', "")),
+        Some(Value::String(n)) if (1..=200).contains(&n.trim().chars().count()) => Some(n.trim().to_owned()),
         Some(_) => {
             return Err(ApiError::field(
                 "project_name",

@@ -41,7 +41,7 @@ fn valid_slug(slug: &str) -> bool {
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECTS_MANAGE)?;
     let body = object(body)?;
-    let field = |k: &str| body.get(k).and_then(Value::as_str).map(|s| s.replace('\0', ""));
+    let field = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
     let (Some(name), Some(slug)) = (field("name"), field("slug")) else {
         return Err(ApiError::Unprocessable(vec![
             json!({"type": "missing", "loc": ["body"], "msg": "name and slug are required"}),
@@ -127,7 +127,7 @@ pub async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECTS_MANAGE)?;
     let body = object(body)?;
-    let Some(name) = body.get("name").and_then(Value::as_str).map(|s| s.replace('\0', "")) else {
+    let Some(name) = body.get("name").and_then(Value::as_str).map(str::to_owned) else {
         return Err(ApiError::BadRequest("nothing to update".into()));
     };
     if name.is_empty() || name.chars().count() > 200 {
