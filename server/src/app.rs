@@ -6,6 +6,7 @@ use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, Error, HttpRequest};
+use utoipa_actix_web::AppExt as _;
 
 use crate::error::ApiError;
 use crate::middleware;
@@ -16,7 +17,7 @@ use crate::state::AppState;
 /// JSON error bodies → input hygiene → panic containment → handler.
 pub fn build(
     state: web::Data<AppState>,
-    routes: impl FnOnce(&mut web::ServiceConfig),
+    routes: impl FnOnce(&mut utoipa_actix_web::service_config::ServiceConfig),
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -26,8 +27,10 @@ pub fn build(
         InitError = (),
     >,
 > {
-    App::new()
-        .app_data(state)
+    // The routes and the OpenAPI document come from the same registration.
+    let (app, collected) = App::new().into_utoipa_app().configure(routes).split_for_parts();
+    app.app_data(state)
+        .app_data(web::Data::new(crate::api::openapi::Document::new(collected)))
         .app_data(
             web::JsonConfig::default()
                 .limit(crate::hygiene::JSON_LIMIT)
@@ -35,10 +38,7 @@ pub fn build(
         )
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::NotFound(e.to_string()).into()))
-        .configure(routes)
-        .default_service(web::to(|| async {
-            Err::<actix_web::HttpResponse, _>(ApiError::NotFound("Not Found".into()))
-        }))
+        .default_service(web::to(crate::api::openapi::unmatched))
         .wrap(from_fn(middleware::contain_panics))
         .wrap(from_fn(crate::hygiene::guard))
         .wrap(

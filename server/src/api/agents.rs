@@ -1,6 +1,7 @@
 //! `GET /v1/agents`: the agents seen in recent spans, what they use, what
 //! covers them, how risky they look, and their last SDK heartbeat.
 
+use actix_web::get;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use strathon_schema::{budgets, policies};
@@ -10,6 +11,8 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+#[utoipa::path(tag = "Agents", responses((status = 200, description = "OK")))]
+#[get("/v1/agents")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let days: i64 = query

@@ -2,6 +2,7 @@
 //! and how well each agent is governed, as JSON or as a CycloneDX 1.5 AI
 //! bill of materials (`?format=cyclonedx`). See `crate::inventory`.
 
+use actix_web::get;
 use actix_web::http::header::CONTENT_DISPOSITION;
 use actix_web::{web, HttpResponse};
 use strathon_schema::{analytics, budgets, policies, projects};
@@ -12,6 +13,8 @@ use crate::error::ApiError;
 use crate::inventory::{self, Subject};
 use crate::state::AppState;
 
+#[utoipa::path(tag = "Agents", responses((status = 200, description = "OK")))]
+#[get("/v1/agents/inventory")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let format = query

@@ -2,6 +2,7 @@
 //! period, rename or set expiry, revoke. Every operation stays inside the
 //! caller's project: another project's key id is simply not found.
 
+use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
@@ -40,6 +41,8 @@ fn timestamp(body: &Map<String, Value>, key: &str) -> Result<Option<chrono::Date
     }
 }
 
+#[utoipa::path(tag = "API keys", responses((status = 200, description = "OK")))]
+#[get("/v1/api_keys")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::API_KEYS_READ)?;
     let include_revoked = params::flag(&query, "include_revoked");
@@ -53,6 +56,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     Ok(HttpResponse::Ok().json(json!({ "api_keys": keys, "data": keys })))
 }
 
+#[utoipa::path(tag = "API keys", responses((status = 200, description = "OK")))]
+#[post("/v1/api_keys")]
 pub async fn create(
     Confirmed(auth): Confirmed,
     state: web::Data<AppState>,
@@ -121,6 +126,8 @@ pub async fn create(
     Ok(HttpResponse::Created().json(with_secret(&key, &minted.raw)))
 }
 
+#[utoipa::path(tag = "API keys", responses((status = 200, description = "OK")))]
+#[post("/v1/api_keys/{key_id}/rotate")]
 pub async fn rotate(
     Confirmed(auth): Confirmed,
     state: web::Data<AppState>,
@@ -174,6 +181,8 @@ pub async fn rotate(
     Ok(HttpResponse::Created().json(with_secret(&new_key, &minted.raw)))
 }
 
+#[utoipa::path(tag = "API keys", responses((status = 200, description = "OK")))]
+#[patch("/v1/api_keys/{key_id}")]
 pub async fn patch(
     auth: Auth,
     state: web::Data<AppState>,
@@ -214,6 +223,8 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(render(&key)))
 }
 
+#[utoipa::path(tag = "API keys", responses((status = 200, description = "OK")))]
+#[delete("/v1/api_keys/{key_id}")]
 pub async fn revoke(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::API_KEYS_WRITE)?;
     let id = super::params::path_uuid(&path, "key_id")?;

@@ -1,6 +1,7 @@
 //! `/v1/approvals`: human approval of tool calls, N-of-M votes, first deny
 //! vetoes. Pending approvals expire through the approval reaper.
 
+use actix_web::{get, post};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use strathon_schema::approvals::{self, Approval, NewApproval};
@@ -34,6 +35,8 @@ fn at_least_one(body: &Map<String, Value>, key: &str, default: i32) -> Result<i3
     }
 }
 
+#[utoipa::path(tag = "Approvals", responses((status = 200, description = "OK")))]
+#[post("/v1/approvals")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_WRITE)?;
     let body = object(body)?;
@@ -58,6 +61,8 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(wrapped(&created)))
 }
 
+#[utoipa::path(tag = "Approvals", responses((status = 200, description = "OK")))]
+#[get("/v1/approvals")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     let limit = params::limit(&query, 100, 1000)?;
@@ -78,6 +83,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     Ok(HttpResponse::Ok().json(json!({ "approvals": found.iter().map(super::views::approval).collect::<Vec<_>>() })))
 }
 
+#[utoipa::path(tag = "Approvals", responses((status = 200, description = "OK")))]
+#[get("/v1/approvals/{approval_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     let id = super::params::path_uuid(&path, "approval id")?;
@@ -88,6 +95,8 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(wrapped(&a)))
 }
 
+#[utoipa::path(tag = "Approvals", responses((status = 200, description = "OK")))]
+#[post("/v1/approvals/{approval_id}/approve")]
 pub async fn approve(
     auth: Auth,
     state: web::Data<AppState>,
@@ -96,6 +105,8 @@ pub async fn approve(
     decide(auth, state, path, "approved").await
 }
 
+#[utoipa::path(tag = "Approvals", responses((status = 200, description = "OK")))]
+#[post("/v1/approvals/{approval_id}/deny")]
 pub async fn deny(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     decide(auth, state, path, "denied").await
 }

@@ -2,6 +2,7 @@
 //! filter and cursor, verified one by one, and the whole chain can be
 //! walked to find the first broken link. Reading the log is itself audited.
 
+use actix_web::get;
 use actix_web::http::header::LINK;
 use actix_web::{web, HttpResponse};
 use chrono::DateTime;
@@ -78,6 +79,8 @@ struct Cursor {
     id: Uuid,
 }
 
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[get("/v1/audit/events")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
     let limit = params::limit(&query, 50, 1000)?;
@@ -133,6 +136,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     Ok(response.json(json!({ "data": data, "events": data, "next_cursor": next })))
 }
 
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[get("/v1/audit/events/{event_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
     let id = super::params::path_uuid_422(&path, "event_id")?;
@@ -149,6 +154,8 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(super::views::audit_event(&event)))
 }
 
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[get("/v1/audit/events/{event_id}/verify")]
 pub async fn verify_one(
     auth: Auth,
     state: web::Data<AppState>,
@@ -170,15 +177,17 @@ pub async fn verify_one(
 /// `GET /v1/audit/verify`: walks the project's whole chain: every row's hash
 /// recomputed, every `prev_hash` equal to its predecessor's `row_hash`, and
 /// every anchor's Merkle root recomputed from the rows it covers.
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[get("/v1/audit/verify")]
 pub async fn verify_chain(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
     let mut conn = state.pool.get().await?;
     let events = rows::chain(&mut conn, auth.project_id).await?;
     let broken = audit::first_break(audit::key(), &events)
         .map(|b| json!({"event_id": b.event_id, "sequence_no": b.sequence_no, "problem": b.problem}));
-    let anchors = rows::anchors_since(&mut conn, None, 1000).await?;
+    let sealed = rows::anchors_since(&mut conn, None, 1000).await?;
     let mut bad_anchor = None;
-    for a in &anchors {
+    for a in &sealed {
         let leaves: Vec<Vec<u8>> = rows::hashes_between(&mut conn, a.first_sequence, a.last_sequence)
             .await?
             .into_iter()
@@ -194,11 +203,13 @@ pub async fn verify_chain(auth: Auth, state: web::Data<AppState>) -> Result<Http
         "valid": broken.is_none() && bad_anchor.is_none(),
         "events_checked": events.len(),
         "first_broken": broken,
-        "anchors_checked": anchors.len(),
+        "anchors_checked": sealed.len(),
         "first_bad_anchor": bad_anchor,
     })))
 }
 
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[get("/v1/audit/anchors")]
 pub async fn anchors(
     auth: Auth,
     state: web::Data<AppState>,
@@ -217,6 +228,8 @@ pub async fn anchors(
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
 
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[get("/v1/audit/anchors/status")]
 pub async fn anchor_status(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
     let mut conn = state.pool.get().await?;

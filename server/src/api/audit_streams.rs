@@ -4,6 +4,7 @@
 //! sender, one at a time per stream; a dead delivery pauses its stream
 //! until it is resumed (`PATCH … {"paused": false}`), so nothing is skipped.
 
+use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
@@ -112,6 +113,8 @@ fn only(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[get("/v1/audit/streams")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
     let mut conn = state.pool.get().await?;
@@ -123,6 +126,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
 
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[get("/v1/audit/streams/{stream_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
     let id = Uuid::parse_str(&path).map_err(|_| not_found(&*path))?;
@@ -134,6 +139,8 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(render(&s, Some(&progress))))
 }
 
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[post("/v1/audit/streams")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_WRITE)?;
     let body = object(body)?;
@@ -171,6 +178,8 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
 
 /// Changes a stream; `{"paused": false}` resumes a paused one (reviving its
 /// dead deliveries first), `{"paused": true}` holds it.
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[patch("/v1/audit/streams/{stream_id}")]
 pub async fn patch(
     auth: Auth,
     state: web::Data<AppState>,
@@ -255,6 +264,8 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(render(&updated, Some(&progress))))
 }
 
+#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[delete("/v1/audit/streams/{stream_id}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_WRITE)?;
     let id = Uuid::parse_str(&path).map_err(|_| not_found(&*path))?;

@@ -3,6 +3,7 @@
 //! the login page may offer.
 
 use actix_web::http::header::AUTHORIZATION;
+use actix_web::{get, patch, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
@@ -33,6 +34,8 @@ fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Resul
     Ok(v.to_owned())
 }
 
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/register")]
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -95,6 +98,8 @@ pub async fn register(
     Ok(HttpResponse::Created().json(json!({ "token": token, "user": user_json(&user), "message": message })))
 }
 
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/login")]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -166,6 +171,8 @@ pub async fn login(
     })))
 }
 
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/logout")]
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let token = session_token(&req, "Cannot logout an API key. Use session tokens for dashboard auth.")?;
     let mut conn = state.pool.get().await?;
@@ -173,6 +180,8 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[get("/v1/auth/me")]
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let token = session_token(
         &req,
@@ -195,6 +204,8 @@ pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
 
 /// `GET /v1/auth/me/export`: what Strathon holds about the signed-in user
 /// (profile, memberships, live sessions), as one downloadable document.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[get("/v1/auth/me/export")]
 pub async fn export_me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
     let user_id = auth
@@ -234,6 +245,8 @@ pub async fn export_me(auth: Auth, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 /// Changes the caller's display name, the only self-editable profile field.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[patch("/v1/auth/me")]
 pub async fn update_me(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -260,6 +273,8 @@ pub async fn update_me(
     Ok(HttpResponse::Ok().json(user_json(&updated)))
 }
 
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/change-password")]
 pub async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -313,6 +328,8 @@ pub async fn change_password(
 
 /// An owner or admin (or a key with `projects:manage`) resets another
 /// user's password to a one-time value the user must change at next login.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/admin-reset-password")]
 pub async fn admin_reset_password(
     auth: Auth,
     state: web::Data<AppState>,
@@ -346,6 +363,8 @@ pub async fn admin_reset_password(
     })))
 }
 
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[get("/v1/auth/capabilities")]
 pub async fn capabilities(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     // The first user may always register (they become the owner), so the
     // sign-in page needs to know whether anyone has yet.

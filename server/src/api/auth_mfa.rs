@@ -5,6 +5,7 @@
 //! good for five minutes and for nothing but `POST /v1/auth/mfa/verify`
 //! (the original's challenge token was a full session).
 
+use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
@@ -27,9 +28,25 @@ fn code_field(body: &serde_json::Map<String, Value>) -> String {
     body.get("code").and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
+/// `POST /v1/auth/mfa/setup`: a new secret to scan; MFA turns on only
+/// once a code from it is confirmed (`verify-setup`).
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/mfa/setup")]
+pub async fn setup(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    new_secret(req, state).await
+}
+
+/// `POST /v1/auth/mfa/enable`: the original's other name for `setup`.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/mfa/enable")]
+pub async fn enable(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    new_secret(req, state).await
+}
+
 /// `POST /v1/auth/mfa/setup` (and `/enable`): a new secret to scan; MFA
 /// turns on only once a code from it is confirmed.
-pub async fn setup(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// A new, unconfirmed TOTP secret for the signed-in user.
+async fn new_secret(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (_, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
     let secret = mfa::new_secret();
     let mut conn = state.pool.get().await?;
@@ -47,6 +64,8 @@ pub async fn setup(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 
 /// `POST /v1/auth/mfa/verify-setup` `{"code"}`: turns MFA on and hands out
 /// the recovery codes, once.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/mfa/verify-setup")]
 pub async fn verify_setup(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -73,6 +92,8 @@ pub async fn verify_setup(
 
 /// `POST /v1/auth/mfa/disable` `{"password","code"}`: needs both the
 /// password and a live TOTP code (a recovery code is not enough).
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/mfa/disable")]
 pub async fn disable(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -106,6 +127,8 @@ pub async fn disable(
 /// `POST /v1/auth/mfa/verify` `{"mfa_token","code"}`: trades a login's
 /// challenge token and a code for a session. Five wrong codes end the
 /// challenge.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/mfa/verify")]
 pub async fn verify(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -2,6 +2,7 @@
 //! (`budget_type`, `limit_usd`, `limit_count`, `window_type`) are accepted
 //! beside the original's, and both are returned.
 
+use actix_web::{delete, get, patch, post};
 use std::str::FromStr as _;
 
 use actix_web::{web, HttpResponse};
@@ -216,6 +217,8 @@ async fn halted_budgets(conn: &mut AsyncPgConnection, project_id: Uuid) -> Resul
         .collect())
 }
 
+#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+#[post("/v1/budgets")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_WRITE)?;
     let new = parse(&object(body)?, auth.project_id)?;
@@ -235,6 +238,8 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(wrapped(&budget, false)))
 }
 
+#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+#[get("/v1/budgets")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_READ)?;
     let limit = params::limit(&query, 100, 1000)?.min(500);
@@ -253,6 +258,8 @@ fn not_found() -> ApiError {
     ApiError::NotFound("budget not found".into())
 }
 
+#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+#[get("/v1/budgets/{budget_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_READ)?;
     let id = super::params::path_uuid_422(&path, "budget_id")?;
@@ -265,6 +272,8 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
 }
 
 /// Live spend, computed now rather than read from the monitor's cache.
+#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+#[get("/v1/budgets/{budget_id}/spend")]
 pub async fn spend(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_READ)?;
     let id = super::params::path_uuid_422(&path, "budget_id")?;
@@ -296,6 +305,8 @@ pub async fn spend(auth: Auth, state: web::Data<AppState>, path: web::Path<Strin
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+#[patch("/v1/budgets/{budget_id}")]
 pub async fn patch(
     auth: Auth,
     state: web::Data<AppState>,
@@ -385,6 +396,8 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(wrapped(&updated, halted)))
 }
 
+#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+#[delete("/v1/budgets/{budget_id}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_WRITE)?;
     let id = super::params::path_uuid_422(&path, "budget_id")?;

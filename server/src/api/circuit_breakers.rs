@@ -1,6 +1,7 @@
 //! `/v1/circuit-breakers`: each agent's and tool's breaker, as the ingest
 //! writer keeps it (shared by every replica), and an operator's reset.
 
+use actix_web::{get, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
@@ -40,6 +41,8 @@ fn one_of(query: &Params, name: &str, allowed: &[&str]) -> Result<Option<String>
     }
 }
 
+#[utoipa::path(tag = "Circuit breakers", responses((status = 200, description = "OK")))]
+#[get("/v1/circuit-breakers")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let kind = one_of(&query, "entity_type", &TYPES)?;
@@ -62,6 +65,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     })))
 }
 
+#[utoipa::path(tag = "Circuit breakers", responses((status = 200, description = "OK")))]
+#[post("/v1/circuit-breakers/reset")]
 pub async fn reset(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
     let body = object(body)?;

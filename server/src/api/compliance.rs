@@ -4,6 +4,7 @@
 //! dashboards that poll.
 
 use actix_web::http::header::CONTENT_DISPOSITION;
+use actix_web::{get, post};
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
 
@@ -13,6 +14,8 @@ use crate::compliance;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+#[utoipa::path(tag = "Compliance", responses((status = 200, description = "OK")))]
+#[post("/v1/compliance/export")]
 pub async fn export(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::DATA_EXPORT)?;
     let body = object(body)?;
@@ -37,6 +40,8 @@ pub async fn export(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Ok().json(compliance::report(&evidence, framework)))
 }
 
+#[utoipa::path(tag = "Compliance", responses((status = 200, description = "OK")))]
+#[get("/v1/compliance/sarif")]
 pub async fn sarif(
     auth: Auth,
     state: web::Data<AppState>,

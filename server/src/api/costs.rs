@@ -1,6 +1,7 @@
 //! `GET /v1/costs` (spend per day or week, by agent and model) and
 //! `GET /v1/costs/forecast` (burn rate and when budgets run out).
 
+use actix_web::get;
 use actix_web::{web, HttpResponse};
 use bigdecimal::{BigDecimal, ToPrimitive as _, Zero as _};
 use serde_json::{json, Value};
@@ -12,6 +13,8 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+#[utoipa::path(tag = "Costs", responses((status = 200, description = "OK")))]
+#[get("/v1/costs")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let group_by = query.get("group_by").map(String::as_str).unwrap_or("model");
@@ -67,6 +70,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
 
 /// `GET /v1/costs/forecast`: the last day's burn rate projected forward,
 /// and when each cost budget runs out at that rate.
+#[utoipa::path(tag = "Costs", responses((status = 200, description = "OK")))]
+#[get("/v1/costs/forecast")]
 pub async fn forecast(
     auth: Auth,
     state: web::Data<AppState>,

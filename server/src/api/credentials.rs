@@ -2,6 +2,7 @@
 //! scanner for text a user pastes in (a prompt, a config file) before it
 //! goes anywhere.
 
+use actix_web::{get, post};
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
@@ -15,6 +16,8 @@ use crate::ingest::credentials::{self, Finding};
 /// Longest text one scan takes, in characters.
 const MAX_TEXT: usize = 100_000;
 
+#[utoipa::path(tag = "Credentials", responses((status = 200, description = "OK")))]
+#[get("/v1/credentials/patterns")]
 pub async fn patterns(auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     let all: Vec<_> = credentials::patterns().collect();
@@ -39,6 +42,8 @@ pub async fn patterns(auth: Auth) -> Result<HttpResponse, ApiError> {
     })))
 }
 
+#[utoipa::path(tag = "Credentials", responses((status = 200, description = "OK")))]
+#[post("/v1/credentials/scan")]
 pub async fn scan(auth: Auth, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let body = object(body)?;

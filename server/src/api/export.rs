@@ -3,6 +3,7 @@
 //! [`MAX_ROWS`] rows of the chosen time range, newest first; the manifest
 //! says when one was cut.
 
+use actix_web::post;
 use std::io::Write as _;
 
 use actix_web::http::header::CONTENT_DISPOSITION;
@@ -30,6 +31,8 @@ pub const DATASETS: [&str; 8] = [
 const RANGES: [(&str, i64); 6] = [("24h", 1), ("7d", 7), ("30d", 30), ("90d", 90), ("1y", 365), ("all", 0)];
 pub const MAX_ROWS: i64 = 10_000;
 
+#[utoipa::path(tag = "Compliance", responses((status = 200, description = "OK")))]
+#[post("/v1/export")]
 pub async fn export(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::DATA_EXPORT)?;
     let body = object(body)?;

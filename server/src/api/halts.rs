@@ -1,6 +1,7 @@
 //! `/v1/halts`: stop a whole project or one agent; SDKs obey at their next
 //! sync (every second).
 
+use actix_web::{delete, get, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
@@ -77,6 +78,8 @@ fn parse(body: &serde_json::Map<String, Value>, project_id: uuid::Uuid) -> Resul
     })
 }
 
+#[utoipa::path(tag = "Halts", responses((status = 200, description = "OK")))]
+#[post("/v1/halts")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_WRITE)?;
     let mut new = parse(&object(body)?, auth.project_id)?;
@@ -113,6 +116,8 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(wrapped(&halt)))
 }
 
+#[utoipa::path(tag = "Halts", responses((status = 200, description = "OK")))]
+#[get("/v1/halts")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_READ)?;
     let limit = params::limit(&query, 100, 1000)?.min(200);
@@ -128,6 +133,8 @@ fn halt_id(raw: &str) -> Result<i64, ApiError> {
     })
 }
 
+#[utoipa::path(tag = "Halts", responses((status = 200, description = "OK")))]
+#[get("/v1/halts/{halt_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_READ)?;
     let id = halt_id(&path)?;
@@ -138,6 +145,8 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(json!({ "halt": super::views::halt(&h) })))
 }
 
+#[utoipa::path(tag = "Halts", responses((status = 200, description = "OK")))]
+#[delete("/v1/halts/{halt_id}")]
 pub async fn clear(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_WRITE)?;
     let id = halt_id(&path)?;

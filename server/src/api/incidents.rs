@@ -1,6 +1,7 @@
 //! `GET /v1/incidents`: the bursts of blocked calls and errors the incident
 //! detector found (each was also sent once as an `incident` event).
 
+use actix_web::get;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use strathon_schema::detectors;
@@ -10,6 +11,8 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+#[utoipa::path(tag = "Incidents", responses((status = 200, description = "OK")))]
+#[get("/v1/incidents")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let limit = params::limit(&query, 50, 500)?;

@@ -4,6 +4,7 @@
 //! are refused), and the commits they report. A trace whose spans carry
 //! `strathon.git.commit` is linked to the commit its agent ran.
 
+use actix_web::{delete, get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use futures::StreamExt as _;
@@ -45,6 +46,8 @@ fn valid_repo(name: &str) -> bool {
     matches!(name.split_once('/'), Some((owner, repo)) if ok(owner) && ok(repo))
 }
 
+#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+#[post("/v1/integrations/github")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
     let body = object(body)?;
@@ -105,6 +108,8 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(render(&created)))
 }
 
+#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+#[get("/v1/integrations/github")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
     let mut conn = state.pool.get().await?;
@@ -112,6 +117,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render).collect::<Vec<_>>() })))
 }
 
+#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+#[delete("/v1/integrations/github/{integration_id}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
     let id = params::path_uuid(&path, "integration_id")?;
@@ -131,6 +138,8 @@ pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<Stri
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+#[get("/v1/integrations/github/commits")]
 pub async fn commits(
     auth: Auth,
     state: web::Data<AppState>,
@@ -222,6 +231,8 @@ fn reported(event: &str, payload: &Value, r: &Repository) -> Vec<NewCommit> {
     }
 }
 
+#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+#[post("/v1/integrations/github/webhooks")]
 pub async fn webhook(
     req: HttpRequest,
     state: web::Data<AppState>,

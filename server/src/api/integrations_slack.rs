@@ -6,6 +6,7 @@
 //! then votes as that Slack user, exactly as the REST endpoints do, and is
 //! audited under them.
 
+use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use ring::hmac;
@@ -85,6 +86,8 @@ pub fn press(form_body: &[u8]) -> Result<Press, String> {
     })
 }
 
+#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+#[post("/v1/integrations/slack/actions")]
 pub async fn actions(
     req: HttpRequest,
     state: web::Data<AppState>,

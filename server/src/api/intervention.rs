@@ -3,6 +3,7 @@
 //! `POST /v1/intervention/halt`: the original's deprecated halt route, kept
 //! for old scripts; unlike the original's stub it really halts.
 
+use actix_web::post;
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
@@ -17,6 +18,8 @@ use crate::state::AppState;
 const MAX_HALTS: i64 = 500;
 
 /// Any JSON body (the SDK sends `{}`) or none at all is accepted.
+#[utoipa::path(tag = "SDK", request_body(content = Object, description = "Ignored; the SDK sends its state."), responses((status = 200, description = "OK")))]
+#[post("/v1/intervention/sync")]
 pub async fn sync(auth: Auth, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_READ)?;
     let mut conn = state.pool.get().await?;
@@ -36,6 +39,8 @@ pub async fn sync(auth: Auth, state: web::Data<AppState>, _body: web::Bytes) -> 
 /// needs `halts:write`: an agent's key may stop its agent, not everyone).
 /// The halt is the same as `POST /v1/halts` makes: SDKs obey it at their
 /// next sync, and it is audited and announced like any other.
+#[utoipa::path(tag = "SDK", request_body(content = Object), responses((status = 200, description = "OK")))]
+#[post("/v1/intervention/halt")]
 pub async fn halt(auth: Auth, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_WRITE)?;
     let body: serde_json::Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {

@@ -2,6 +2,7 @@
 //! input is a 422; everything about the MCP message itself is answered the
 //! MCP way, as a JSON-RPC object with status 200.
 
+use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -121,6 +122,8 @@ fn parse(req: &HttpRequest, body: web::Json<Value>) -> Result<Input, ApiError> {
     })
 }
 
+#[utoipa::path(tag = "MCP gateway", responses((status = 200, description = "OK")))]
+#[post("/v1/mcp/proxy")]
 pub async fn proxy(
     req: HttpRequest,
     auth: Auth,

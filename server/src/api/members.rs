@@ -4,6 +4,7 @@
 //! Everyone may only grant or manage roles strictly below their own; a
 //! key with `*` counts as an owner, any other key as an admin.
 
+use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
@@ -28,6 +29,8 @@ fn role_field(body: &serde_json::Map<String, Value>) -> Result<String, ApiError>
 }
 
 /// `GET /v1/members`, by join time.
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[get("/v1/members")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
     let mut conn = state.pool.get().await?;
@@ -48,6 +51,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
 
 /// `POST /v1/members`: adds a registered user at once; anyone else gets
 /// an invitation that becomes a membership when they register.
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[post("/v1/members")]
 pub async fn invite(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
     let body = object(body)?;
@@ -82,6 +87,8 @@ pub async fn invite(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
 }
 
 /// `GET /v1/members/pending`
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[get("/v1/members/pending")]
 pub async fn pending(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
     let mut conn = state.pool.get().await?;
@@ -96,6 +103,8 @@ pub async fn pending(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespo
 }
 
 /// `DELETE /v1/members/pending/{email}`
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[delete("/v1/members/pending/{email}")]
 pub async fn revoke_invitation(
     auth: Auth,
     state: web::Data<AppState>,
@@ -115,6 +124,8 @@ pub async fn revoke_invitation(
 }
 
 /// `PATCH /v1/members/{user_id}`
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[patch("/v1/members/{user_id}")]
 pub async fn change_role(
     auth: Auth,
     state: web::Data<AppState>,
@@ -131,6 +142,8 @@ pub async fn change_role(
 }
 
 /// `DELETE /v1/members/{user_id}`
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[delete("/v1/members/{user_id}")]
 pub async fn remove(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
     let mut conn = state.pool.get().await?;
@@ -139,6 +152,8 @@ pub async fn remove(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid
 }
 
 /// `POST /v1/members/{user_id}/reset-password`
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[post("/v1/members/{user_id}/reset-password")]
 pub async fn reset_password(
     auth: Auth,
     state: web::Data<AppState>,
@@ -156,6 +171,8 @@ pub async fn reset_password(
 
 /// `POST /v1/members/{user_id}/disable-mfa`: for a member who lost their
 /// authenticator and recovery codes.
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[post("/v1/members/{user_id}/disable-mfa")]
 pub async fn disable_mfa(
     auth: Auth,
     state: web::Data<AppState>,
@@ -177,6 +194,8 @@ pub async fn disable_mfa(
 /// `POST /v1/members/{user_id}/transfer-ownership`: offers the project to
 /// one of its admins, who must accept. A `*` key offers on the current
 /// owner's behalf, so the CLI's `admin transfer-ownership` works.
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[post("/v1/members/{user_id}/transfer-ownership")]
 pub async fn transfer_ownership(
     auth: Auth,
     state: web::Data<AppState>,

@@ -1,11 +1,14 @@
 //! `GET /metrics`: Prometheus text exposition, optionally behind a token.
 
+use actix_web::get;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::bearer_token;
 use crate::state::AppState;
 
+#[utoipa::path(tag = "Operations", responses((status = 200, description = "OK")))]
+#[get("/metrics")]
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Some(expected) = state.config.metrics_token() {
         let given = req

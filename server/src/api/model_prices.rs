@@ -1,5 +1,6 @@
 //! `/v1/model_prices`: per-project USD-per-token overrides of the catalog.
 
+use actix_web::{delete, get, post};
 use std::str::FromStr as _;
 
 use actix_web::{web, HttpResponse};
@@ -23,6 +24,8 @@ fn render(o: &Override) -> Value {
     })
 }
 
+#[utoipa::path(tag = "Model prices", responses((status = 200, description = "OK")))]
+#[post("/v1/model_prices")]
 pub async fn upsert(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::MODEL_PRICES_WRITE)?;
     let body = object(body)?;
@@ -69,6 +72,8 @@ pub async fn upsert(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Ok().json(json!({ "override": render(&saved) })))
 }
 
+#[utoipa::path(tag = "Model prices", responses((status = 200, description = "OK")))]
+#[get("/v1/model_prices")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::MODEL_PRICES_READ)?;
     let mut conn = state.pool.get().await?;
@@ -76,6 +81,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "overrides": all.iter().map(render).collect::<Vec<_>>() })))
 }
 
+#[utoipa::path(tag = "Model prices", responses((status = 200, description = "OK")))]
+#[delete("/v1/model_prices/{model_name}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::MODEL_PRICES_WRITE)?;
     let model = path.into_inner();

@@ -1,6 +1,7 @@
 //! `/v1/notification-channels`: Slack, Discord, GitHub or generic webhook
 //! destinations for a project's alerts, filtered by event type.
 
+use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
@@ -40,7 +41,7 @@ fn render(c: &Channel) -> Value {
 }
 
 /// Validates whichever fields are present; `create` demands type and name.
-fn fields(body: &Map<String, Value>, create: bool) -> Result<ChannelFields, ApiError> {
+fn fields(body: &Map<String, Value>, creating: bool) -> Result<ChannelFields, ApiError> {
     let allowed = ["channel_type", "name", "config", "events", "enabled"];
     if let Some(extra) = body.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(ApiError::field(extra, "Extra inputs are not permitted"));
@@ -53,13 +54,13 @@ fn fields(body: &Map<String, Value>, create: bool) -> Result<ChannelFields, ApiE
                 format!("invalid channel_type '{t}'. Valid: {TYPES:?}").replace('"', "'"),
             ))
         }
-        None if create => return Err(ApiError::field("channel_type", "Field required")),
+        None if creating => return Err(ApiError::field("channel_type", "Field required")),
         None => {}
     }
     match body.get("name").and_then(Value::as_str).map(str::to_owned) {
         Some(n) if !n.is_empty() && n.chars().count() <= 200 => f.name = Some(n),
         Some(_) => return Err(ApiError::field("name", "name must be 1 to 200 characters")),
-        None if create => return Err(ApiError::field("name", "Field required")),
+        None if creating => return Err(ApiError::field("name", "Field required")),
         None => {}
     }
     match body.get("config") {
@@ -87,6 +88,8 @@ fn fields(body: &Map<String, Value>, create: bool) -> Result<ChannelFields, ApiE
     Ok(f)
 }
 
+#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+#[post("/v1/notification-channels")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
     let f = fields(&object(body)?, true)?;
@@ -106,6 +109,8 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(render(&created)))
 }
 
+#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+#[get("/v1/notification-channels")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
     let mut conn = state.pool.get().await?;
@@ -113,6 +118,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render).collect::<Vec<_>>() })))
 }
 
+#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+#[patch("/v1/notification-channels/{channel_id}")]
 pub async fn patch(
     auth: Auth,
     state: web::Data<AppState>,
@@ -143,6 +150,8 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(render(&updated)))
 }
 
+#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+#[delete("/v1/notification-channels/{channel_id}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
     let id = super::params::path_uuid(&path, "channel_id")?;

@@ -3,6 +3,7 @@
 //! contract; ours). It reads the hourly span rollups, so it answers in
 //! milliseconds however many spans are stored.
 
+use actix_web::get;
 use actix_web::{web, HttpResponse};
 use chrono::{Datelike as _, TimeZone as _, Utc};
 use serde_json::json;
@@ -13,6 +14,8 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+#[utoipa::path(tag = "Overview", responses((status = 200, description = "OK")))]
+#[get("/v1/overview")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let hours = params::bounded_int(&query, "hours", 24, 1, 24 * 90)?;

@@ -1,6 +1,7 @@
 //! `/v1/ownership-transfers`: the recipient's side of an ownership offer
 //! made with `POST /v1/members/{user_id}/transfer-ownership`.
 
+use actix_web::{get, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use serde_json::{json, Value};
@@ -21,6 +22,8 @@ async fn open_offer(conn: &mut AsyncPgConnection, id: Uuid) -> Result<ownership:
 }
 
 /// `GET /v1/ownership-transfers/pending`: offers addressed to the caller.
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[get("/v1/ownership-transfers/pending")]
 pub async fn pending(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
     let Some(user_id) = auth.user_id() else {
@@ -43,6 +46,8 @@ pub async fn pending(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespo
 
 /// `POST /v1/ownership-transfers/{id}/accept`: the recipient becomes owner
 /// and the offering owner an admin, provided they still own the project.
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[post("/v1/ownership-transfers/{id}/accept")]
 pub async fn accept(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let mut conn = state.pool.get().await?;
@@ -71,6 +76,8 @@ pub async fn accept(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid
 }
 
 /// `POST /v1/ownership-transfers/{id}/reject`: either side withdraws.
+#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[post("/v1/ownership-transfers/{id}/reject")]
 pub async fn reject(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let mut conn = state.pool.get().await?;

@@ -10,7 +10,35 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 
-pub type Params = HashMap<String, String>;
+/// A query string as name → value. Handlers parse each parameter
+/// themselves, so every bad value gets its own message; their
+/// `#[utoipa::path]` documents the parameters one by one, which is why this
+/// contributes none.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Params(pub HashMap<String, String>);
+
+impl std::ops::Deref for Params {
+    type Target = HashMap<String, String>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl FromIterator<(String, String)> for Params {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
+        Params(pairs.into_iter().collect())
+    }
+}
+
+impl utoipa::IntoParams for Params {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        Vec::new()
+    }
+}
 
 /// A time bound given as integer nanoseconds or an ISO-8601 timestamp.
 pub fn time_ns(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {

@@ -2,6 +2,7 @@
 //! sent by email. Without SMTP configured it answers 501 and points to the
 //! admin reset and the offline CLI.
 
+use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -21,7 +22,31 @@ use crate::state::AppState;
 const SENT: &str = "If an account with that email exists, a reset link has been sent.";
 const TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
 
+/// `POST /v1/auth/reset-password/request` `{"email"}`: emails a reset token.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/reset-password/request")]
 pub async fn request(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    send_reset_token(req, state, body).await
+}
+
+/// `POST /v1/auth/password-reset-request`: the original's other name for `request`.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/password-reset-request")]
+pub async fn request_legacy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    send_reset_token(req, state, body).await
+}
+
+/// Mails a one-hour reset token when the address has an account; the
+/// answer is the same either way.
+async fn send_reset_token(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Value>,
@@ -57,7 +82,30 @@ pub async fn request(
     Ok(HttpResponse::Ok().json(json!({ "message": SENT })))
 }
 
+/// `POST /v1/auth/reset-password/confirm` `{"token", "new_password"}`.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/reset-password/confirm")]
 pub async fn confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    reset_with_token(req, state, body).await
+}
+
+/// `POST /v1/auth/password-reset`: the original's other name for `confirm`.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[post("/v1/auth/password-reset")]
+pub async fn confirm_legacy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    reset_with_token(req, state, body).await
+}
+
+/// Sets the new password when the token is valid, unused and unexpired.
+async fn reset_with_token(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Value>,

@@ -1,6 +1,7 @@
 //! `/v1/policies`: CRUD, the SDK's policy feed, versions, shadow stats,
 //! batch changes, export and import.
 
+use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
@@ -40,6 +41,8 @@ fn not_found() -> ApiError {
 
 /// The SDK's feed: every policy in evaluation order plus the project's
 /// default action (`block` = allow-list mode).
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[get("/v1/policies")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     let mut conn = state.pool.get().await?;
@@ -51,6 +54,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "policies": rendered, "intervention_default_action": default_action })))
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[post("/v1/policies")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
     let fields = validate::create(&object(body)?).map_err(ApiError::BadRequest)?;
@@ -71,6 +76,8 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(super::views::policy(&policy)))
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[get("/v1/policies/{policy_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     let id = super::params::path_uuid(&path, "policy_id")?;
@@ -81,6 +88,8 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(super::views::policy(&p)))
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[patch("/v1/policies/{policy_id}")]
 pub async fn patch(
     auth: Auth,
     state: web::Data<AppState>,
@@ -113,6 +122,8 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(super::views::policy(&updated)))
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[delete("/v1/policies/{policy_id}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
     let id = super::params::path_uuid(&path, "policy_id")?;
@@ -133,6 +144,8 @@ pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<Stri
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[get("/v1/policies/{policy_id}/versions")]
 pub async fn versions(
     auth: Auth,
     state: web::Data<AppState>,
@@ -150,6 +163,8 @@ pub async fn versions(
     Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render_version).collect::<Vec<_>>() })))
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[get("/v1/policies/{policy_id}/versions/{version}")]
 pub async fn version(
     auth: Auth,
     state: web::Data<AppState>,
@@ -168,6 +183,8 @@ pub async fn version(
     Ok(HttpResponse::Ok().json(render_version(&v)))
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[get("/v1/policies/{policy_id}/shadow-stats")]
 pub async fn shadow_stats(
     auth: Auth,
     state: web::Data<AppState>,
@@ -185,6 +202,8 @@ pub async fn shadow_stats(
     })))
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[post("/v1/policies/batch")]
 pub async fn batch(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
     let body = object(body)?;
@@ -259,6 +278,8 @@ const PORTABLE: [&str; 9] = [
     "shadow",
 ];
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[get("/v1/policies/export")]
 pub async fn export(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     let mut conn = state.pool.get().await?;
@@ -273,6 +294,8 @@ pub async fn export(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(json!({ "policies": items, "count": items.len() })))
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[post("/v1/policies/import")]
 pub async fn import(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
     let body = object(body)?;
@@ -325,6 +348,8 @@ pub async fn import(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
 
 /// `POST /v1/policies/simulate`: how an expression would have matched the
 /// project's stored (redacted) spans in a time window.
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[post("/v1/policies/simulate")]
 pub async fn simulate(
     auth: Auth,
     state: web::Data<AppState>,
@@ -414,6 +439,8 @@ pub async fn simulate(
     })))
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[get("/v1/policies/conflicts")]
 pub async fn conflicts(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     let mut conn = state.pool.get().await?;
@@ -422,6 +449,8 @@ pub async fn conflicts(auth: Auth, state: web::Data<AppState>) -> Result<HttpRes
     Ok(HttpResponse::Ok().json(json!({ "conflicts": found, "policies_analyzed": all.len() })))
 }
 
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[get("/v1/policies/suggest")]
 pub async fn suggest(
     auth: Auth,
     state: web::Data<AppState>,
@@ -462,6 +491,8 @@ pub async fn suggest(
 }
 
 /// `POST /v1/policies/generate`: English to CEL through an AI provider.
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[post("/v1/policies/generate")]
 pub async fn generate(
     auth: Auth,
     state: web::Data<AppState>,
@@ -487,6 +518,8 @@ pub async fn generate(
 
 /// `POST /v1/policies/validate` `{"match_expression"}` (ours, for editors):
 /// whether the expression compiles, and where it fails. Nothing is stored.
+#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+#[post("/v1/policies/validate")]
 pub async fn validate_expression(auth: Auth, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     let body = object(body)?;

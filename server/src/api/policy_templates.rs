@@ -1,5 +1,6 @@
 //! `/v1/policy-templates`: the built-in catalog, and applying a template.
 
+use actix_web::{get, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
@@ -11,6 +12,8 @@ use crate::error::ApiError;
 use crate::policy::templates;
 use crate::state::AppState;
 
+#[utoipa::path(tag = "Policy templates", responses((status = 200, description = "OK")))]
+#[get("/v1/policy-templates")]
 pub async fn list(auth: Auth, query: web::Query<super::params::Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     let tag = query.get("tag");
@@ -29,11 +32,15 @@ fn find(id: &str) -> Result<templates::Template, ApiError> {
         .ok_or_else(|| ApiError::NotFound("template not found".into()))
 }
 
+#[utoipa::path(tag = "Policy templates", responses((status = 200, description = "OK")))]
+#[get("/v1/policy-templates/{template_id}")]
 pub async fn get(auth: Auth, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
     Ok(HttpResponse::Ok().json(find(&path)?.render()))
 }
 
+#[utoipa::path(tag = "Policy templates", responses((status = 200, description = "OK")))]
+#[post("/v1/policy-templates/{template_id}/apply")]
 pub async fn apply(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
     let t = find(&path)?;

@@ -3,6 +3,7 @@
 //! from the URL; a key may only name its own project. The rank rules are
 //! those of `/v1/members`, whose operations these share.
 
+use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
@@ -57,6 +58,8 @@ fn role_of(body: &serde_json::Map<String, Value>) -> Result<String, ApiError> {
     Ok(role.to_owned())
 }
 
+#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+#[get("/v1/projects/{slug}/members")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
     let mut conn = state.pool.get().await?;
@@ -75,6 +78,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, path: web::Path<String
 }
 
 /// Adds a registered user (unknown emails are invited through `/v1/members`).
+#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+#[post("/v1/projects/{slug}/members")]
 pub async fn add(
     auth: Auth,
     state: web::Data<AppState>,
@@ -110,6 +115,8 @@ pub async fn add(
     })))
 }
 
+#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+#[patch("/v1/projects/{slug}/members/{user_id}")]
 pub async fn change_role(
     auth: Auth,
     state: web::Data<AppState>,
@@ -126,6 +133,8 @@ pub async fn change_role(
     Ok(HttpResponse::Ok().json(json!({ "user_id": user_id, "role": role, "project_slug": slug })))
 }
 
+#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+#[delete("/v1/projects/{slug}/members/{user_id}")]
 pub async fn remove(
     auth: Auth,
     state: web::Data<AppState>,

@@ -3,6 +3,7 @@
 //! use) and `/v1/settings` (those plus the project's name, PII redaction and
 //! content capture, what the dashboard edits).
 
+use actix_web::{get, patch};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 use strathon_schema::settings::{self, Changes, Settings};
@@ -21,6 +22,8 @@ fn render(s: &Settings) -> Value {
     })
 }
 
+#[utoipa::path(tag = "Settings", responses((status = 200, description = "OK")))]
+#[get("/v1/project/settings")]
 pub async fn get(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
     let mut conn = state.pool.get().await?;
@@ -28,6 +31,8 @@ pub async fn get(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse,
     Ok(HttpResponse::Ok().json(render(&current)))
 }
 
+#[utoipa::path(tag = "Settings", responses((status = 200, description = "OK")))]
+#[patch("/v1/project/settings")]
 pub async fn patch(
     auth: Auth,
     state: web::Data<AppState>,
@@ -63,6 +68,8 @@ fn view(project: &strathon_schema::projects::Project, s: &Settings) -> Value {
     })
 }
 
+#[utoipa::path(tag = "Settings", responses((status = 200, description = "OK")))]
+#[get("/v1/settings")]
 pub async fn view_get(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
     let mut conn = state.pool.get().await?;
@@ -75,6 +82,8 @@ pub async fn view_get(auth: Auth, state: web::Data<AppState>) -> Result<HttpResp
 
 /// `PATCH /v1/settings`. Unlike the original (which let a bad default action
 /// reach the database), every value is checked and refused with a 4xx.
+#[utoipa::path(tag = "Settings", responses((status = 200, description = "OK")))]
+#[patch("/v1/settings")]
 pub async fn view_patch(
     auth: Auth,
     state: web::Data<AppState>,

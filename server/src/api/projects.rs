@@ -1,6 +1,7 @@
 //! `/v1/projects`: the organization's projects. Creating one mints its first
 //! API key (shown once); deleting one is soft and revokes its keys.
 
+use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::{json, Value};
@@ -38,6 +39,8 @@ fn valid_slug(slug: &str) -> bool {
         && bytes[bytes.len() - 1] != b'-'
 }
 
+#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+#[post("/v1/projects")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECTS_MANAGE)?;
     let body = object(body)?;
@@ -92,6 +95,8 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(body))
 }
 
+#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+#[get("/v1/projects")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECTS_MANAGE)?;
     let include_deleted = params::flag(&query, "include_deleted");
@@ -108,6 +113,8 @@ async fn by_slug(conn: &mut strathon_schema::AsyncPgConnection, auth: &Auth, slu
         .ok_or_else(|| ApiError::NotFound("project not found".into()))
 }
 
+#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+#[get("/v1/projects/{slug}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECTS_MANAGE)?;
     let mut conn = state.pool.get().await?;
@@ -119,6 +126,8 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     })))
 }
 
+#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+#[patch("/v1/projects/{slug}")]
 pub async fn patch(
     auth: Auth,
     state: web::Data<AppState>,
@@ -150,6 +159,8 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(json!({ "id": renamed.id, "name": renamed.name, "slug": renamed.slug })))
 }
 
+#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+#[delete("/v1/projects/{slug}")]
 pub async fn delete(
     Confirmed(auth): Confirmed,
     state: web::Data<AppState>,

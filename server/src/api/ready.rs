@@ -2,6 +2,7 @@
 //! current spans partition and every background actor, each within 500 ms;
 //! any failure answers 503 with the same shape and a short `reason`.
 
+use actix_web::get;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpResponse};
@@ -12,6 +13,8 @@ use crate::state::AppState;
 
 const BOUND: Duration = Duration::from_millis(500);
 
+#[utoipa::path(tag = "Operations", responses((status = 200, description = "OK")))]
+#[get("/ready")]
 pub async fn get(state: web::Data<AppState>) -> HttpResponse {
     let (db_checks, actor_checks) = futures::join!(database_checks(&state), actor_checks(&state));
     let mut checks = Map::new();

@@ -1,6 +1,7 @@
 //! `/v1/auth/sessions`: a user's own sign-ins, so a lost laptop or a shared
 //! browser can be signed out from anywhere.
 
+use actix_web::{delete, get};
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection as _;
 use serde_json::json;
@@ -15,6 +16,8 @@ use crate::state::AppState;
 
 const API_KEY: &str = "Sessions belong to dashboard users. API keys have none.";
 
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[get("/v1/auth/sessions")]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (current, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
     let mut conn = state.pool.get().await?;
@@ -32,6 +35,8 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 /// Ends one session (the current one too: that is a logout).
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[delete("/v1/auth/sessions/{session_id}")]
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -53,6 +58,8 @@ pub async fn revoke(
 }
 
 /// Ends every session but the caller's.
+#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[delete("/v1/auth/sessions")]
 pub async fn revoke_others(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (current, user) = session_user(&state, session_token(&req, API_KEY)?).await?;
     let meta = RequestMeta::of(&req);

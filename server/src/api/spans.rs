@@ -1,6 +1,7 @@
 //! `GET /v1/spans` (search), `GET /v1/spans/aggregate` (rollups) and
 //! `GET /v1/spans/{trace_id}/{span_id}`.
 
+use actix_web::get;
 use actix_web::http::header::LINK;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,8 @@ fn sort_field(name: &str) -> Option<SpanSort> {
     })
 }
 
+#[utoipa::path(tag = "Spans", responses((status = 200, description = "OK")))]
+#[get("/v1/spans")]
 pub async fn search(
     auth: Auth,
     state: web::Data<AppState>,
@@ -124,6 +127,8 @@ pub async fn search(
     Ok(response.json(json!({ "data": found.iter().map(super::views::span).collect::<Vec<_>>(), "next_cursor": next })))
 }
 
+#[utoipa::path(tag = "Spans", responses((status = 200, description = "OK")))]
+#[get("/v1/spans/{trace_id}/{span_id}")]
 pub async fn get(
     auth: Auth,
     state: web::Data<AppState>,
@@ -160,6 +165,8 @@ fn bucket_width(name: &str) -> Option<i64> {
 
 /// `GET /v1/spans/aggregate`: span counts, cost and tokens grouped by one
 /// column, optionally per time bucket.
+#[utoipa::path(tag = "Spans", responses((status = 200, description = "OK")))]
+#[get("/v1/spans/aggregate")]
 pub async fn aggregate(
     auth: Auth,
     state: web::Data<AppState>,

@@ -1,6 +1,7 @@
 //! `GET /v1/topology`: which agents call which tools, how often, and how
 //! often those calls fail.
 
+use actix_web::get;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use strathon_schema::analytics;
@@ -10,6 +11,8 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+#[utoipa::path(tag = "Agents", responses((status = 200, description = "OK")))]
+#[get("/v1/topology")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let window = analytics::Window {

@@ -1,13 +1,14 @@
 //! `/v1/traces`: OTLP/HTTP ingest (POST) and the trace read API (GET).
 
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 use strathon_schema::traces::{self, Trace, TraceQuery, TraceSort};
 
 use super::params::{self, Params};
-use super::views::tree;
+use super::views;
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::ingest::otlp::{self, DecodeError, Format, MAX_WIRE_BYTES};
@@ -53,6 +54,8 @@ impl From<DecodeError> for ApiError {
     }
 }
 
+#[utoipa::path(tag = "Traces", responses((status = 200, description = "OK")))]
+#[post("/v1/traces")]
 pub async fn ingest(
     req: HttpRequest,
     auth: Auth,
@@ -94,6 +97,8 @@ fn trace_sort(name: &str) -> Option<TraceSort> {
     })
 }
 
+#[utoipa::path(tag = "Traces", responses((status = 200, description = "OK")))]
+#[get("/v1/traces")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let p = query.into_inner();
@@ -181,6 +186,8 @@ async fn load_trace(
 /// The most spans a trace detail or tree returns.
 const MAX_TREE_SPANS: i64 = 10_000;
 
+#[utoipa::path(tag = "Traces", responses((status = 200, description = "OK")))]
+#[get("/v1/traces/{trace_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let (trace, spans) = load_trace(&state, &auth, &path).await?;
@@ -194,10 +201,12 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(tag = "Traces", responses((status = 200, description = "OK")))]
+#[get("/v1/traces/{trace_id}/tree")]
 pub async fn tree(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
     let (trace, spans) = load_trace(&state, &auth, &path).await?;
-    let root = tree::build(&spans, trace.workflow_name.as_deref());
+    let root = views::tree::build(&spans, trace.workflow_name.as_deref());
     Ok(HttpResponse::Ok()
         .json(json!({ "trace": super::views::trace(&trace), "root": root, "span_count": spans.len() })))
 }

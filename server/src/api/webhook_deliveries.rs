@@ -1,6 +1,7 @@
 //! `/v1/webhook_deliveries`: what was sent where, how it went, and a way to
 //! send a dead-lettered or abandoned delivery again.
 
+use actix_web::{get, post};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection as _;
@@ -33,10 +34,12 @@ struct Cursor {
     id: Uuid,
 }
 
-fn quoted(list: &[&str]) -> String {
-    format!("{list:?}").replace('"', "'")
+fn quoted(items: &[&str]) -> String {
+    format!("{items:?}").replace('"', "'")
 }
 
+#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+#[get("/v1/webhook_deliveries")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::WEBHOOK_DELIVERIES_READ)?;
     let status = query.get("status_filter").map(|s| s.trim()).filter(|s| !s.is_empty());
@@ -73,6 +76,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     })))
 }
 
+#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+#[get("/v1/webhook_deliveries/{delivery_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::WEBHOOK_DELIVERIES_READ)?;
     let id = params::path_uuid(&path, "delivery_id")?;
@@ -85,6 +90,8 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+#[post("/v1/webhook_deliveries/{delivery_id}/replay")]
 pub async fn replay(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::WEBHOOK_DELIVERIES_WRITE)?;
     let id = params::path_uuid(&path, "delivery_id")?;

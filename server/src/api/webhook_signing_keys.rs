@@ -4,6 +4,7 @@
 //! signing after a restart. Every live key signs every delivery, so a key is
 //! rotated by creating the new one, updating receivers, then revoking the old.
 
+use actix_web::{delete, get, post};
 use actix_web::{web, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -27,6 +28,8 @@ fn render(k: &SigningKey) -> Value {
     })
 }
 
+#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+#[get("/v1/webhook_signing_keys")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::WEBHOOK_SIGNING_KEYS_READ)?;
     let mut conn = state.pool.get().await?;
@@ -35,6 +38,8 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
 }
 
 /// Any body is ignored: a key has nothing to configure.
+#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+#[post("/v1/webhook_signing_keys")]
 pub async fn create(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::WEBHOOK_SIGNING_KEYS_WRITE)?;
     let secret = format!("{SECRET_PREFIX}{}", STANDARD.encode(random::<24>()));
@@ -59,6 +64,8 @@ pub async fn create(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(HttpResponse::Created().json(body))
 }
 
+#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+#[delete("/v1/webhook_signing_keys/{key_id}")]
 pub async fn revoke(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::WEBHOOK_SIGNING_KEYS_WRITE)?;
     let id = params::path_uuid(&path, "key_id")?;
