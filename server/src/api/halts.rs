@@ -9,10 +9,49 @@ use strathon_schema::halts::{self, Halt, NewHalt};
 
 use super::params::object;
 use super::params::{self, Params};
+use super::views::HaltView;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// `POST /v1/halts`. `agent_name` may stand for `scope_value` (the CLI sends it).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: `parse` reads the body field by field
+pub struct HaltCreate {
+    /// `agent` or `project`.
+    scope: String,
+    /// The agent's name; required for `scope=agent`, refused for `project`.
+    scope_value: Option<String>,
+    agent_name: Option<String>,
+    /// Why; shown to operators and returned to the SDK.
+    #[schema(min_length = 1, max_length = 1024)]
+    reason: String,
+    /// `halted` (default) or `paused`.
+    state: Option<String>,
+}
+
+/// A halt at the top level (what the CLI prints) and again under `halt`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `wrapped`
+pub struct HaltAnswer {
+    #[schema(inline)]
+    #[serde(flatten)]
+    fields: HaltView,
+    halt: HaltView,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct HaltList {
+    halts: Vec<HaltView>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct HaltOne {
+    halt: HaltView,
+}
 
 /// The halt at the top level (what the CLI prints) and under `halt`.
 fn wrapped(h: &Halt) -> Value {
@@ -78,7 +117,20 @@ fn parse(body: &serde_json::Map<String, Value>, project_id: uuid::Uuid) -> Resul
     })
 }
 
-#[utoipa::path(tag = "Halts", responses((status = 200, description = "OK")))]
+/// Halt a project or one agent
+///
+/// SDKs stop at their next tool call (they sync every second). The halt says
+/// who issued it (`issued_by`).
+#[utoipa::path(
+    tag = "Halts",
+    operation_id = "create_halt",
+    security(("bearer" = ["halts:write"])),
+    request_body = HaltCreate,
+    responses(
+        (status = 201, description = "The halt, in force.", body = HaltAnswer),
+        (status = 400, description = "A rule of the body is broken, e.g. `scope=agent requires a non-empty scope_value`."),
+    ),
+)]
 #[post("/v1/halts")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_WRITE)?;
@@ -116,7 +168,19 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(wrapped(&halt)))
 }
 
-#[utoipa::path(tag = "Halts", responses((status = 200, description = "OK")))]
+/// List halts
+///
+/// Active halts, newest first; cleared ones too with `include_cleared`.
+#[utoipa::path(
+    tag = "Halts",
+    operation_id = "list_halts",
+    security(("bearer" = ["halts:read"])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100, capped at 200)."),
+        ("include_cleared" = Option<bool>, Query, description = "Also list cleared halts."),
+    ),
+    responses((status = 200, description = "The halts.", body = HaltList)),
+)]
 #[get("/v1/halts")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_READ)?;
@@ -133,7 +197,14 @@ fn halt_id(raw: &str) -> Result<i64, ApiError> {
     })
 }
 
-#[utoipa::path(tag = "Halts", responses((status = 200, description = "OK")))]
+/// Read a halt
+#[utoipa::path(
+    tag = "Halts",
+    operation_id = "get_halt",
+    security(("bearer" = ["halts:read"])),
+    params(("halt_id" = i64, Path, description = "The halt's id.")),
+    responses((status = 200, description = "The halt.", body = HaltOne)),
+)]
 #[get("/v1/halts/{halt_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_READ)?;
@@ -145,7 +216,19 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(json!({ "halt": super::views::halt(&h) })))
 }
 
-#[utoipa::path(tag = "Halts", responses((status = 200, description = "OK")))]
+/// Clear a halt
+///
+/// Agents in its scope run again at their next sync.
+#[utoipa::path(
+    tag = "Halts",
+    operation_id = "clear_halt",
+    security(("bearer" = ["halts:write"])),
+    params(("halt_id" = i64, Path, description = "The halt's id.")),
+    responses(
+        (status = 200, description = "The cleared halt.", body = HaltAnswer),
+        (status = 409, description = "The halt was cleared already."),
+    ),
+)]
 #[delete("/v1/halts/{halt_id}")]
 pub async fn clear(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_WRITE)?;

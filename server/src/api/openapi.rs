@@ -140,6 +140,12 @@ pub fn complete(doc: &mut Value) {
                 .or_insert_with(|| json!({}))
                 .as_object_mut()
                 .expect("responses is an object");
+            // An error answer documented without a body has the shared one.
+            for (status, answer) in responses.iter_mut() {
+                if status.starts_with(['4', '5']) && answer.get("content").is_none() {
+                    answer["content"] = error_response("")["content"].clone();
+                }
+            }
             let mut add = |status: &str, description: &str| {
                 responses
                     .entry(status.to_owned())
