@@ -9,8 +9,12 @@ use diesel_async::AsyncConnection as _;
 use serde_json::{json, Map, Value};
 use strathon_schema::{projects, users};
 
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
 use super::params::{object, utc_offset};
-use super::views::user_json;
+use super::views::{user_json, UserView};
 use crate::accounts::password::{self, Verified};
 use crate::audit::{self, Event};
 use crate::auth::{bearer_token, scope, Auth, RequestMeta};
@@ -34,7 +38,53 @@ fn string(body: &Map<String, Value>, key: &str, min: usize, max: usize) -> Resul
     Ok(v.to_owned())
 }
 
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// `POST /v1/auth/register`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct RegisterBody {
+    /// Trimmed and lower-cased, then it must look like `name@host.tld`
+    /// (400 `Invalid email format`).
+    #[schema(
+        min_length = 3,
+        max_length = 255,
+        pattern = r"^\s*[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\s*$"
+    )]
+    email: String,
+    /// At least 8 characters with a letter, a digit and another character
+    /// (400 otherwise).
+    #[schema(min_length = 8, max_length = 128)]
+    password: String,
+    #[schema(max_length = 200)]
+    display_name: Option<String>,
+}
+
+/// A new session: the token to send as `Authorization: Bearer <token>`.
+#[derive(Serialize, ToSchema)]
+pub struct SessionAnswer {
+    /// The session token (86 characters); give it with `X-Project-Id`.
+    pub token: String,
+    pub user: UserView,
+    pub message: String,
+}
+
+/// Create an account
+///
+/// Open to anyone while the instance has no user (the first becomes the
+/// default project's owner), afterwards only when registration is enabled.
+/// Pending invitations for the email become memberships. Signs the new user
+/// in. Limited to a few attempts a minute per client.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "register",
+    security(()),
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered and signed in; `message` says whether this first user became the owner.", body = SessionAnswer),
+        (status = 400, description = "`Invalid email format`, or the password is too weak."),
+        (status = 403, description = "Registration is disabled (ask an admin for an invitation)."),
+        (status = 409, description = "`Email already registered`."),
+    ),
+)]
 #[post("/v1/auth/register")]
 pub async fn register(
     req: HttpRequest,
@@ -95,10 +145,74 @@ pub async fn register(
     } else {
         "registered"
     };
-    Ok(HttpResponse::Created().json(json!({ "token": token, "user": user_json(&user), "message": message })))
+    Ok(HttpResponse::Created().json(SessionAnswer {
+        token,
+        user: UserView::of(&user),
+        message: message.into(),
+    }))
 }
 
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// `POST /v1/auth/login`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct LoginBody {
+    /// Trimmed and lower-cased.
+    #[schema(min_length = 3, max_length = 255)]
+    email: String,
+    #[schema(min_length = 1, max_length = 128)]
+    password: String,
+}
+
+/// Signed in.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation of the `login` answer
+pub struct LoggedIn {
+    token: String,
+    user: UserView,
+    /// `logged in`.
+    message: String,
+    /// The password was reset by an admin: change it now.
+    force_password_change: bool,
+}
+
+/// The account has a second factor: finish with `POST /v1/auth/mfa/verify`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation of the `login` answer
+pub struct MfaChallenge {
+    /// Always true.
+    mfa_required: bool,
+    /// Good for five minutes and only for `POST /v1/auth/mfa/verify`.
+    mfa_token: String,
+    message: String,
+}
+
+/// A session, or a second-factor challenge.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation of the `login` answer
+#[serde(untagged)]
+pub enum LoginAnswer {
+    LoggedIn(LoggedIn),
+    MfaChallenge(MfaChallenge),
+}
+
+/// Sign in
+///
+/// Email and password for a session token, or, when the account has a
+/// second factor, a challenge token for `POST /v1/auth/mfa/verify`. Five
+/// wrong passwords lock the account for a while (423). Limited to a few
+/// attempts a minute per client.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "login",
+    security(()),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "A session, or an MFA challenge.", body = LoginAnswer),
+        (status = 401, description = "`Invalid email or password`."),
+        (status = 403, description = "`Account is deactivated`."),
+        (status = 423, description = "Too many failed attempts: the account is locked for some minutes."),
+    ),
+)]
 #[post("/v1/auth/login")]
 pub async fn login(
     req: HttpRequest,
@@ -171,7 +285,19 @@ pub async fn login(
     })))
 }
 
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// Sign out
+///
+/// Ends the calling session (session token only; an unknown or expired
+/// token is fine too).
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "logout",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out."),
+        (status = 400, description = "The credential is an API key, which has no session to end."),
+    ),
+)]
 #[post("/v1/auth/logout")]
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let token = session_token(&req, "Cannot logout an API key. Use session tokens for dashboard auth.")?;
@@ -180,7 +306,52 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// The signed-in user, with their role in their first project.
+#[derive(Serialize, ToSchema)]
+pub struct MeUser {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+    pub mfa_enabled: bool,
+    pub force_password_change: bool,
+    /// The role in the first project (by name), null without one.
+    pub role: Option<String>,
+    pub project_id: Option<Uuid>,
+    pub project_name: Option<String>,
+}
+
+/// A project the user belongs to.
+#[derive(Serialize, ToSchema)]
+pub struct MeProject {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    /// `owner`, `admin`, `operator` or `viewer`.
+    pub role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeAnswer {
+    pub user: MeUser,
+    /// Live projects, by name.
+    pub projects: Vec<MeProject>,
+}
+
+/// Read the signed-in user
+///
+/// The session token's user and the projects they belong to (session token
+/// only; no `X-Project-Id` needed).
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "get_me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user and their projects.", body = MeAnswer),
+        (status = 400, description = "The credential is an API key, which has no user profile."),
+    ),
+)]
 #[get("/v1/auth/me")]
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let token = session_token(
@@ -191,20 +362,76 @@ pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     let mut conn = state.pool.get().await?;
     let memberships = users::memberships(&mut conn, user.id).await?;
     let first = memberships.first();
-    Ok(HttpResponse::Ok().json(json!({
-        "user": {
-            "id": user.id, "email": user.email, "display_name": user.display_name,
-            "created_at": utc_offset(&user.created_at), "last_login_at": user.last_login_at.as_ref().map(utc_offset),
-            "mfa_enabled": user.mfa_enabled, "force_password_change": user.force_password_change,
-            "role": first.map(|m| &m.3), "project_id": first.map(|m| m.0), "project_name": first.map(|m| &m.1),
+    Ok(HttpResponse::Ok().json(MeAnswer {
+        user: MeUser {
+            id: user.id,
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            created_at: utc_offset(&user.created_at),
+            last_login_at: user.last_login_at.as_ref().map(utc_offset),
+            mfa_enabled: user.mfa_enabled,
+            force_password_change: user.force_password_change,
+            role: first.map(|m| m.3.clone()),
+            project_id: first.map(|m| m.0),
+            project_name: first.map(|m| m.1.clone()),
         },
-        "projects": memberships.iter().map(|(id, name, slug, role)| json!({"id": id, "name": name, "slug": slug, "role": role})).collect::<Vec<_>>(),
-    })))
+        projects: memberships
+            .into_iter()
+            .map(|(id, name, slug, role)| MeProject { id, name, slug, role })
+            .collect(),
+    }))
 }
 
-/// `GET /v1/auth/me/export`: what Strathon holds about the signed-in user
-/// (profile, memberships, live sessions), as one downloadable document.
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+#[derive(Serialize, ToSchema)]
+pub struct ExportUser {
+    pub email: String,
+    pub display_name: Option<String>,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+    pub mfa_enabled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportMembership {
+    /// The project's name.
+    pub project: String,
+    pub slug: String,
+    pub role: String,
+    pub joined_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportSession {
+    pub created_at: String,
+    pub expires_at: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Everything held about one user.
+#[derive(Serialize, ToSchema)]
+pub struct MyDataExport {
+    pub exported_at: String,
+    pub user: ExportUser,
+    pub memberships: Vec<ExportMembership>,
+    /// Live sessions, newest first.
+    pub sessions: Vec<ExportSession>,
+}
+
+/// Export my data
+///
+/// What Strathon holds about the signed-in user (profile, memberships, live
+/// sessions), as one downloadable JSON document. Needs a session: an API key
+/// has no user (404).
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "export_my_data",
+    security(("bearer" = ["audit:read"])),
+    responses(
+        (status = 200, description = "The document, as an attachment.", body = MyDataExport,
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"strathon-my-data-<UTC stamp>.json\"`"))),
+    ),
+)]
 #[get("/v1/auth/me/export")]
 pub async fn export_me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
@@ -226,26 +453,60 @@ pub async fn export_me(auth: Auth, state: web::Data<AppState>) -> Result<HttpRes
                 stamp.format("%Y%m%dT%H%M%SZ")
             ),
         ))
-        .json(json!({
-            "exported_at": utc_offset(&stamp),
-            "user": {
-                "email": user.email, "display_name": user.display_name,
-                "created_at": utc_offset(&user.created_at),
-                "last_login_at": user.last_login_at.as_ref().map(utc_offset),
-                "mfa_enabled": user.mfa_enabled,
+        .json(MyDataExport {
+            exported_at: utc_offset(&stamp),
+            user: ExportUser {
+                email: user.email,
+                display_name: user.display_name,
+                created_at: utc_offset(&user.created_at),
+                last_login_at: user.last_login_at.as_ref().map(utc_offset),
+                mfa_enabled: user.mfa_enabled,
             },
-            "memberships": memberships.iter().map(|(project, slug, role, joined)| json!({
-                "project": project, "slug": slug, "role": role, "joined_at": utc_offset(joined),
-            })).collect::<Vec<_>>(),
-            "sessions": sessions.iter().map(|s| json!({
-                "created_at": utc_offset(&s.created_at), "expires_at": utc_offset(&s.expires_at),
-                "ip_address": s.ip_address, "user_agent": s.user_agent,
-            })).collect::<Vec<_>>(),
-        })))
+            memberships: memberships
+                .into_iter()
+                .map(|(project, slug, role, joined)| ExportMembership {
+                    project,
+                    slug,
+                    role,
+                    joined_at: utc_offset(&joined),
+                })
+                .collect(),
+            sessions: sessions
+                .into_iter()
+                .map(|s| ExportSession {
+                    created_at: utc_offset(&s.created_at),
+                    expires_at: utc_offset(&s.expires_at),
+                    ip_address: s.ip_address,
+                    user_agent: s.user_agent,
+                })
+                .collect(),
+        }))
 }
 
-/// Changes the caller's display name, the only self-editable profile field.
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// `PATCH /v1/auth/me`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    /// Trimmed; must not be blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    display_name: String,
+}
+
+/// Rename the signed-in user
+///
+/// Changes the caller's display name, the only self-editable profile field
+/// (session token only).
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "update_me",
+    security(("bearer" = [])),
+    request_body = UpdateMe,
+    responses(
+        (status = 200, description = "The user, renamed.", body = UserView),
+        (status = 400, description = "The credential is an API key, which has no user profile."),
+    ),
+)]
 #[patch("/v1/auth/me")]
 pub async fn update_me(
     req: HttpRequest,
@@ -270,10 +531,41 @@ pub async fn update_me(
     }
     let mut conn = state.pool.get().await?;
     let updated = users::set_display_name(&mut conn, user.id, &name).await?;
-    Ok(HttpResponse::Ok().json(user_json(&updated)))
+    Ok(HttpResponse::Ok().json(UserView::of(&updated)))
 }
 
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// `POST /v1/auth/change-password`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct ChangePassword {
+    current_password: String,
+    /// At least 8 characters with a letter, a digit and another character.
+    new_password: String,
+    /// A current authenticator or recovery code; required when the account
+    /// has MFA.
+    mfa_code: Option<String>,
+}
+
+/// A confirmation.
+#[derive(Serialize, ToSchema)]
+pub struct AccountMessage {
+    pub message: String,
+}
+
+/// Change my password
+///
+/// Needs the current password (and a second-factor code when MFA is on);
+/// signs out every other session of the user. Session token only.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "change_password",
+    security(("bearer" = [])),
+    request_body = ChangePassword,
+    responses(
+        (status = 200, description = "`Password changed successfully.`", body = AccountMessage),
+        (status = 400, description = "The current password or MFA code is wrong or missing, or the new password is too weak."),
+    ),
+)]
 #[post("/v1/auth/change-password")]
 pub async fn change_password(
     req: HttpRequest,
@@ -323,12 +615,41 @@ pub async fn change_password(
         audit::record_for_account(conn, user.id, Some(session.id), &meta, event).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "message": "Password changed successfully." })))
+    Ok(HttpResponse::Ok().json(AccountMessage {
+        message: "Password changed successfully.".into(),
+    }))
 }
 
-/// An owner or admin (or a key with `projects:manage`) resets another
-/// user's password to a one-time value the user must change at next login.
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// `POST /v1/auth/admin-reset-password`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct AdminResetPassword {
+    /// The account's email (any case).
+    email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemporaryPassword {
+    /// A one-time password the user must change at next login.
+    pub temporary_password: String,
+    pub message: String,
+}
+
+/// Reset a user's password
+///
+/// An owner or admin (by session), or a key with `projects:manage`, sets
+/// another user's password to a one-time value they must change at next
+/// login, and signs them out everywhere.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "admin_reset_password",
+    security(("bearer" = ["projects:manage"])),
+    request_body = AdminResetPassword,
+    responses(
+        (status = 200, description = "The temporary password (shown once).", body = TemporaryPassword),
+        (status = 404, description = "`User not found`."),
+    ),
+)]
 #[post("/v1/auth/admin-reset-password")]
 pub async fn admin_reset_password(
     auth: Auth,
@@ -357,23 +678,51 @@ pub async fn admin_reset_password(
         .await?
         .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
     let temporary = force_reset(&state, &mut conn, &auth, user.id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "temporary_password": temporary,
-        "message": format!("Password reset for {email}. All sessions invalidated. User must change password on next login."),
-    })))
+    Ok(HttpResponse::Ok().json(TemporaryPassword {
+        temporary_password: temporary,
+        message: format!(
+            "Password reset for {email}. All sessions invalidated. User must change password on next login."
+        ),
+    }))
 }
 
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// What the sign-in page may offer.
+#[derive(Serialize, ToSchema)]
+pub struct Capabilities {
+    /// No user exists yet: the first to register becomes the owner.
+    pub setup_required: bool,
+    pub registration_enabled: bool,
+    /// Password reset by email is available.
+    pub smtp_enabled: bool,
+    pub mfa_available: bool,
+    /// `self-hosted` or `cloud`.
+    pub mode: String,
+}
+
+/// What sign-in offers
+///
+/// Whether anyone may register, whether setup is still open, and whether
+/// password reset by email works. No credential needed.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "get_auth_capabilities",
+    security(()),
+    responses((status = 200, description = "The capabilities.", body = Capabilities)),
+)]
 #[get("/v1/auth/capabilities")]
 pub async fn capabilities(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     // The first user may always register (they become the owner), so the
     // sign-in page needs to know whether anyone has yet.
     let setup_required = users::count(&mut *state.pool.get().await?).await? == 0;
-    Ok(HttpResponse::Ok().json(json!({
-        "setup_required": setup_required,
-        "registration_enabled": state.config.registration_enabled,
-        "smtp_enabled": state.mailer.is_some(),
-        "mfa_available": true,
-        "mode": match state.config.mode { Mode::SelfHosted => "self-hosted", Mode::Cloud => "cloud" },
-    })))
+    Ok(HttpResponse::Ok().json(Capabilities {
+        setup_required,
+        registration_enabled: state.config.registration_enabled,
+        smtp_enabled: state.mailer.is_some(),
+        mfa_available: true,
+        mode: match state.config.mode {
+            Mode::SelfHosted => "self-hosted",
+            Mode::Cloud => "cloud",
+        }
+        .into(),
+    }))
 }

@@ -480,18 +480,25 @@ pub fn trace(t: &Trace) -> Value {
 
 /// A commit a GitHub webhook reported, with how many traces ran it.
 pub fn git_commit(c: &strathon_schema::integrations::Commit) -> Value {
-    json!({
-        "id": c.id, "commit_sha": c.commit_sha, "repo_full_name": c.repo_full_name,
-        "commit_message": c.commit_message, "author_name": c.author_name, "author_email": c.author_email,
-        "committed_at": c.committed_at.as_ref().map(params::utc_offset), "branch": c.branch,
-        "pr_number": c.pr_number, "url": c.url, "fetched_at": params::utc_offset(&c.fetched_at),
-        "trace_count": c.trace_count,
+    value(GitCommitView {
+        id: c.id,
+        commit_sha: c.commit_sha.clone(),
+        repo_full_name: c.repo_full_name.clone(),
+        commit_message: c.commit_message.clone(),
+        author_name: c.author_name.clone(),
+        author_email: c.author_email.clone(),
+        committed_at: c.committed_at.as_ref().map(params::utc_offset),
+        branch: c.branch.clone(),
+        pr_number: c.pr_number,
+        url: c.url.clone(),
+        fetched_at: params::utc_offset(&c.fetched_at),
+        trace_count: c.trace_count,
     })
 }
 
 /// A user as the account endpoints show them.
 pub fn user_json(u: &strathon_schema::users::User) -> Value {
-    json!({"id": u.id, "email": u.email, "display_name": u.display_name})
+    value(UserView::of(u))
 }
 
 /// Active budgets as the SDK's sync response carries them (informational).
@@ -507,4 +514,47 @@ pub fn budget_sync(active: &[Budget]) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// A commit a GitHub webhook reported (push or pull request), with how many
+/// of the project's traces ran it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = GitCommit)]
+pub struct GitCommitView {
+    pub id: Uuid,
+    /// Lower-case hex, as GitHub reported it.
+    pub commit_sha: String,
+    /// `owner/repository`.
+    pub repo_full_name: String,
+    pub commit_message: Option<String>,
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+    pub committed_at: Option<String>,
+    pub branch: Option<String>,
+    pub pr_number: Option<i32>,
+    pub url: Option<String>,
+    /// When the webhook reported it.
+    pub fetched_at: String,
+    /// Traces of the project whose agent ran this commit.
+    pub trace_count: i64,
+}
+
+/// A dashboard user: what the account endpoints return about them.
+#[derive(Serialize, ToSchema)]
+#[schema(as = User)]
+pub struct UserView {
+    pub id: Uuid,
+    /// Lower-cased.
+    pub email: String,
+    pub display_name: Option<String>,
+}
+
+impl UserView {
+    pub fn of(u: &strathon_schema::users::User) -> UserView {
+        UserView {
+            id: u.id,
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+        }
+    }
 }
