@@ -1,8 +1,13 @@
 //! Input Postgres would reject, refused before any handler runs: a NUL
-//! character or invalid UTF-8 in the path, a query parameter or a JSON body
-//! answers 422 naming the field. Postgres stores neither in `text` or
-//! `jsonb`, so without this one layer every route that passed such a value
-//! on failed with a 500.
+//! character or invalid UTF-8 in the path, a query parameter or a JSON body,
+//! and a body value beyond the limits the OpenAPI document gives it (a
+//! string longer than its `maxLength`, a number outside its column's range,
+//! a list longer than its `maxItems`), each answers 422 naming the field.
+//! Postgres stores no NUL in `text` or `jsonb`, refuses index entries over
+//! about 2.7 kB and integers outside their type, so without this one layer
+//! every route that passed such a value on failed with a 500. Handlers keep
+//! their own checks and messages for everything else (types, required
+//! fields, rules between fields).
 //!
 //! Bodies machines send in bulk are left to their own pipelines, which
 //! strip NULs rather than refuse a whole batch: trace ingest and GitHub's
@@ -18,6 +23,7 @@ use futures::StreamExt as _;
 use percent_encoding::percent_decode;
 use serde_json::{json, Value};
 
+use crate::api::openapi::Document;
 use crate::error::ApiError;
 
 /// The JSON body limit the extractors apply; a larger body is left for
@@ -28,7 +34,7 @@ pub const JSON_LIMIT: usize = 1 << 20;
 #[derive(Debug, PartialEq)]
 pub struct Refusal {
     pub loc: Vec<String>,
-    pub msg: &'static str,
+    pub msg: String,
 }
 
 impl Refusal {
@@ -41,15 +47,15 @@ const NUL: &str = "must not contain NUL (\\u0000) characters";
 const NOT_UTF8: &str = "must be valid UTF-8";
 
 /// Checks one percent-encoded piece of a URL.
-fn decoded(raw: &[u8], plus_is_space: bool) -> Result<String, &'static str> {
+fn decoded(raw: &[u8], plus_is_space: bool) -> Result<String, String> {
     let bytes: Vec<u8> = if plus_is_space {
         raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect()
     } else {
         raw.to_vec()
     };
-    let text = percent_decode(&bytes).decode_utf8().map_err(|_| NOT_UTF8)?;
+    let text = percent_decode(&bytes).decode_utf8().map_err(|_| NOT_UTF8.to_owned())?;
     if text.contains('\0') {
-        return Err(NUL);
+        return Err(NUL.to_owned());
     }
     Ok(text.into_owned())
 }
@@ -78,7 +84,7 @@ pub fn check_url(path: &str, query: &str) -> Result<(), Refusal> {
 pub fn check_json(value: &Value, loc: &mut Vec<String>) -> Result<(), Refusal> {
     let refuse = |loc: &Vec<String>| Refusal {
         loc: loc.clone(),
-        msg: NUL,
+        msg: NUL.to_owned(),
     };
     match value {
         Value::String(s) if s.contains('\0') => Err(refuse(loc)),
@@ -99,6 +105,27 @@ pub fn check_json(value: &Value, loc: &mut Vec<String>) -> Result<(), Refusal> {
         }),
         _ => Ok(()),
     }
+}
+
+/// The first value beyond a documented limit of `schema`. Only limits: the
+/// handler reports wrong types, missing fields and its own rules.
+pub fn check_limits(schema: &jsonschema::Validator, body: &Value) -> Result<(), Refusal> {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    for error in schema.iter_errors(body) {
+        let msg = match error.kind() {
+            Kind::MaxLength { limit } => format!("must be at most {limit} characters"),
+            Kind::Maximum { limit } => format!("must be at most {limit}"),
+            Kind::ExclusiveMaximum { limit } => format!("must be less than {limit}"),
+            Kind::Minimum { limit } => format!("must be at least {limit}"),
+            Kind::ExclusiveMinimum { limit } => format!("must be greater than {limit}"),
+            Kind::MaxItems { limit } => format!("must have at most {limit} items"),
+            _ => continue,
+        };
+        let mut loc = vec!["body".to_owned()];
+        loc.extend(error.instance_path().iter().map(|segment| segment.to_string()));
+        return Err(Refusal { loc, msg });
+    }
+    Ok(())
 }
 
 fn is_json(req: &ServiceRequest) -> bool {
@@ -142,6 +169,15 @@ pub async fn guard(
                 if let Err(r) = check_json(&value, &mut vec!["body".into()]) {
                     return refuse(req, r);
                 }
+                let documented = req.app_data::<actix_web::web::Data<Document>>().cloned();
+                if let Some(schema) = documented
+                    .as_ref()
+                    .and_then(|d| d.body_schema(req.method(), req.path()))
+                {
+                    if let Err(r) = check_limits(schema, &value) {
+                        return refuse(req, r);
+                    }
+                }
             }
         }
         // The rest of an oversized body is still in `payload`; chain it on.
@@ -166,7 +202,7 @@ mod tests {
         let r = check_url("/v1/traces", "agent_name=%ff%fe").unwrap_err();
         assert_eq!(
             (r.loc, r.msg),
-            (vec!["query".to_owned(), "agent_name".to_owned()], NOT_UTF8)
+            (vec!["query".to_owned(), "agent_name".to_owned()], NOT_UTF8.to_owned())
         );
         assert_eq!(check_url("/v1/policies/a%00b", "").unwrap_err().loc, ["path"]);
         // A `+` is a space in a query, and an encoded `+` stays a `+`.
@@ -185,5 +221,42 @@ mod tests {
             check_json(&key, &mut vec!["body".into()]).unwrap_err().loc,
             ["body", "attrs", "k\u{0}"]
         );
+    }
+
+    #[test]
+    fn only_documented_limits_are_enforced_and_the_field_is_named() {
+        let schema = jsonschema::draft202012::new(&json!({
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "maxLength": 5},
+                "priority": {"type": "integer", "format": "int32", "minimum": -2147483648i64, "maximum": 2147483647},
+                "tags": {"type": "array", "maxItems": 2, "items": {"type": "string", "maxLength": 3}},
+            },
+        }))
+        .unwrap();
+        assert_eq!(check_limits(&schema, &json!({"name": "short", "priority": 7})), Ok(()));
+        // Wrong types and missing fields are the handler's to report.
+        assert_eq!(check_limits(&schema, &json!({"priority": "high"})), Ok(()));
+        let r = check_limits(&schema, &json!({"name": "toolong"})).unwrap_err();
+        assert_eq!(
+            (r.loc, r.msg),
+            (
+                vec!["body".to_owned(), "name".to_owned()],
+                "must be at most 5 characters".to_owned()
+            )
+        );
+        let r = check_limits(&schema, &json!({"name": "a", "priority": 99999999999i64})).unwrap_err();
+        assert_eq!(
+            (r.loc, r.msg),
+            (
+                vec!["body".to_owned(), "priority".to_owned()],
+                "must be at most 2147483647".to_owned()
+            )
+        );
+        let r = check_limits(&schema, &json!({"name": "a", "tags": ["ok", "long"]})).unwrap_err();
+        assert_eq!(r.loc, ["body", "tags", "1"]);
+        let r = check_limits(&schema, &json!({"name": "a", "tags": ["a", "b", "c"]})).unwrap_err();
+        assert_eq!(r.msg, "must have at most 2 items");
     }
 }

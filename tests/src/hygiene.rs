@@ -102,6 +102,30 @@ async fn a_nul_anywhere_is_refused_naming_the_field_and_nothing_is_stored() {
 }
 
 #[tokio::test]
+async fn documented_limits_are_enforced_before_the_handler() {
+    let db = TestDb::migrated().await;
+    let key = db.key(DEFAULT_PROJECT_ID, &["*"]).await;
+    let server = Launch::serve(&db).start().await;
+    let (_, doc) = server.get_json("/openapi.json", None).await;
+    let limit = doc["components"]["schemas"]["HaltCreate"]["properties"]["reason"]["maxLength"]
+        .as_u64()
+        .expect("the halt reason has a documented limit");
+    let at = |n: usize| json!({"scope": "project", "reason": "é".repeat(n)});
+    let (status, over) = server.post("/v1/halts", &key, at(limit as usize + 1)).await;
+    assert_eq!(status, 422, "{over}");
+    assert_eq!(
+        refusal(&over),
+        (
+            vec!["body".into(), "reason".into()],
+            format!("must be at most {limit} characters")
+        )
+    );
+    assert_eq!(db.scalar_i64("SELECT count(*) FROM halts").await, 0);
+    let (status, _) = server.post("/v1/halts", &key, at(limit as usize)).await;
+    assert_eq!(status, 201, "the limit itself is allowed (characters, not bytes)");
+}
+
+#[tokio::test]
 async fn a_server_fault_answers_500_with_the_request_id_of_its_log_line() {
     let db = TestDb::migrated().await;
     let key = db.key(DEFAULT_PROJECT_ID, &["*"]).await;

@@ -18,10 +18,18 @@ use utoipa::openapi::OpenApi;
 
 use crate::error::ApiError;
 
-/// The finished document, and the route table it describes (for 405s).
+/// The finished document, and the route table it describes: which methods
+/// each path has (for 405s) and the documented limits of each operation's
+/// JSON body (enforced by the hygiene layer).
 pub struct Document {
     pub json: web::Bytes,
-    routes: Vec<(ResourceDef, Vec<Method>)>,
+    routes: Vec<Route>,
+}
+
+struct Route {
+    def: ResourceDef,
+    methods: Vec<Method>,
+    bodies: Vec<(Method, jsonschema::Validator)>,
 }
 
 impl Document {
@@ -35,31 +43,62 @@ impl Document {
         }
     }
 
+    fn route(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.def.is_match(path))
+    }
+
     /// The methods a path has, when it is one of ours.
     pub fn methods_of(&self, path: &str) -> Option<&[Method]> {
-        self.routes
+        self.route(path).map(|r| r.methods.as_slice())
+    }
+
+    /// The documented schema of an operation's JSON body, to check limits.
+    pub fn body_schema(&self, method: &Method, path: &str) -> Option<&jsonschema::Validator> {
+        self.route(path)?
+            .bodies
             .iter()
-            .find(|(def, _)| def.is_match(path))
-            .map(|(_, m)| m.as_slice())
+            .find(|(m, _)| m == method)
+            .map(|(_, v)| v)
     }
 }
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
-fn route_table(doc: &Value) -> Vec<(ResourceDef, Vec<Method>)> {
+fn route_table(doc: &Value) -> Vec<Route> {
     doc["paths"]
         .as_object()
         .into_iter()
         .flatten()
         .map(|(path, item)| {
-            let methods = METHODS
+            let operations: Vec<(Method, &Value)> = METHODS
                 .iter()
-                .filter(|m| item.get(**m).is_some())
-                .filter_map(|m| m.to_uppercase().parse().ok())
+                .filter_map(|m| Some((m.to_uppercase().parse().ok()?, item.get(*m)?)))
                 .collect();
-            (ResourceDef::new(path.as_str()), methods)
+            Route {
+                def: ResourceDef::new(path.as_str()),
+                methods: operations.iter().map(|(m, _)| m.clone()).collect(),
+                bodies: operations
+                    .iter()
+                    .filter_map(|(m, op)| Some((m.clone(), body_validator(doc, op)?)))
+                    .collect(),
+            }
         })
         .collect()
+}
+
+/// A validator for an operation's JSON body schema, its references
+/// resolved against the document's components.
+fn body_validator(doc: &Value, op: &Value) -> Option<jsonschema::Validator> {
+    let schema = op["requestBody"]["content"]["application/json"].get("schema")?;
+    let mut root = schema.as_object()?.clone();
+    root.insert("components".into(), doc["components"].clone());
+    match jsonschema::draft202012::new(&Value::Object(root)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(error = %e, operation = %op["operationId"], "a documented body schema does not compile");
+            None
+        }
+    }
 }
 
 /// Operations anyone may call: no credential, or one of their own (a
@@ -77,8 +116,31 @@ fn error_response(description: &str) -> Value {
     })
 }
 
+/// Gives every 32- and 64-bit integer the range of its type, so a number
+/// that would overflow its column is refused like any other out-of-range
+/// value (and clients generated from the document know the range).
+fn integer_ranges(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let range = match map.get("format").and_then(Value::as_str) {
+                Some("int32") => Some((i64::from(i32::MIN), i64::from(i32::MAX))),
+                Some("int64") => Some((i64::MIN, i64::MAX)),
+                _ => None,
+            };
+            if let Some((min, max)) = range {
+                map.entry("minimum").or_insert_with(|| json!(min));
+                map.entry("maximum").or_insert_with(|| json!(max));
+            }
+            map.values_mut().for_each(integer_ranges);
+        }
+        Value::Array(items) => items.iter_mut().for_each(integer_ranges),
+        _ => {}
+    }
+}
+
 /// Adds what every operation shares to the collected document.
 pub fn complete(doc: &mut Value) {
+    integer_ranges(doc);
     doc["info"] = json!({
         "title": "Strathon API",
         "version": env!("CARGO_PKG_VERSION"),
@@ -341,6 +403,7 @@ mod tests {
             json: web::Bytes::new(),
             routes: route_table(&d),
         };
+        assert!(table.body_schema(&Method::POST, "/health").is_none());
         assert_eq!(
             table.methods_of("/v1/halts/42"),
             Some(&[Method::GET, Method::DELETE][..])
