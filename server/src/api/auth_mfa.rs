@@ -8,11 +8,15 @@
 use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 use strathon_schema::{sealed, users};
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::{AccountMessage, SessionAnswer};
 use super::params::object;
-use super::views::user_json;
+use super::views::UserView;
 use crate::accounts::password::{self, Verified};
 use crate::accounts::{mfa, password::token_hash};
 use crate::audit::{self, Event};
@@ -28,16 +32,46 @@ fn code_field(body: &serde_json::Map<String, Value>) -> String {
     body.get("code").and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
-/// `POST /v1/auth/mfa/setup`: a new secret to scan; MFA turns on only
-/// once a code from it is confirmed (`verify-setup`).
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// A new authenticator secret, not yet in force.
+#[derive(Serialize, ToSchema)]
+pub struct MfaSecret {
+    /// Base32, for typing into an authenticator.
+    pub secret: String,
+    /// `otpauth://totp/…`, for a QR code.
+    pub otpauth_uri: String,
+    pub message: String,
+}
+
+/// Start MFA enrolment
+///
+/// A new secret to scan; MFA turns on only once a code from it is confirmed
+/// with `POST /v1/auth/mfa/verify-setup`. Session token only.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "setup_mfa",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The secret to scan.", body = MfaSecret),
+        (status = 400, description = "The credential is an API key; MFA belongs to users."),
+    ),
+)]
 #[post("/v1/auth/mfa/setup")]
 pub async fn setup(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     new_secret(req, state).await
 }
 
-/// `POST /v1/auth/mfa/enable`: the original's other name for `setup`.
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// Start MFA enrolment (alias)
+///
+/// The original's other name for `POST /v1/auth/mfa/setup`.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "enable_mfa",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The secret to scan.", body = MfaSecret),
+        (status = 400, description = "The credential is an API key; MFA belongs to users."),
+    ),
+)]
 #[post("/v1/auth/mfa/enable")]
 pub async fn enable(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     new_secret(req, state).await
@@ -56,15 +90,42 @@ async fn new_secret(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
         &sealed::seal(&secret, state.config.encryption_key()),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "secret": secret, "otpauth_uri": mfa::otpauth_uri(&user.email, &secret),
-        "message": "Scan the QR code with your authenticator app, then verify",
-    })))
+    Ok(HttpResponse::Ok().json(MfaSecret {
+        otpauth_uri: mfa::otpauth_uri(&user.email, &secret),
+        secret,
+        message: "Scan the QR code with your authenticator app, then verify".into(),
+    }))
 }
 
-/// `POST /v1/auth/mfa/verify-setup` `{"code"}`: turns MFA on and hands out
-/// the recovery codes, once.
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// A code from the authenticator.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct MfaCode {
+    /// The current six-digit code.
+    code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BackupCodes {
+    /// Single-use recovery codes, shown once.
+    pub backup_codes: Vec<String>,
+    pub message: String,
+}
+
+/// Confirm MFA enrolment
+///
+/// A code from the new secret turns MFA on and hands out the recovery codes,
+/// once. Session token only.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "verify_mfa_setup",
+    security(("bearer" = [])),
+    request_body = MfaCode,
+    responses(
+        (status = 200, description = "MFA is on; the recovery codes.", body = BackupCodes),
+        (status = 400, description = "The code is wrong or no enrolment is pending, or the credential is an API key."),
+    ),
+)]
 #[post("/v1/auth/mfa/verify-setup")]
 pub async fn verify_setup(
     req: HttpRequest,
@@ -85,14 +146,35 @@ pub async fn verify_setup(
         audit::record_for_account(conn, user.id, Some(session.id), &meta, event).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "backup_codes": codes, "message": "MFA enabled. Store these backup codes safely.",
-    })))
+    Ok(HttpResponse::Ok().json(BackupCodes {
+        backup_codes: codes,
+        message: "MFA enabled. Store these backup codes safely.".into(),
+    }))
 }
 
-/// `POST /v1/auth/mfa/disable` `{"password","code"}`: needs both the
-/// password and a live TOTP code (a recovery code is not enough).
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// `POST /v1/auth/mfa/disable`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct DisableMfa {
+    password: String,
+    /// A current authenticator code (a recovery code is not enough).
+    code: String,
+}
+
+/// Turn MFA off
+///
+/// Needs both the password and a live authenticator code. Session token only.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "disable_mfa",
+    security(("bearer" = [])),
+    request_body = DisableMfa,
+    responses(
+        (status = 200, description = "`MFA disabled`.", body = AccountMessage),
+        (status = 400, description = "`Invalid TOTP code`, or the credential is an API key."),
+        (status = 401, description = "`Invalid password`, or no valid session."),
+    ),
+)]
 #[post("/v1/auth/mfa/disable")]
 pub async fn disable(
     req: HttpRequest,
@@ -121,13 +203,36 @@ pub async fn disable(
         audit::record_for_account(conn, user.id, Some(session.id), &meta, event).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "message": "MFA disabled" })))
+    Ok(HttpResponse::Ok().json(AccountMessage {
+        message: "MFA disabled".into(),
+    }))
 }
 
-/// `POST /v1/auth/mfa/verify` `{"mfa_token","code"}`: trades a login's
-/// challenge token and a code for a session. Five wrong codes end the
-/// challenge.
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// `POST /v1/auth/mfa/verify`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct MfaVerify {
+    /// The challenge token `POST /v1/auth/login` returned.
+    mfa_token: String,
+    /// A current authenticator code or an unused recovery code.
+    code: String,
+}
+
+/// Finish signing in with MFA
+///
+/// Trades a login's challenge token and a code for a session. Five wrong
+/// codes end the challenge. The challenge token in the body is the
+/// credential.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "verify_mfa",
+    security(()),
+    request_body = MfaVerify,
+    responses(
+        (status = 200, description = "Signed in.", body = SessionAnswer),
+        (status = 401, description = "The challenge token is unknown or expired, or the code is wrong."),
+    ),
+)]
 #[post("/v1/auth/mfa/verify")]
 pub async fn verify(
     req: HttpRequest,
@@ -159,7 +264,9 @@ pub async fn verify(
             new_session(&state, conn, &client, &user).await
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "token": session, "user": user_json(&user), "message": "MFA verified, logged in",
-    })))
+    Ok(HttpResponse::Ok().json(SessionAnswer {
+        token: session,
+        user: UserView::of(&user),
+        message: "MFA verified, logged in".into(),
+    }))
 }

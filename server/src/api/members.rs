@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 use strathon_schema::{ownership, users};
 use uuid::Uuid;
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use super::params::{email_field, object, utc_offset};
 use crate::accounts::roles::ASSIGNABLE;
 use crate::audit::{self, Event};
@@ -28,30 +31,112 @@ fn role_field(body: &serde_json::Map<String, Value>) -> Result<String, ApiError>
     }
 }
 
-/// `GET /v1/members`, by join time.
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+/// A role a member can be given: `viewer`, `operator` or `admin` (the owner
+/// changes only by a transfer).
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: `role_field` checks the value
+#[schema(rename_all = "lowercase")]
+pub enum AssignableRole {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+/// A person in the current project.
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    /// The user's id.
+    pub id: Uuid,
+    pub email: String,
+    /// The display name, else the email's local part.
+    pub display_name: String,
+    /// `owner`, `admin`, `operator` or `viewer`.
+    pub role: String,
+    pub joined_at: String,
+    /// The user's last sign-in.
+    pub last_active: Option<String>,
+    pub mfa_enabled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberList {
+    /// By join time.
+    pub data: Vec<MemberView>,
+}
+
+/// List members
+///
+/// The current project's people, by join time.
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "list_members",
+    security(("bearer" = ["project_settings:read"])),
+    responses((status = 200, description = "The members.", body = MemberList)),
+)]
 #[get("/v1/members")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
     let mut conn = state.pool.get().await?;
     let all = users::members(&mut conn, auth.project_id).await?;
-    let data: Vec<Value> = all
-        .iter()
-        .map(|(u, role, joined)| {
-            json!({
-                "id": u.id, "email": u.email,
-                "display_name": u.display_name.clone().unwrap_or_else(|| u.email.split('@').next().unwrap_or("").to_owned()),
-                "role": role, "joined_at": utc_offset(joined), "last_active": u.last_login_at.as_ref().map(utc_offset),
-                "mfa_enabled": u.mfa_enabled,
-            })
+    let data = all
+        .into_iter()
+        .map(|(u, role, joined)| MemberView {
+            id: u.id,
+            display_name: u
+                .display_name
+                .clone()
+                .unwrap_or_else(|| u.email.split('@').next().unwrap_or("").to_owned()),
+            email: u.email,
+            role,
+            joined_at: utc_offset(&joined),
+            last_active: u.last_login_at.as_ref().map(utc_offset),
+            mfa_enabled: u.mfa_enabled,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(MemberList { data }))
 }
 
-/// `POST /v1/members`: adds a registered user at once; anyone else gets
-/// an invitation that becomes a membership when they register.
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+/// `POST /v1/members`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+#[serde(deny_unknown_fields)]
+pub struct Invite {
+    /// Trimmed and lower-cased, then it must look like `name@host.tld`
+    /// (400 `Invalid email format`).
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\s*$"
+    )]
+    email: String,
+    /// Must be below the caller's own role (a `*` key counts as owner, any
+    /// other key as admin).
+    role: AssignableRole,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Invited {
+    /// `added` (a registered user joined at once) or `invited` (they join
+    /// when they register).
+    pub status: String,
+    pub email: String,
+    pub role: String,
+}
+
+/// Invite a member
+///
+/// Adds a registered user at once; anyone else gets an invitation that
+/// becomes a membership when they register.
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "invite_member",
+    security(("bearer" = ["project_settings:write"])),
+    request_body = Invite,
+    responses(
+        (status = 201, description = "Added or invited.", body = Invited),
+        (status = 400, description = "`Invalid email format`."),
+        (status = 409, description = "`User is already a member of this project`."),
+    ),
+)]
 #[post("/v1/members")]
 pub async fn invite(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
@@ -83,27 +168,68 @@ pub async fn invite(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
             Ok(status)
         })
         .await?;
-    Ok(HttpResponse::Created().json(json!({ "status": status, "email": email, "role": role })))
+    Ok(HttpResponse::Created().json(Invited {
+        status: status.into(),
+        email,
+        role,
+    }))
 }
 
-/// `GET /v1/members/pending`
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+/// An invitation not yet taken up.
+#[derive(Serialize, ToSchema)]
+pub struct InvitationView {
+    pub email: String,
+    pub role: String,
+    pub invited_at: String,
+    /// Always `pending`.
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvitationList {
+    /// Oldest first.
+    pub data: Vec<InvitationView>,
+}
+
+/// List pending invitations
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "list_invitations",
+    security(("bearer" = ["project_settings:read"])),
+    responses((status = 200, description = "The invitations.", body = InvitationList)),
+)]
 #[get("/v1/members/pending")]
 pub async fn pending(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
     let mut conn = state.pool.get().await?;
-    let data: Vec<Value> = users::invitations(&mut conn, auth.project_id)
+    let data = users::invitations(&mut conn, auth.project_id)
         .await?
-        .iter()
-        .map(|(email, role, at)| {
-            json!({"email": email, "role": role, "invited_at": utc_offset(at), "status": "pending"})
+        .into_iter()
+        .map(|(email, role, at)| InvitationView {
+            email,
+            role,
+            invited_at: utc_offset(&at),
+            status: "pending".into(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(InvitationList { data }))
 }
 
-/// `DELETE /v1/members/pending/{email}`
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[derive(Serialize, ToSchema)]
+pub struct InvitationRevoked {
+    /// `revoked`.
+    pub status: String,
+    pub email: String,
+}
+
+/// Revoke an invitation
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "revoke_invitation",
+    security(("bearer" = ["project_settings:write"])),
+    params(("email" = String, Path, description = "The invited address (any case).")),
+    responses((status = 200, description = "Revoked.", body = InvitationRevoked)),
+)]
 #[delete("/v1/members/pending/{email}")]
 pub async fn revoke_invitation(
     auth: Auth,
@@ -120,11 +246,39 @@ pub async fn revoke_invitation(
         audit::record(conn, &auth, Event::new("member.invite_revoke", "member", &email)).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "revoked", "email": email })))
+    Ok(HttpResponse::Ok().json(InvitationRevoked {
+        status: "revoked".into(),
+        email,
+    }))
 }
 
-/// `PATCH /v1/members/{user_id}`
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+/// A new role.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: `role_field` reads the body
+pub struct RoleChange {
+    /// Must be below the caller's own role.
+    role: AssignableRole,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleChanged {
+    /// `updated`.
+    pub status: String,
+    pub role: String,
+}
+
+/// Change a member's role
+///
+/// The caller must outrank both the member's current role and the new one;
+/// nobody changes the owner's role or their own.
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "change_member_role",
+    security(("bearer" = ["project_settings:write"])),
+    params(("user_id" = Uuid, Path, description = "The member's user id.")),
+    request_body = RoleChange,
+    responses((status = 200, description = "Changed.", body = RoleChanged)),
+)]
 #[patch("/v1/members/{user_id}")]
 pub async fn change_role(
     auth: Auth,
@@ -138,11 +292,23 @@ pub async fn change_role(
     let user_id = path.into_inner();
     let mut conn = state.pool.get().await?;
     set_role(&mut conn, &auth, user_id, &role).await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "updated", "role": role })))
+    Ok(HttpResponse::Ok().json(RoleChanged {
+        status: "updated".into(),
+        role,
+    }))
 }
 
-/// `DELETE /v1/members/{user_id}`
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+/// Remove a member
+///
+/// The caller must outrank the member; nobody removes the owner or
+/// themself.
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "remove_member",
+    security(("bearer" = ["project_settings:write"])),
+    params(("user_id" = Uuid, Path, description = "The member's user id.")),
+    responses((status = 204, description = "Removed.")),
+)]
 #[delete("/v1/members/{user_id}")]
 pub async fn remove(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
@@ -151,8 +317,27 @@ pub async fn remove(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /v1/members/{user_id}/reset-password`
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[derive(Serialize, ToSchema)]
+pub struct MemberPasswordReset {
+    /// `password_reset`.
+    pub status: String,
+    /// A one-time password the member must change at next login.
+    pub temporary_password: String,
+    pub email: String,
+    pub message: String,
+}
+
+/// Reset a member's password
+///
+/// Sets a one-time password the member must change at next login and signs
+/// them out everywhere. The caller must outrank the member.
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "reset_member_password",
+    security(("bearer" = ["project_settings:write"])),
+    params(("user_id" = Uuid, Path, description = "The member's user id.")),
+    responses((status = 200, description = "The temporary password (shown once).", body = MemberPasswordReset)),
+)]
 #[post("/v1/members/{user_id}/reset-password")]
 pub async fn reset_password(
     auth: Auth,
@@ -163,15 +348,32 @@ pub async fn reset_password(
     let mut conn = state.pool.get().await?;
     let (user, _) = target(&mut conn, &auth, path.into_inner(), "reset the password of").await?;
     let temporary = force_reset(&state, &mut conn, &auth, user.id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "status": "password_reset", "temporary_password": temporary, "email": user.email,
-        "message": "User must change password on next login",
-    })))
+    Ok(HttpResponse::Ok().json(MemberPasswordReset {
+        status: "password_reset".into(),
+        temporary_password: temporary,
+        email: user.email,
+        message: "User must change password on next login".into(),
+    }))
 }
 
-/// `POST /v1/members/{user_id}/disable-mfa`: for a member who lost their
-/// authenticator and recovery codes.
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[derive(Serialize, ToSchema)]
+pub struct MemberMfaDisabled {
+    /// `mfa_disabled`.
+    pub status: String,
+    pub email: String,
+}
+
+/// Turn off a member's MFA
+///
+/// For a member who lost their authenticator and recovery codes. The caller
+/// must outrank the member.
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "disable_member_mfa",
+    security(("bearer" = ["project_settings:write"])),
+    params(("user_id" = Uuid, Path, description = "The member's user id.")),
+    responses((status = 200, description = "MFA is off.", body = MemberMfaDisabled)),
+)]
 #[post("/v1/members/{user_id}/disable-mfa")]
 pub async fn disable_mfa(
     auth: Auth,
@@ -188,13 +390,35 @@ pub async fn disable_mfa(
             Ok::<_, ApiError>(user.email)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "mfa_disabled", "email": email })))
+    Ok(HttpResponse::Ok().json(MemberMfaDisabled {
+        status: "mfa_disabled".into(),
+        email,
+    }))
 }
 
-/// `POST /v1/members/{user_id}/transfer-ownership`: offers the project to
-/// one of its admins, who must accept. A `*` key offers on the current
-/// owner's behalf, so the CLI's `admin transfer-ownership` works.
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+#[derive(Serialize, ToSchema)]
+pub struct TransferOffered {
+    /// `transfer_pending`.
+    pub status: String,
+    /// Accept or reject it at `/v1/ownership-transfers/{id}`.
+    pub transfer_id: Uuid,
+}
+
+/// Offer ownership to an admin
+///
+/// Offers the project to one of its admins, who must accept. Only the owner
+/// (by session) may, or a key with `*` on the current owner's behalf (the
+/// CLI's `admin transfer-ownership`). A new offer replaces an open one.
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "offer_ownership",
+    security(("bearer" = ["*"])),
+    params(("user_id" = Uuid, Path, description = "The admin's user id.")),
+    responses(
+        (status = 200, description = "Offered.", body = TransferOffered),
+        (status = 400, description = "The member is not an admin, or is already the owner."),
+    ),
+)]
 #[post("/v1/members/{user_id}/transfer-ownership")]
 pub async fn transfer_ownership(
     auth: Auth,
@@ -233,5 +457,8 @@ pub async fn transfer_ownership(
             Ok::<_, ApiError>(t)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "transfer_pending", "transfer_id": transfer.id })))
+    Ok(HttpResponse::Ok().json(TransferOffered {
+        status: "transfer_pending".into(),
+        transfer_id: transfer.id,
+    }))
 }

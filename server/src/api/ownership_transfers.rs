@@ -4,9 +4,12 @@
 use actix_web::{get, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
-use serde_json::{json, Value};
+use serde_json::json;
 use strathon_schema::{ownership, users};
 use uuid::Uuid;
+
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::params::utc_offset;
 use crate::audit::{self, Event};
@@ -21,32 +24,80 @@ async fn open_offer(conn: &mut AsyncPgConnection, id: Uuid) -> Result<ownership:
         .ok_or_else(|| ApiError::NotFound("Transfer not found".into()))
 }
 
-/// `GET /v1/ownership-transfers/pending`: offers addressed to the caller.
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+/// An ownership offer addressed to the caller.
+#[derive(Serialize, ToSchema)]
+pub struct TransferView {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    /// The owner who offered.
+    pub from_user_id: Uuid,
+    pub created_at: String,
+    /// The offering owner's display name and email.
+    pub display_name: Option<String>,
+    pub email: String,
+    pub project_name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TransferList {
+    pub data: Vec<TransferView>,
+}
+
+/// List ownership offers to me
+///
+/// Offers addressed to the signed-in user, in any of their projects. An API
+/// key has no user and gets an empty list.
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "list_ownership_offers",
+    security(("bearer" = ["audit:read"])),
+    responses((status = 200, description = "The offers.", body = TransferList)),
+)]
 #[get("/v1/ownership-transfers/pending")]
 pub async fn pending(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
     let Some(user_id) = auth.user_id() else {
-        return Ok(HttpResponse::Ok().json(json!({ "data": [] })));
+        return Ok(HttpResponse::Ok().json(TransferList { data: Vec::new() }));
     };
     let mut conn = state.pool.get().await?;
-    let data: Vec<Value> = ownership::addressed_to(&mut conn, user_id)
+    let data = ownership::addressed_to(&mut conn, user_id)
         .await?
         .into_iter()
-        .map(|(t, display_name, email, project_name)| {
-            json!({
-                "id": t.id, "project_id": t.project_id, "from_user_id": t.from_user_id,
-                "created_at": utc_offset(&t.created_at), "display_name": display_name, "email": email,
-                "project_name": project_name,
-            })
+        .map(|(t, display_name, email, project_name)| TransferView {
+            id: t.id,
+            project_id: t.project_id,
+            from_user_id: t.from_user_id,
+            created_at: utc_offset(&t.created_at),
+            display_name,
+            email,
+            project_name,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(TransferList { data }))
 }
 
-/// `POST /v1/ownership-transfers/{id}/accept`: the recipient becomes owner
-/// and the offering owner an admin, provided they still own the project.
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+/// What became of an offer.
+#[derive(Serialize, ToSchema)]
+pub struct TransferOutcome {
+    /// `ownership_transferred` or `rejected`.
+    pub status: String,
+}
+
+/// Accept an ownership offer
+///
+/// The recipient (by session, in the offer's project) becomes owner and the
+/// offering owner an admin, provided they still own the project.
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "accept_ownership_offer",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The offer's id.")),
+    responses(
+        (status = 200, description = "`ownership_transferred`.", body = TransferOutcome),
+        (status = 400, description = "`Transfer is for a different project` than the session's `X-Project-Id`."),
+        (status = 409, description = "The offering owner no longer owns the project."),
+    ),
+)]
 #[post("/v1/ownership-transfers/{id}/accept")]
 pub async fn accept(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -72,11 +123,21 @@ pub async fn accept(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid
         .await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ownership_transferred" })))
+    Ok(HttpResponse::Ok().json(TransferOutcome {
+        status: "ownership_transferred".into(),
+    }))
 }
 
-/// `POST /v1/ownership-transfers/{id}/reject`: either side withdraws.
-#[utoipa::path(tag = "Members", responses((status = 200, description = "OK")))]
+/// Reject or withdraw an ownership offer
+///
+/// Either side (by session) closes the offer.
+#[utoipa::path(
+    tag = "Members",
+    operation_id = "reject_ownership_offer",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The offer's id.")),
+    responses((status = 200, description = "`rejected`.", body = TransferOutcome)),
+)]
 #[post("/v1/ownership-transfers/{id}/reject")]
 pub async fn reject(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -93,5 +154,7 @@ pub async fn reject(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid
         audit::record(conn, &auth, Event::new("ownership.reject", "ownership_transfer", t.id)).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "rejected" })))
+    Ok(HttpResponse::Ok().json(TransferOutcome {
+        status: "rejected".into(),
+    }))
 }

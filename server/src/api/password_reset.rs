@@ -7,9 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use diesel_async::AsyncConnection as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 use strathon_schema::{password_resets, users};
 
+use super::auth::AccountMessage;
 use super::params::email_field;
 use super::params::object;
 use crate::accounts::password::{self, random, token_hash};
@@ -22,8 +23,35 @@ use crate::state::AppState;
 const SENT: &str = "If an account with that email exists, a reset link has been sent.";
 const TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
 
-/// `POST /v1/auth/reset-password/request` `{"email"}`: emails a reset token.
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// `POST /v1/auth/reset-password/request`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct ResetRequest {
+    /// Trimmed and lower-cased, then it must look like `name@host.tld`
+    /// (400 `Invalid email format`).
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\s*$"
+    )]
+    email: String,
+}
+
+/// Ask for a password reset email
+///
+/// Mails a one-hour reset token when the address has an active account; the
+/// answer is the same either way. Needs SMTP (`STRATHON_SMTP_HOST`), else
+/// 501. Limited to a few requests a minute per client. No credential needed.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "request_password_reset",
+    security(()),
+    request_body = ResetRequest,
+    responses(
+        (status = 200, description = "`If an account with that email exists, a reset link has been sent.`", body = AccountMessage),
+        (status = 400, description = "`Invalid email format`."),
+        (status = 501, description = "Email is not configured: use the admin reset or `strathon admin reset-password`."),
+    ),
+)]
 #[post("/v1/auth/reset-password/request")]
 pub async fn request(
     req: HttpRequest,
@@ -33,8 +61,20 @@ pub async fn request(
     send_reset_token(req, state, body).await
 }
 
-/// `POST /v1/auth/password-reset-request`: the original's other name for `request`.
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// Ask for a password reset email (alias)
+///
+/// The original's other name for `POST /v1/auth/reset-password/request`.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "request_password_reset_legacy",
+    security(()),
+    request_body = ResetRequest,
+    responses(
+        (status = 200, description = "`If an account with that email exists, a reset link has been sent.`", body = AccountMessage),
+        (status = 400, description = "`Invalid email format`."),
+        (status = 501, description = "Email is not configured: use the admin reset or `strathon admin reset-password`."),
+    ),
+)]
 #[post("/v1/auth/password-reset-request")]
 pub async fn request_legacy(
     req: HttpRequest,
@@ -79,11 +119,34 @@ async fn send_reset_token(
             }
         });
     }
-    Ok(HttpResponse::Ok().json(json!({ "message": SENT })))
+    Ok(HttpResponse::Ok().json(AccountMessage { message: SENT.into() }))
 }
 
-/// `POST /v1/auth/reset-password/confirm` `{"token", "new_password"}`.
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// `POST /v1/auth/reset-password/confirm`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct ResetConfirm {
+    /// The token from the email.
+    token: String,
+    /// At least 8 characters with a letter, a digit and another character.
+    new_password: String,
+}
+
+/// Reset a password with an emailed token
+///
+/// Sets the new password when the token is valid, unused and unexpired,
+/// lifts a lockout and signs the user out everywhere. The token is the
+/// credential.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "confirm_password_reset",
+    security(()),
+    request_body = ResetConfirm,
+    responses(
+        (status = 200, description = "`Password reset successfully. All sessions invalidated.`", body = AccountMessage),
+        (status = 400, description = "`Invalid or expired reset token`, or the new password is too weak."),
+    ),
+)]
 #[post("/v1/auth/reset-password/confirm")]
 pub async fn confirm(
     req: HttpRequest,
@@ -93,8 +156,19 @@ pub async fn confirm(
     reset_with_token(req, state, body).await
 }
 
-/// `POST /v1/auth/password-reset`: the original's other name for `confirm`.
-#[utoipa::path(tag = "Accounts", responses((status = 200, description = "OK")))]
+/// Reset a password with an emailed token (alias)
+///
+/// The original's other name for `POST /v1/auth/reset-password/confirm`.
+#[utoipa::path(
+    tag = "Accounts",
+    operation_id = "confirm_password_reset_legacy",
+    security(()),
+    request_body = ResetConfirm,
+    responses(
+        (status = 200, description = "`Password reset successfully. All sessions invalidated.`", body = AccountMessage),
+        (status = 400, description = "`Invalid or expired reset token`, or the new password is too weak."),
+    ),
+)]
 #[post("/v1/auth/password-reset")]
 pub async fn confirm_legacy(
     req: HttpRequest,
@@ -133,5 +207,7 @@ async fn reset_with_token(
         audit::record_for_account(conn, user_id, None, &meta, event).await
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "message": "Password reset successfully. All sessions invalidated." })))
+    Ok(HttpResponse::Ok().json(AccountMessage {
+        message: "Password reset successfully. All sessions invalidated.".into(),
+    }))
 }
