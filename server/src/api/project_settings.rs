@@ -5,8 +5,10 @@
 
 use actix_web::{get, patch};
 use actix_web::{web, HttpResponse};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use strathon_schema::settings::{self, Changes, Settings};
+use utoipa::ToSchema;
 
 use diesel_async::AsyncConnection as _;
 
@@ -15,14 +17,42 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn render(s: &Settings) -> Value {
-    json!({
-        "intervention_default_action": s.intervention_default_action,
-        "trace_retention_days": s.trace_retention_days,
-    })
+/// What an unmatched tool call gets.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: `parse_changes` checks the value
+#[schema(rename_all = "lowercase")]
+pub enum DefaultAction {
+    Allow,
+    Block,
 }
 
-#[utoipa::path(tag = "Settings", responses((status = 200, description = "OK")))]
+/// The project's settings as scripts read them.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProjectSettings)]
+pub struct SettingsView {
+    /// `allow` or `block`: what a tool call no policy matches gets.
+    pub intervention_default_action: String,
+    /// How long traces are kept.
+    pub trace_retention_days: i32,
+}
+
+fn render(s: &Settings) -> Value {
+    serde_json::to_value(SettingsView {
+        intervention_default_action: s.intervention_default_action.clone(),
+        trace_retention_days: s.trace_retention_days,
+    })
+    .expect("settings serialize")
+}
+
+/// Read project settings
+///
+/// The default action for unmatched tool calls and the trace retention.
+#[utoipa::path(
+    tag = "Settings",
+    operation_id = "get_project_settings",
+    security(("bearer" = ["project_settings:read"])),
+    responses((status = 200, description = "The settings.", body = SettingsView)),
+)]
 #[get("/v1/project/settings")]
 pub async fn get(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
@@ -31,7 +61,32 @@ pub async fn get(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse,
     Ok(HttpResponse::Ok().json(render(&current)))
 }
 
-#[utoipa::path(tag = "Settings", responses((status = 200, description = "OK")))]
+/// `PATCH /v1/project/settings`: the keys to change; any other key is
+/// `400 unknown settings keys: [...]`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: `parse_changes` reads the body
+pub struct SettingsPatch {
+    #[serde(default)]
+    intervention_default_action: DefaultAction,
+    /// 1 to 3650 (400 otherwise).
+    #[serde(default)]
+    trace_retention_days: i64,
+}
+
+/// Change project settings
+///
+/// Changes the keys given; agents see the new default action at their next
+/// sync.
+#[utoipa::path(
+    tag = "Settings",
+    operation_id = "update_project_settings",
+    security(("bearer" = ["project_settings:write"])),
+    request_body = SettingsPatch,
+    responses(
+        (status = 200, description = "The settings now.", body = SettingsView),
+        (status = 400, description = "An unknown key, a default action other than `allow`/`block`, or a retention outside 1 to 3650 days."),
+    ),
+)]
 #[patch("/v1/project/settings")]
 pub async fn patch(
     auth: Auth,
@@ -56,19 +111,61 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(render(&updated)))
 }
 
-/// The `/v1/settings` view.
-fn view(project: &strathon_schema::projects::Project, s: &Settings) -> Value {
-    json!({
-        "project_name": project.name,
-        "project_slug": project.slug,
-        "retention": {"traces_days": s.trace_retention_days},
-        "pii_redaction_enabled": s.pii_redaction_enabled,
-        "content_capture_enabled": s.content_capture_enabled,
-        "intervention_default_action": s.intervention_default_action,
-    })
+#[derive(Serialize, ToSchema)]
+pub struct Retention {
+    pub traces_days: i32,
 }
 
-#[utoipa::path(tag = "Settings", responses((status = 200, description = "OK")))]
+/// The project's settings as the dashboard edits them.
+#[derive(Serialize, ToSchema)]
+#[schema(as = DashboardSettings)]
+pub struct DashboardSettingsView {
+    pub project_name: String,
+    pub project_slug: String,
+    pub retention: Retention,
+    /// PII is redacted from span attributes before they are stored.
+    pub pii_redaction_enabled: bool,
+    /// Prompts and completions are kept in spans.
+    pub content_capture_enabled: bool,
+    /// `allow` or `block`.
+    pub intervention_default_action: String,
+}
+
+/// The dashboard's settings after a change.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation of `view_patch`'s answer
+pub struct DashboardSettingsUpdated {
+    #[serde(flatten)]
+    settings: DashboardSettingsView,
+    /// `updated`.
+    status: String,
+}
+
+/// The `/v1/settings` view.
+fn view(project: &strathon_schema::projects::Project, s: &Settings) -> Value {
+    serde_json::to_value(DashboardSettingsView {
+        project_name: project.name.clone(),
+        project_slug: project.slug.clone(),
+        retention: Retention {
+            traces_days: s.trace_retention_days,
+        },
+        pii_redaction_enabled: s.pii_redaction_enabled,
+        content_capture_enabled: s.content_capture_enabled,
+        intervention_default_action: s.intervention_default_action.clone(),
+    })
+    .expect("settings serialize")
+}
+
+/// Read the dashboard's settings
+///
+/// The project's name and slug with its retention, PII redaction, content
+/// capture and default action.
+#[utoipa::path(
+    tag = "Settings",
+    operation_id = "get_settings",
+    security(("bearer" = ["audit:read"])),
+    responses((status = 200, description = "The settings.", body = DashboardSettingsView)),
+)]
 #[get("/v1/settings")]
 pub async fn view_get(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
@@ -80,9 +177,45 @@ pub async fn view_get(auth: Auth, state: web::Data<AppState>) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(view(&project, &current)))
 }
 
-/// `PATCH /v1/settings`. Unlike the original (which let a bad default action
-/// reach the database), every value is checked and refused with a 4xx.
-#[utoipa::path(tag = "Settings", responses((status = 200, description = "OK")))]
+/// `retention` of `PATCH /v1/settings`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: `view_patch` reads the body
+pub struct RetentionPatch {
+    /// 1 to 3650 (400 otherwise).
+    #[serde(default)]
+    traces_days: i64,
+}
+
+/// `PATCH /v1/settings`: the fields to change.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: `view_patch` reads the body
+#[serde(deny_unknown_fields)]
+pub struct DashboardSettingsPatch {
+    /// Renames the project (trimmed, not blank).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    project_name: Option<String>,
+    retention: Option<RetentionPatch>,
+    pii_redaction_enabled: Option<bool>,
+    content_capture_enabled: Option<bool>,
+    #[serde(default)]
+    intervention_default_action: DefaultAction,
+}
+
+/// Change the dashboard's settings
+///
+/// Changes the fields given. Unlike the original (which let a bad default
+/// action reach the database), every value is checked and refused with a
+/// 4xx.
+#[utoipa::path(
+    tag = "Settings",
+    operation_id = "update_settings",
+    security(("bearer" = ["project_settings:write"])),
+    request_body = DashboardSettingsPatch,
+    responses(
+        (status = 200, description = "The settings now.", body = DashboardSettingsUpdated),
+        (status = 400, description = "A default action other than `allow`/`block`, or a retention outside 1 to 3650 days."),
+    ),
+)]
 #[patch("/v1/settings")]
 pub async fn view_patch(
     auth: Auth,

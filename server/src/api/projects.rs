@@ -8,6 +8,10 @@ use serde_json::{json, Value};
 use strathon_schema::api_keys::{self, Creation};
 use strathon_schema::projects::{self, Project};
 
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
 use super::params::object;
 use super::params::{self, Params};
 use crate::audit::{self, Event};
@@ -15,11 +19,47 @@ use crate::auth::{scope, Auth, Confirmed};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// A project of the caller's organization. `api_key` and `api_key_scopes`
+/// are set only in the answer to its creation, `resource_counts` never here
+/// (see `GET /v1/projects/{slug}`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Project)]
+pub struct ProjectView {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    /// The project's first API key, shown once at creation.
+    pub api_key: Option<String>,
+    pub api_key_scopes: Option<Vec<String>>,
+    pub created_at: String,
+    pub deleted_at: Option<String>,
+    pub resource_counts: Option<ResourceCounts>,
+}
+
+/// What a project holds.
+#[derive(Serialize, ToSchema)]
+pub struct ResourceCounts {
+    /// Live keys.
+    pub api_keys: i64,
+    pub policies: i64,
+    pub traces: i64,
+}
+
+fn view(p: &Project) -> ProjectView {
+    ProjectView {
+        id: p.id,
+        name: p.name.clone(),
+        slug: p.slug.clone(),
+        api_key: None,
+        api_key_scopes: None,
+        created_at: super::params::utc_offset(&p.created_at),
+        deleted_at: p.deleted_at.as_ref().map(super::params::utc_offset),
+        resource_counts: None,
+    }
+}
+
 fn render(p: &Project) -> Value {
-    json!({
-        "id": p.id, "name": p.name, "slug": p.slug, "api_key": null, "api_key_scopes": null,
-        "created_at": super::params::utc_offset(&p.created_at), "deleted_at": p.deleted_at.as_ref().map(super::params::utc_offset), "resource_counts": null,
-    })
+    serde_json::to_value(view(p)).expect("a project serializes")
 }
 
 async fn caller_org(conn: &mut strathon_schema::AsyncPgConnection, auth: &Auth) -> Result<uuid::Uuid, ApiError> {
@@ -39,7 +79,35 @@ fn valid_slug(slug: &str) -> bool {
         && bytes[bytes.len() - 1] != b'-'
 }
 
-#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+/// `POST /v1/projects`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct ProjectCreate {
+    #[schema(min_length = 1, max_length = 200)]
+    name: String,
+    /// Lower-case letters, digits and hyphens, not at either end; unique
+    /// among the organization's live projects.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")]
+    slug: String,
+}
+
+/// Create a project
+///
+/// In the caller's organization, with default settings and a first API key
+/// (`<slug>-default-key`, the default scopes) whose raw value is in the
+/// answer, once.
+#[utoipa::path(
+    tag = "Projects",
+    operation_id = "create_project",
+    security(("bearer" = ["projects:manage"])),
+    request_body = ProjectCreate,
+    responses(
+        (status = 201, description = "The project and its first key.", body = ProjectView,
+            links(("GetProject" = (operation_id = "get_project", parameters(("slug" = "$response.body#/slug")))))),
+        (status = 400, description = "The slug breaks its rules, or the caller's organization cannot be resolved."),
+        (status = 409, description = "A live project of the organization has that slug."),
+    ),
+)]
 #[post("/v1/projects")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECTS_MANAGE)?;
@@ -89,13 +157,31 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
             Ok((p, k))
         })
         .await?;
-    let mut body = render(&project);
-    body["api_key"] = json!(minted.raw);
-    body["api_key_scopes"] = json!(key.scopes);
+    let mut body = view(&project);
+    body.api_key = Some(minted.raw);
+    body.api_key_scopes = Some(key.scopes);
     Ok(HttpResponse::Created().json(body))
 }
 
-#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+#[derive(Serialize, ToSchema)]
+pub struct ProjectList {
+    /// By name.
+    pub data: Vec<ProjectView>,
+}
+
+/// List projects
+///
+/// The projects of the caller's organization, by name.
+#[utoipa::path(
+    tag = "Projects",
+    operation_id = "list_projects",
+    security(("bearer" = ["projects:manage"])),
+    params(("include_deleted" = Option<bool>, Query, description = "Also list deleted projects.")),
+    responses(
+        (status = 200, description = "The projects.", body = ProjectList),
+        (status = 400, description = "The caller's organization cannot be resolved."),
+    ),
+)]
 #[get("/v1/projects")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECTS_MANAGE)?;
@@ -103,7 +189,9 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     let mut conn = state.pool.get().await?;
     let org = caller_org(&mut conn, &auth).await?;
     let all = projects::list(&mut conn, org, include_deleted).await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(ProjectList {
+        data: all.iter().map(view).collect(),
+    }))
 }
 
 async fn by_slug(conn: &mut strathon_schema::AsyncPgConnection, auth: &Auth, slug: &str) -> Result<Project, ApiError> {
@@ -113,20 +201,74 @@ async fn by_slug(conn: &mut strathon_schema::AsyncPgConnection, auth: &Auth, slu
         .ok_or_else(|| ApiError::NotFound("project not found".into()))
 }
 
-#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+/// A project with what it holds.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectDetail {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub created_at: String,
+    pub resource_counts: ResourceCounts,
+}
+
+/// Read a project
+#[utoipa::path(
+    tag = "Projects",
+    operation_id = "get_project",
+    security(("bearer" = ["projects:manage"])),
+    params(("slug" = String, Path, description = "The project's slug.")),
+    responses(
+        (status = 200, description = "The project.", body = ProjectDetail),
+        (status = 400, description = "The caller's organization cannot be resolved."),
+    ),
+)]
 #[get("/v1/projects/{slug}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECTS_MANAGE)?;
     let mut conn = state.pool.get().await?;
     let p = by_slug(&mut conn, &auth, &path).await?;
     let (keys, policies, traces) = projects::resource_counts(&mut conn, p.id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": p.id, "name": p.name, "slug": p.slug, "created_at": super::params::utc_offset(&p.created_at),
-        "resource_counts": {"api_keys": keys, "policies": policies, "traces": traces},
-    })))
+    Ok(HttpResponse::Ok().json(ProjectDetail {
+        id: p.id,
+        created_at: super::params::utc_offset(&p.created_at),
+        name: p.name,
+        slug: p.slug,
+        resource_counts: ResourceCounts {
+            api_keys: keys,
+            policies,
+            traces,
+        },
+    }))
 }
 
-#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+/// `PATCH /v1/projects/{slug}`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct ProjectRename {
+    /// The new name; absent or null is `400 nothing to update`.
+    #[schema(min_length = 1, max_length = 200)]
+    name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProjectRenamed {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+}
+
+/// Rename a project
+#[utoipa::path(
+    tag = "Projects",
+    operation_id = "rename_project",
+    security(("bearer" = ["projects:manage"])),
+    params(("slug" = String, Path, description = "The project's slug.")),
+    request_body = ProjectRename,
+    responses(
+        (status = 200, description = "The project, renamed.", body = ProjectRenamed),
+        (status = 400, description = "`nothing to update` (no name), or the caller's organization cannot be resolved."),
+    ),
+)]
 #[patch("/v1/projects/{slug}")]
 pub async fn patch(
     auth: Auth,
@@ -156,10 +298,34 @@ pub async fn patch(
             Ok::<_, ApiError>(renamed)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": renamed.id, "name": renamed.name, "slug": renamed.slug })))
+    Ok(HttpResponse::Ok().json(ProjectRenamed {
+        id: renamed.id,
+        name: renamed.name,
+        slug: renamed.slug,
+    }))
 }
 
-#[utoipa::path(tag = "Projects", responses((status = 200, description = "OK")))]
+/// Delete a project
+///
+/// Soft: the project is marked deleted and its keys stop working. The last
+/// live project of the organization cannot be deleted. A session must prove
+/// its user again with `X-Confirm-Password` or `X-Confirm-MFA` (403
+/// otherwise); an API key needs neither.
+#[utoipa::path(
+    tag = "Projects",
+    operation_id = "delete_project",
+    security(("bearer" = ["projects:manage"])),
+    params(
+        ("slug" = String, Path, description = "The project's slug."),
+        ("X-Confirm-Password" = Option<String>, Header, description = "Sessions: the user's password."),
+        ("X-Confirm-MFA" = Option<String>, Header, description = "Sessions: a current authenticator code, instead of the password."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "The caller's organization cannot be resolved."),
+        (status = 409, description = "It is the organization's last live project."),
+    ),
+)]
 #[delete("/v1/projects/{slug}")]
 pub async fn delete(
     Confirmed(auth): Confirmed,
