@@ -13,7 +13,72 @@ use crate::error::ApiError;
 use crate::inventory::{self, Subject};
 use crate::state::AppState;
 
-#[utoipa::path(tag = "Agents", responses((status = 200, description = "OK")))]
+/// An agent in the inventory.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `inventory::json`
+pub struct InventoryAgent {
+    agent_name: String,
+    first_seen: String,
+    last_active: String,
+    total_spans: i64,
+    /// Decimal string, USD.
+    total_cost_usd: String,
+    total_tool_calls: i64,
+    interventions: i64,
+    tools: Vec<String>,
+    models: Vec<String>,
+    policies_covering: i64,
+    has_budget: bool,
+    has_approval_policy: bool,
+    /// `high`, `medium` or `low`.
+    risk_score: String,
+    risk_factors: Vec<String>,
+}
+
+/// A tool or model, and the agents that used it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `inventory::json`
+pub struct InventoryItem {
+    name: String,
+    agents: Vec<String>,
+}
+
+/// The agents, tools and models a project ran.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `inventory::json`
+pub struct Inventory {
+    generated_at: String,
+    project_id: uuid::Uuid,
+    project_name: String,
+    lookback_days: i64,
+    agent_count: i64,
+    agents: Vec<InventoryAgent>,
+    tools: Vec<InventoryItem>,
+    models: Vec<InventoryItem>,
+}
+
+/// The agent inventory
+///
+/// The agents, tools and models the project ran in the last `days` days,
+/// and how well each agent is governed; as JSON, or with
+/// `format=cyclonedx` as a CycloneDX 1.5 AI bill of materials (a file
+/// download).
+#[utoipa::path(
+    tag = "Agents",
+    operation_id = "get_agent_inventory",
+    security(("bearer" = ["traces:read"])),
+    params(
+        ("format" = Option<String>, Query, description = "`json` (default) or `cyclonedx` (any case)."),
+        ("days" = Option<i64>, Query, minimum = 1, maximum = 365, description = "Look back this many days (default 30)."),
+    ),
+    responses(
+        (status = 200, description = "The inventory.", content(
+            (Inventory = "application/json"),
+            (Object = "application/vnd.cyclonedx+json"),
+        )),
+        (status = 400, description = "`format` is neither `json` nor `cyclonedx`."),
+    ),
+)]
 #[get("/v1/agents/inventory")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;

@@ -13,6 +13,46 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+use super::views::ApprovalView;
+
+/// `POST /v1/approvals` (what the SDK sends when a `require_approval`
+/// policy matches).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct ApprovalCreate {
+    /// The policy that asked for approval (a UUID; not checked to exist).
+    #[schema(format = Uuid)]
+    policy_id: String,
+    policy_name: Option<String>,
+    span_name: Option<String>,
+    agent_name: Option<String>,
+    tool_name: Option<String>,
+    /// The tool's arguments as JSON text.
+    tool_args: Option<String>,
+    /// How long it may wait for a decision (default 300).
+    #[schema(minimum = 1, maximum = 2147483647)]
+    timeout_seconds: Option<i64>,
+    /// Approvals needed (default 1); the first deny vetoes.
+    #[schema(minimum = 1, maximum = 2147483647)]
+    approvers_required: Option<i64>,
+}
+
+/// An approval at the top level (what SDKs read) and again under `approval`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `wrapped`
+pub struct ApprovalAnswer {
+    #[schema(inline)]
+    #[serde(flatten)]
+    fields: ApprovalView,
+    approval: ApprovalView,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ApprovalList {
+    approvals: Vec<ApprovalView>,
+}
+
 const STATUSES: [&str; 4] = ["approved", "denied", "expired", "pending"];
 
 /// The approval at the top level and under `approval`: SDKs read either.
@@ -35,7 +75,22 @@ fn at_least_one(body: &Map<String, Value>, key: &str, default: i32) -> Result<i3
     }
 }
 
-#[utoipa::path(tag = "Approvals", responses((status = 200, description = "OK")))]
+/// Request an approval
+///
+/// What the SDK calls when a `require_approval` policy matches a tool
+/// call: the call waits until enough people approve it, one denies it, or
+/// it expires.
+#[utoipa::path(
+    tag = "Approvals",
+    operation_id = "create_approval",
+    security(("bearer" = ["traces:write"])),
+    request_body = ApprovalCreate,
+    responses(
+        (status = 201, description = "The approval, pending.", body = ApprovalAnswer,
+            links(("GetApproval" = (operation_id = "get_approval", parameters(("approval_id" = "$response.body#/id")))))),
+        (status = 400, description = "`policy_id` is missing or not a UUID."),
+    ),
+)]
 #[post("/v1/approvals")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_WRITE)?;
@@ -61,7 +116,23 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(wrapped(&created)))
 }
 
-#[utoipa::path(tag = "Approvals", responses((status = 200, description = "OK")))]
+/// List approvals
+///
+/// Newest first, optionally only those in one status.
+#[utoipa::path(
+    tag = "Approvals",
+    operation_id = "list_approvals",
+    security(("bearer" = ["policies:read"])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)."),
+        ("status_filter" = Option<String>, Query, description = "Only `pending`, `approved`, `denied` or `expired` ones."),
+        ("status" = Option<String>, Query, description = "The same as `status_filter` (the CLI's name); `status_filter` wins."),
+    ),
+    responses(
+        (status = 200, description = "The approvals.", body = ApprovalList),
+        (status = 400, description = "An unknown status."),
+    ),
+)]
 #[get("/v1/approvals")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
@@ -83,7 +154,19 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     Ok(HttpResponse::Ok().json(json!({ "approvals": found.iter().map(super::views::approval).collect::<Vec<_>>() })))
 }
 
-#[utoipa::path(tag = "Approvals", responses((status = 200, description = "OK")))]
+/// Read an approval
+///
+/// SDKs poll it while a tool call waits.
+#[utoipa::path(
+    tag = "Approvals",
+    operation_id = "get_approval",
+    security(("bearer" = ["policies:read"])),
+    params(("approval_id" = uuid::Uuid, Path, description = "The approval's id.")),
+    responses(
+        (status = 200, description = "The approval.", body = ApprovalAnswer),
+        (status = 400, description = "`approval_id` is not a UUID."),
+    ),
+)]
 #[get("/v1/approvals/{approval_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
@@ -95,7 +178,21 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(wrapped(&a)))
 }
 
-#[utoipa::path(tag = "Approvals", responses((status = 200, description = "OK")))]
+/// Approve a tool call
+///
+/// Adds the caller's vote; the approval becomes `approved` once enough
+/// people approved. Each caller votes once. Any body is ignored.
+#[utoipa::path(
+    tag = "Approvals",
+    operation_id = "approve_approval",
+    security(("bearer" = ["policies:write"])),
+    params(("approval_id" = uuid::Uuid, Path, description = "The approval's id.")),
+    responses(
+        (status = 200, description = "The approval with the vote counted.", body = ApprovalAnswer),
+        (status = 400, description = "`approval_id` is not a UUID."),
+        (status = 404, description = "No such approval, it is no longer pending, or the caller voted already."),
+    ),
+)]
 #[post("/v1/approvals/{approval_id}/approve")]
 pub async fn approve(
     auth: Auth,
@@ -105,7 +202,21 @@ pub async fn approve(
     decide(auth, state, path, "approved").await
 }
 
-#[utoipa::path(tag = "Approvals", responses((status = 200, description = "OK")))]
+/// Deny a tool call
+///
+/// The first deny decides: the approval becomes `denied`. Any body is
+/// ignored.
+#[utoipa::path(
+    tag = "Approvals",
+    operation_id = "deny_approval",
+    security(("bearer" = ["policies:write"])),
+    params(("approval_id" = uuid::Uuid, Path, description = "The approval's id.")),
+    responses(
+        (status = 200, description = "The denied approval.", body = ApprovalAnswer),
+        (status = 400, description = "`approval_id` is not a UUID."),
+        (status = 404, description = "No such approval, it is no longer pending, or the caller voted already."),
+    ),
+)]
 #[post("/v1/approvals/{approval_id}/deny")]
 pub async fn deny(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     decide(auth, state, path, "denied").await

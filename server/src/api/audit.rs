@@ -21,6 +21,8 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+use super::views::AuditEventView;
+
 /// Turns a parsed filter into SQL over the allow-listed columns; values are
 /// always bound, never spliced.
 fn to_sql(e: &Expr) -> Filter {
@@ -73,13 +75,115 @@ fn to_sql(e: &Expr) -> Filter {
     }
 }
 
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the page is built as JSON
+pub struct AuditEventPage {
+    /// Newest first.
+    data: Vec<AuditEventView>,
+    /// The same as `data` (the CLI reads it here).
+    events: Vec<AuditEventView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// Whether one event's hash is what its content and predecessor make it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct AuditEventVerdict {
+    valid: bool,
+    /// Null when there is no such event.
+    event_id: Option<Uuid>,
+    sequence_no: Option<i64>,
+    hmac_key_id: Option<i16>,
+    /// `event_not_found` or `row_hash_mismatch`; null when valid.
+    error: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct ChainBreak {
+    event_id: Uuid,
+    sequence_no: i64,
+    problem: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct BadAnchor {
+    anchor_at: String,
+    last_sequence: i64,
+}
+
+/// The whole chain checked.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct ChainVerdict {
+    valid: bool,
+    events_checked: i64,
+    /// The first event whose link or hash is wrong.
+    first_broken: Option<ChainBreak>,
+    anchors_checked: i64,
+    /// The first anchor whose Merkle root does not hold.
+    first_bad_anchor: Option<BadAnchor>,
+}
+
+/// A sealed Merkle root over a run of audit events.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: anchors are built as JSON
+pub struct AuditAnchor {
+    anchor_at: String,
+    last_sequence: i64,
+    /// Hex.
+    last_row_hash: String,
+    /// Hex.
+    merkle_root: String,
+    event_count: i32,
+    /// Always null: anchors are not signed.
+    signature: Option<String>,
+    /// Always null.
+    signing_key_id: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AuditAnchorList {
+    data: Vec<AuditAnchor>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AnchorStatus {
+    /// Whether any anchor was sealed.
+    anchored: bool,
+    /// When the newest was.
+    latest_at: Option<String>,
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Cursor {
     occurred_at: String,
     id: Uuid,
 }
 
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+/// List audit events
+///
+/// Newest first, optionally filtered, a page at a time (the next page's
+/// URL is also in the `Link` header). Reading the log is itself audited.
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "list_audit_events",
+    security(("bearer" = ["audit:read"])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 50)."),
+        ("filter" = Option<String>, Query, description = "A SCIM-style filter (RFC 7644 subset): `attr op value` with `eq`, `ne`, `co`, `sw`, `ew`, `gt`, `lt`, `ge`, `le`, joined by `and`, `or`, `not (…)` and parentheses; e.g. `action eq \"policy.create\" and occurred_at gt \"2026-01-01T00:00:00Z\"`. Attributes: `occurred_at`, `ingested_at`, `project_id`, `cascade_root_id`, `request_id`, `actor_type`, `actor_id`, `actor_display`, `action`, `action_category`, `outcome`, `reason`, `resource_type`, `resource_id`, `resource_parent`, `api_key_id`, `auth_method`."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+    ),
+    responses(
+        (status = 200, description = "A page of events.", body = AuditEventPage,
+            headers(("Link" = String, description = "`<…?cursor=…>; rel=\"next\"` when there is a next page."))),
+        (status = 400, description = "The filter does not parse, or the cursor is invalid."),
+    ),
+)]
 #[get("/v1/audit/events")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
@@ -136,7 +240,16 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     Ok(response.json(json!({ "data": data, "events": data, "next_cursor": next })))
 }
 
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+/// Read an audit event
+///
+/// Reading it is itself audited.
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "get_audit_event",
+    security(("bearer" = ["audit:read"])),
+    params(("event_id" = Uuid, Path, description = "The event's id.")),
+    responses((status = 200, description = "The event.", body = AuditEventView)),
+)]
 #[get("/v1/audit/events/{event_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
@@ -154,7 +267,18 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(super::views::audit_event(&event)))
 }
 
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+/// Verify an audit event
+///
+/// Recomputes the event's HMAC from its content and its predecessor's
+/// hash. An unknown event is not an error: it answers `valid: false` with
+/// `error: event_not_found`.
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "verify_audit_event",
+    security(("bearer" = ["audit:read"])),
+    params(("event_id" = Uuid, Path, description = "The event's id.")),
+    responses((status = 200, description = "The verdict.", body = AuditEventVerdict)),
+)]
 #[get("/v1/audit/events/{event_id}/verify")]
 pub async fn verify_one(
     auth: Auth,
@@ -174,10 +298,17 @@ pub async fn verify_one(
     })))
 }
 
-/// `GET /v1/audit/verify`: walks the project's whole chain: every row's hash
-/// recomputed, every `prev_hash` equal to its predecessor's `row_hash`, and
-/// every anchor's Merkle root recomputed from the rows it covers.
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+/// Verify the audit chain
+///
+/// Walks the project's whole chain: every event's hash recomputed, every
+/// `prev_hash` equal to its predecessor's `row_hash`, and every anchor's
+/// Merkle root recomputed from the events it covers.
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "verify_audit_chain",
+    security(("bearer" = ["audit:read"])),
+    responses((status = 200, description = "The verdict.", body = ChainVerdict)),
+)]
 #[get("/v1/audit/verify")]
 pub async fn verify_chain(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
@@ -208,7 +339,22 @@ pub async fn verify_chain(auth: Auth, state: web::Data<AppState>) -> Result<Http
     })))
 }
 
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+/// List audit anchors
+///
+/// The sealed Merkle roots over runs of audit events, newest first.
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "list_audit_anchors",
+    security(("bearer" = ["audit:read"])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)."),
+        ("since" = Option<String>, Query, description = "Only anchors sealed at or after this: nanoseconds since the epoch, or an ISO 8601 timestamp."),
+    ),
+    responses(
+        (status = 200, description = "The anchors.", body = AuditAnchorList),
+        (status = 400, description = "`since` is neither nanoseconds nor ISO 8601."),
+    ),
+)]
 #[get("/v1/audit/anchors")]
 pub async fn anchors(
     auth: Auth,
@@ -228,7 +374,15 @@ pub async fn anchors(
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
 
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+/// Audit anchoring status
+///
+/// Whether any anchor was sealed, and when the newest was.
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "get_audit_anchor_status",
+    security(("bearer" = ["audit:read"])),
+    responses((status = 200, description = "The status.", body = AnchorStatus)),
+)]
 #[get("/v1/audit/anchors/status")]
 pub async fn anchor_status(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;

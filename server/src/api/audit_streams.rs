@@ -18,6 +18,80 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// A destination that receives every audit event of chosen categories,
+/// in order, signed.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `render`
+pub struct AuditStream {
+    id: Uuid,
+    project_id: Uuid,
+    name: String,
+    url: String,
+    /// The webhook signing key deliveries are signed with; null: the
+    /// project's current one.
+    signing_key_id: Option<Uuid>,
+    enabled: bool,
+    /// Set when a delivery died; nothing more is sent until it is resumed.
+    paused_at: Option<String>,
+    pause_reason: Option<String>,
+    /// The audit categories it receives; null: all.
+    categories: Option<Vec<String>>,
+    created_at: String,
+    updated_at: String,
+    /// Deliveries not yet acknowledged (not on create).
+    backlog: Option<i64>,
+    /// The sequence number of the newest event the endpoint acknowledged
+    /// (not on create).
+    delivered_through: Option<i64>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AuditStreamList {
+    data: Vec<AuditStream>,
+}
+
+/// `POST /v1/audit/streams`. No other field is accepted.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct AuditStreamCreate {
+    /// Unique in the project.
+    #[schema(min_length = 1, max_length = 128)]
+    name: String,
+    /// Where to POST each event; checked against the SSRF guard.
+    #[schema(min_length = 8, max_length = 2048)]
+    url: String,
+    /// A live webhook signing key of the project; absent or null: the
+    /// project's current one.
+    signing_key_id: Option<Uuid>,
+    /// Audit categories (`api_key`, `approval`, `audit`, `budget`,
+    /// `halt`, `policy`…); absent or null: all.
+    #[schema(min_items = 1)]
+    categories: Option<Vec<String>>,
+}
+
+/// `PATCH /v1/audit/streams/{stream_id}`: the fields to change. No other
+/// field is accepted.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct AuditStreamPatch {
+    #[schema(min_length = 1, max_length = 128)]
+    name: Option<String>,
+    #[schema(min_length = 8, max_length = 2048)]
+    url: Option<String>,
+    /// Null: the project's current key.
+    signing_key_id: Option<Uuid>,
+    /// Null: all categories.
+    #[schema(min_items = 1)]
+    categories: Option<Vec<String>>,
+    enabled: Option<bool>,
+    /// `false` resumes a paused stream (reviving its dead deliveries
+    /// first); `true` holds it.
+    paused: Option<bool>,
+}
+
 fn render(s: &Stream, progress: Option<&audit_streams::Progress>) -> Value {
     let mut v = json!({
         "id": s.id, "project_id": s.project_id, "name": s.name, "url": s.url,
@@ -113,7 +187,13 @@ fn only(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
     }
 }
 
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+/// List audit streams
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "list_audit_streams",
+    security(("bearer" = ["audit:read"])),
+    responses((status = 200, description = "The streams, with their delivery progress.", body = AuditStreamList)),
+)]
 #[get("/v1/audit/streams")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
@@ -126,7 +206,14 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
 
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+/// Read an audit stream
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "get_audit_stream",
+    security(("bearer" = ["audit:read"])),
+    params(("stream_id" = Uuid, Path, description = "The stream's id.")),
+    responses((status = 200, description = "The stream, with its delivery progress.", body = AuditStream)),
+)]
 #[get("/v1/audit/streams/{stream_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
@@ -139,7 +226,22 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(render(&s, Some(&progress))))
 }
 
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+/// Create an audit stream
+///
+/// From now on every audit event of its categories is queued for it in
+/// the transaction that records the event, and sent in order, signed.
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "create_audit_stream",
+    security(("bearer" = ["audit:write"])),
+    request_body = AuditStreamCreate,
+    responses(
+        (status = 201, description = "The stream.", body = AuditStream,
+            links(("GetAuditStream" = (operation_id = "get_audit_stream", parameters(("stream_id" = "$response.body#/id")))))),
+        (status = 400, description = "The URL is refused (SSRF guard), an unknown or empty category list, or a signing key that is not a live key of the project."),
+        (status = 409, description = "A stream of that name exists."),
+    ),
+)]
 #[post("/v1/audit/streams")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_WRITE)?;
@@ -176,9 +278,22 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(render(&created, None)))
 }
 
+/// Change an audit stream
+///
 /// Changes a stream; `{"paused": false}` resumes a paused one (reviving its
 /// dead deliveries first), `{"paused": true}` holds it.
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "update_audit_stream",
+    security(("bearer" = ["audit:write"])),
+    params(("stream_id" = Uuid, Path, description = "The stream's id.")),
+    request_body = AuditStreamPatch,
+    responses(
+        (status = 200, description = "The stream as it is now.", body = AuditStream),
+        (status = 400, description = "An empty body, a refused URL, an unknown or empty category list, or a signing key that is not a live key of the project."),
+        (status = 409, description = "Another stream has that name."),
+    ),
+)]
 #[patch("/v1/audit/streams/{stream_id}")]
 pub async fn patch(
     auth: Auth,
@@ -264,7 +379,16 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(render(&updated, Some(&progress))))
 }
 
-#[utoipa::path(tag = "Audit", responses((status = 200, description = "OK")))]
+/// Delete an audit stream
+///
+/// The deletion is itself recorded first, so the stream is told.
+#[utoipa::path(
+    tag = "Audit",
+    operation_id = "delete_audit_stream",
+    security(("bearer" = ["audit:write"])),
+    params(("stream_id" = Uuid, Path, description = "The stream's id.")),
+    responses((status = 204, description = "Deleted.")),
+)]
 #[delete("/v1/audit/streams/{stream_id}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_WRITE)?;

@@ -21,6 +21,158 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+use super::views::BudgetView;
+
+/// A decimal: a string (`"12.50"`) or a JSON number.
+pub struct DecimalInput;
+
+impl utoipa::PartialSchema for DecimalInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .description(Some("A decimal, as a string (`\"12.50\"`) or a number."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DecimalInput {}
+
+/// `POST /v1/budgets`: a cost budget (`max_spend_usd` and
+/// `budget_duration`) or an iteration budget (`max_repeated_calls` and
+/// `loop_window_seconds`). The CLI's names (`budget_type`, `limit_usd`,
+/// `limit_count`, `agent_name`) are accepted beside the original's.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: `parse` reads the body field by field
+pub struct BudgetCreate {
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200)]
+    name: String,
+    #[schema(max_length = 1024)]
+    description: Option<String>,
+    /// `project`, `agent` or `model`; required unless `budget_type` is
+    /// sent (then `project`).
+    scope: Option<String>,
+    /// The agent's or model's name; required for `agent` and `model`,
+    /// refused for `project`.
+    scope_value: Option<String>,
+    /// The CLI's name for `scope_value`.
+    agent_name: Option<String>,
+    /// The CLI's `cost` or `iteration`; when present, `scope` defaults to
+    /// `project`, a cost budget's duration to `1d` and an iteration
+    /// budget's window to 3600 seconds.
+    budget_type: Option<String>,
+    /// Cost budget: the limit in USD, positive, at most 6 decimals, below 1e10.
+    #[schema(inline)]
+    max_spend_usd: Option<DecimalInput>,
+    /// The CLI's name for `max_spend_usd`.
+    #[schema(inline)]
+    limit_usd: Option<DecimalInput>,
+    /// Cost budget: `1h`, `1d`, `7d` or `30d`.
+    budget_duration: Option<String>,
+    /// `fixed` (default) or `rolling`.
+    window_type: Option<String>,
+    /// Stored, not used: at most 3 decimals, below 10.
+    #[schema(inline)]
+    soft_limit_ratio: Option<DecimalInput>,
+    /// Iteration budget: the most tool calls in the window, positive.
+    max_repeated_calls: Option<i32>,
+    /// The CLI's name for `max_repeated_calls`.
+    limit_count: Option<i32>,
+    /// Iteration budget: the window in seconds, positive, at most 2
+    /// decimals, below 1e8.
+    #[schema(inline)]
+    loop_window_seconds: Option<DecimalInput>,
+}
+
+/// `PATCH /v1/budgets/{budget_id}`: the fields to change; absent or null
+/// ones stay as they are. Scope, duration and kind cannot change.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct BudgetPatch {
+    #[schema(min_length = 1, max_length = 200)]
+    name: Option<String>,
+    #[schema(max_length = 1024)]
+    description: Option<String>,
+    /// Cost budgets only; positive.
+    #[schema(inline)]
+    max_spend_usd: Option<DecimalInput>,
+    #[schema(inline)]
+    limit_usd: Option<DecimalInput>,
+    /// Iteration budgets only; positive.
+    max_repeated_calls: Option<i32>,
+    limit_count: Option<i32>,
+    /// Iteration budgets only; positive.
+    #[schema(inline)]
+    loop_window_seconds: Option<DecimalInput>,
+    #[schema(inline)]
+    soft_limit_ratio: Option<DecimalInput>,
+    /// False stops evaluating it (and lifts its halt).
+    is_active: Option<bool>,
+}
+
+/// A budget at the top level (what the CLI prints) and again under `budget`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `wrapped`
+pub struct BudgetAnswer {
+    #[schema(inline)]
+    #[serde(flatten)]
+    fields: BudgetView,
+    budget: BudgetView,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct BudgetList {
+    budgets: Vec<BudgetView>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct BudgetDeleted {
+    /// Always true.
+    deleted: bool,
+}
+
+/// A cost budget's live spend.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct CostSpend {
+    budget_id: Uuid,
+    /// `cost`.
+    kind: String,
+    /// Decimal string, USD, in the current window.
+    spent_usd: String,
+    max_spend_usd: String,
+    window_start: String,
+    /// When the window rolls over; null for rolling windows.
+    window_reset_at: Option<String>,
+}
+
+/// An iteration budget's live count.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct IterationSpend {
+    budget_id: Uuid,
+    /// `iteration`.
+    kind: String,
+    /// Tool calls in the window.
+    count: i64,
+    max_repeated_calls: Option<i32>,
+    /// Decimal string.
+    window_seconds: Option<String>,
+}
+
+/// Spend or count, by the budget's kind.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub enum BudgetSpend {
+    Cost(CostSpend),
+    Iteration(IterationSpend),
+}
+
 fn wrapped(b: &Budget, auto_halted: bool) -> Value {
     let mut body = super::views::budget(b, auto_halted);
     body["budget"] = super::views::budget(b, auto_halted);
@@ -217,7 +369,22 @@ async fn halted_budgets(conn: &mut AsyncPgConnection, project_id: Uuid) -> Resul
         .collect())
 }
 
-#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+/// Create a budget
+///
+/// A cost budget halts the project (or agent, or model) when spend in its
+/// window reaches the limit; an iteration budget when tool calls in its
+/// window reach the limit. The budget monitor checks every few seconds.
+#[utoipa::path(
+    tag = "Budgets",
+    operation_id = "create_budget",
+    security(("bearer" = ["budgets:write"])),
+    request_body = BudgetCreate,
+    responses(
+        (status = 201, description = "The budget.", body = BudgetAnswer,
+            links(("GetBudget" = (operation_id = "get_budget", parameters(("budget_id" = "$response.body#/id")))))),
+        (status = 400, description = "A rule of the body is broken, e.g. `budget must have either max_spend_usd (cost budget) or max_repeated_calls (iteration budget)`, a decimal that does not parse or fit, an unknown scope or duration."),
+    ),
+)]
 #[post("/v1/budgets")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_WRITE)?;
@@ -238,7 +405,19 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(wrapped(&budget, false)))
 }
 
-#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+/// List budgets
+///
+/// Active budgets, newest first; inactive ones too with `include_inactive`.
+#[utoipa::path(
+    tag = "Budgets",
+    operation_id = "list_budgets",
+    security(("bearer" = ["budgets:read"])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100, capped at 500)."),
+        ("include_inactive" = Option<bool>, Query, description = "Also list inactive budgets."),
+    ),
+    responses((status = 200, description = "The budgets.", body = BudgetList)),
+)]
 #[get("/v1/budgets")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_READ)?;
@@ -258,7 +437,14 @@ fn not_found() -> ApiError {
     ApiError::NotFound("budget not found".into())
 }
 
-#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+/// Read a budget
+#[utoipa::path(
+    tag = "Budgets",
+    operation_id = "get_budget",
+    security(("bearer" = ["budgets:read"])),
+    params(("budget_id" = Uuid, Path, description = "The budget's id.")),
+    responses((status = 200, description = "The budget.", body = BudgetAnswer)),
+)]
 #[get("/v1/budgets/{budget_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_READ)?;
@@ -271,8 +457,17 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(wrapped(&b, halted)))
 }
 
-/// Live spend, computed now rather than read from the monitor's cache.
-#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+/// A budget's live spend
+///
+/// Spend (cost budgets) or tool calls (iteration budgets) in the current
+/// window, computed now rather than read from the monitor's cache.
+#[utoipa::path(
+    tag = "Budgets",
+    operation_id = "get_budget_spend",
+    security(("bearer" = ["budgets:read"])),
+    params(("budget_id" = Uuid, Path, description = "The budget's id.")),
+    responses((status = 200, description = "The spend or count.", body = BudgetSpend)),
+)]
 #[get("/v1/budgets/{budget_id}/spend")]
 pub async fn spend(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_READ)?;
@@ -305,7 +500,21 @@ pub async fn spend(auth: Auth, state: web::Data<AppState>, path: web::Path<Strin
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+/// Change a budget
+///
+/// Only the fields sent (and not null) change; a body with none answers
+/// the budget unchanged. Switching it off lifts its halt.
+#[utoipa::path(
+    tag = "Budgets",
+    operation_id = "update_budget",
+    security(("bearer" = ["budgets:write"])),
+    params(("budget_id" = Uuid, Path, description = "The budget's id.")),
+    request_body = BudgetPatch,
+    responses(
+        (status = 200, description = "The budget as it is now.", body = BudgetAnswer),
+        (status = 400, description = "A rule is broken, e.g. `cannot set max_spend_usd on an iteration budget`, a limit that is not positive, a blank name, a decimal that does not parse or fit."),
+    ),
+)]
 #[patch("/v1/budgets/{budget_id}")]
 pub async fn patch(
     auth: Auth,
@@ -331,6 +540,9 @@ pub async fn patch(
             }
             if body.get("description").is_some_and(|v| !v.is_null()) {
                 c.description = Some(text(&body, "description"));
+            }
+            if text(&body, "description").is_some_and(|d| d.chars().count() > 1024) {
+                return Err(too_long("description", 1024));
             }
             if let Some(name) = &c.name {
                 if name.chars().count() > 200 {
@@ -396,7 +608,16 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(wrapped(&updated, halted)))
 }
 
-#[utoipa::path(tag = "Budgets", responses((status = 200, description = "OK")))]
+/// Delete a budget
+///
+/// Its halt, if any, is lifted and kept as history.
+#[utoipa::path(
+    tag = "Budgets",
+    operation_id = "delete_budget",
+    security(("bearer" = ["budgets:write"])),
+    params(("budget_id" = Uuid, Path, description = "The budget's id.")),
+    responses((status = 200, description = "Deleted.", body = BudgetDeleted)),
+)]
 #[delete("/v1/budgets/{budget_id}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::BUDGETS_WRITE)?;

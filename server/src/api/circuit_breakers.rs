@@ -41,7 +41,75 @@ fn one_of(query: &Params, name: &str, allowed: &[&str]) -> Result<Option<String>
     }
 }
 
-#[utoipa::path(tag = "Circuit breakers", responses((status = 200, description = "OK")))]
+/// An agent's or a tool's circuit breaker.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `render`
+pub struct CircuitBreaker {
+    /// The agent's or tool's name.
+    entity_id: String,
+    /// `agent` or `tool`.
+    entity_type: String,
+    /// `closed`, `open` or `half_open`, now.
+    state: String,
+    errors_in_window: i64,
+    total_trips: i64,
+    /// Errors in the window that open the breaker.
+    error_threshold: i64,
+    window_seconds: i64,
+    cooldown_seconds: i64,
+    opened_at: Option<String>,
+    updated_at: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the list is built as JSON
+pub struct CircuitBreakerList {
+    /// Breakers listed (after the filters).
+    total: i64,
+    open: i64,
+    half_open: i64,
+    breakers: Vec<CircuitBreaker>,
+}
+
+/// `POST /v1/circuit-breakers/reset`.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct CircuitBreakerReset {
+    /// The agent's or tool's name.
+    #[schema(min_length = 1)]
+    entity_id: String,
+    /// `agent` (default) or `tool`.
+    entity_type: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct CircuitBreakerResetDone {
+    /// Always `reset`.
+    status: String,
+    entity_id: String,
+    entity_type: String,
+}
+
+/// List circuit breakers
+///
+/// Each agent's and tool's breaker as ingest keeps it (shared by every
+/// replica): a breaker opens after too many errors in its window and
+/// half-opens after its cooldown.
+#[utoipa::path(
+    tag = "Circuit breakers",
+    operation_id = "list_circuit_breakers",
+    security(("bearer" = ["traces:read"])),
+    params(
+        ("entity_type" = Option<String>, Query, description = "Only `agent` or only `tool` breakers."),
+        ("state" = Option<String>, Query, description = "Only breakers now `closed`, `open` or `half_open`."),
+    ),
+    responses(
+        (status = 200, description = "The breakers.", body = CircuitBreakerList),
+        (status = 400, description = "An unknown `entity_type` or `state`."),
+    ),
+)]
 #[get("/v1/circuit-breakers")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
@@ -65,7 +133,21 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     })))
 }
 
-#[utoipa::path(tag = "Circuit breakers", responses((status = 200, description = "OK")))]
+/// Reset a circuit breaker
+///
+/// Closes the breaker and forgets its errors, so the agent or tool runs
+/// again at once.
+#[utoipa::path(
+    tag = "Circuit breakers",
+    operation_id = "reset_circuit_breaker",
+    security(("bearer" = ["policies:write"])),
+    request_body = CircuitBreakerReset,
+    responses(
+        (status = 200, description = "The breaker is closed.", body = CircuitBreakerResetDone),
+        (status = 400, description = "`entity_type` is neither `agent` nor `tool`."),
+        (status = 404, description = "No breaker for this entity."),
+    ),
+)]
 #[post("/v1/circuit-breakers/reset")]
 pub async fn reset(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;

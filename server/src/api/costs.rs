@@ -13,7 +13,53 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[utoipa::path(tag = "Costs", responses((status = 200, description = "OK")))]
+/// Spend of one period and group.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: rows are built as JSON
+pub struct CostRow {
+    /// The start of the UTC day or ISO week (a Monday), `YYYY-MM-DD HH:MM:SS`.
+    period_start: String,
+    span_count: i64,
+    /// Decimal string, USD.
+    total_cost_usd: String,
+    total_input_tokens: i64,
+    total_output_tokens: i64,
+    /// With `group_by=agent` or `agent_model`.
+    agent_name: Option<String>,
+    /// With `group_by=model` or `agent_model`.
+    model: Option<String>,
+    /// With `group_by=agent_model`: `<agent>/<model>` (`-` for none).
+    agent_model: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct CostReport {
+    group_by: String,
+    period: String,
+    /// Newest period first, then the costliest.
+    costs: Vec<CostRow>,
+}
+
+/// Spend over time
+///
+/// Spend per UTC day or ISO week, by agent, model, or both.
+#[utoipa::path(
+    tag = "Costs",
+    operation_id = "list_costs",
+    security(("bearer" = ["traces:read"])),
+    params(
+        ("group_by" = Option<String>, Query, description = "`model` (default), `agent` or `agent_model`."),
+        ("period" = Option<String>, Query, description = "`day` (default) or `week`."),
+        ("start_after" = Option<String>, Query, description = "Only spans that started after this: nanoseconds since the epoch, or an ISO 8601 timestamp."),
+        ("start_before" = Option<String>, Query, description = "Only spans that started before this: nanoseconds since the epoch, or an ISO 8601 timestamp."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many rows (default 100)."),
+    ),
+    responses(
+        (status = 200, description = "The spend.", body = CostReport),
+        (status = 400, description = "An unknown `group_by` or `period`, or a time bound that is neither nanoseconds nor ISO 8601."),
+    ),
+)]
 #[get("/v1/costs")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
@@ -68,9 +114,66 @@ pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Para
     Ok(HttpResponse::Ok().json(json!({ "group_by": group_by, "period": period_name, "costs": costs })))
 }
 
-/// `GET /v1/costs/forecast`: the last day's burn rate projected forward,
-/// and when each cost budget runs out at that rate.
-#[utoipa::path(tag = "Costs", responses((status = 200, description = "OK")))]
+/// When a cost budget runs out at the current burn rate.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: forecasts are built as JSON
+pub struct BudgetForecast {
+    budget_id: uuid::Uuid,
+    budget_name: String,
+    /// Decimal string, USD.
+    max_spend_usd: String,
+    /// USD, four decimals.
+    current_spend_usd: String,
+    /// USD, four decimals.
+    remaining_usd: String,
+    /// Null when nothing is being spent (or the date is beyond reckoning).
+    hours_until_exhaustion: Option<f64>,
+    /// RFC 3339; null when nothing is being spent.
+    projected_exhaustion_date: Option<String>,
+    /// Whether it runs out within `alert_threshold_hours`.
+    budget_alert: bool,
+}
+
+/// A budget projected to run out within the threshold.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: alerts are built as JSON
+pub struct BudgetAlert {
+    budget_id: uuid::Uuid,
+    budget_name: String,
+    /// Always `warning`.
+    severity: String,
+    message: String,
+    projected_exhaustion_date: Option<String>,
+}
+
+/// The last day's burn rate projected forward.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct CostForecast {
+    burn_rate_usd_per_hour: f64,
+    total_cost_last_24h: f64,
+    projected_daily_cost: f64,
+    projected_weekly_cost: f64,
+    projected_monthly_cost: f64,
+    /// One per active cost budget.
+    budget_forecasts: Vec<BudgetForecast>,
+    budget_alerts: Vec<BudgetAlert>,
+    alert_threshold_hours: i64,
+}
+
+/// Forecast spend
+///
+/// The last 24 hours' burn rate projected over a day, a week and a month,
+/// and when each active cost budget runs out at that rate.
+#[utoipa::path(
+    tag = "Costs",
+    operation_id = "get_cost_forecast",
+    security(("bearer" = ["traces:read"])),
+    params(
+        ("alert_threshold_hours" = Option<i64>, Query, description = "Alert on budgets that run out within this many hours (default 24; a value that is not an integer means 24)."),
+    ),
+    responses((status = 200, description = "The forecast.", body = CostForecast)),
+)]
 #[get("/v1/costs/forecast")]
 pub async fn forecast(
     auth: Auth,
@@ -100,7 +203,12 @@ pub async fn forecast(
         let max = b.max_spend_usd.clone().unwrap_or_default();
         let remaining = (&max - &b.spent_usd).max(BigDecimal::zero());
         let hours = (burn > 0.0).then(|| remaining.to_f64().unwrap_or(0.0) / burn);
-        let exhaustion = hours.map(|h| (now + chrono::Duration::seconds((h * 3600.0) as i64)).to_rfc3339());
+        // A tiny burn rate puts the date past what a timestamp holds: none
+        // (rather than a panic).
+        let exhaustion = hours
+            .and_then(|h| chrono::Duration::try_seconds((h * 3600.0) as i64))
+            .and_then(|d| now.checked_add_signed(d))
+            .map(|t| t.to_rfc3339());
         let alert = hours.is_some_and(|h| h <= threshold as f64);
         forecasts.push(json!({
             "budget_id": b.id, "budget_name": b.name, "max_spend_usd": dec(&max),

@@ -16,7 +16,69 @@ use crate::ingest::credentials::{self, Finding};
 /// Longest text one scan takes, in characters.
 const MAX_TEXT: usize = 100_000;
 
-#[utoipa::path(tag = "Credentials", responses((status = 200, description = "OK")))]
+/// A kind of credential the scanner recognises.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the catalogue is rendered as JSON
+pub struct CredentialPattern {
+    id: String,
+    name: String,
+    /// `critical`, `high` or `medium`.
+    severity: String,
+    category: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the catalogue is rendered as JSON
+pub struct CredentialPatterns {
+    total_patterns: i64,
+    /// Sorted.
+    categories: Vec<String>,
+    /// Patterns per severity.
+    severity_counts: std::collections::BTreeMap<String, i64>,
+    patterns: Vec<CredentialPattern>,
+}
+
+/// `POST /v1/credentials/scan`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct CredentialScan {
+    /// The text to scan (a prompt, a config file).
+    #[schema(max_length = 100000)]
+    text: String,
+}
+
+/// A credential found in the text. Offsets count characters.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: findings are rendered as JSON
+pub struct CredentialFinding {
+    pattern_id: String,
+    pattern_name: String,
+    severity: String,
+    category: String,
+    match_start: i64,
+    match_end: i64,
+    match_length: i64,
+    /// The first four characters, then `********`.
+    preview: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: findings are rendered as JSON
+pub struct CredentialFindings {
+    findings_count: i64,
+    findings: Vec<CredentialFinding>,
+}
+
+/// The credential catalogue
+///
+/// The kinds of credential ingest redacts from span attributes and the
+/// scanner finds.
+#[utoipa::path(
+    tag = "Credentials",
+    operation_id = "list_credential_patterns",
+    security(("bearer" = ["policies:read"])),
+    responses((status = 200, description = "The catalogue.", body = CredentialPatterns)),
+)]
 #[get("/v1/credentials/patterns")]
 pub async fn patterns(auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
@@ -42,7 +104,17 @@ pub async fn patterns(auth: Auth) -> Result<HttpResponse, ApiError> {
     })))
 }
 
-#[utoipa::path(tag = "Credentials", responses((status = 200, description = "OK")))]
+/// Scan text for credentials
+///
+/// Finds API keys, tokens and other secrets in a text before it goes
+/// anywhere. Nothing is stored, and the answer never repeats a secret.
+#[utoipa::path(
+    tag = "Credentials",
+    operation_id = "scan_credentials",
+    security(("bearer" = ["traces:read"])),
+    request_body = CredentialScan,
+    responses((status = 200, description = "What was found, in order.", body = CredentialFindings)),
+)]
 #[post("/v1/credentials/scan")]
 pub async fn scan(auth: Auth, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;

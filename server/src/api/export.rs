@@ -31,7 +31,60 @@ pub const DATASETS: [&str; 8] = [
 const RANGES: [(&str, i64); 6] = [("24h", 1), ("7d", 7), ("30d", 30), ("90d", 90), ("1y", 365), ("all", 0)];
 pub const MAX_ROWS: i64 = 10_000;
 
-#[utoipa::path(tag = "Compliance", responses((status = 200, description = "OK")))]
+/// `POST /v1/export`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct ExportRequest {
+    /// Any of `policies`, `traces`, `spans`, `approvals`, `agents`, `audit`,
+    /// `budgets`, `compliance`.
+    #[schema(min_items = 1)]
+    datasets: Vec<String>,
+    /// `24h`, `7d` (default), `30d`, `90d`, `1y` or `all`.
+    time_range: Option<String>,
+    /// `json` (default) or `csv` (a ZIP of CSV files with a manifest).
+    format: Option<String>,
+}
+
+/// The project's data as one JSON document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the document is built as JSON
+pub struct ExportDocument {
+    generated_at: String,
+    project_id: uuid::Uuid,
+    time_range: String,
+    /// By dataset name, its rows (at most 10 000, newest first), each as
+    /// the API shows it elsewhere.
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<Object>>)]
+    datasets: serde_json::Value,
+    /// The compliance report, when `compliance` was asked for.
+    #[schema(value_type = Option<Object>)]
+    compliance: Option<serde_json::Value>,
+}
+
+/// A ZIP archive.
+#[derive(utoipa::ToSchema)]
+#[schema(format = Binary, content_media_type = "application/zip")]
+#[allow(dead_code)] // documentation of the `format=csv` answer
+pub struct ZipArchive(String);
+
+/// Export the project's data
+///
+/// The chosen datasets of the chosen time range, as one JSON document or
+/// as a ZIP of CSV files with a `manifest.json` (a file download). Each
+/// dataset holds at most 10 000 rows, newest first.
+#[utoipa::path(
+    tag = "Compliance",
+    operation_id = "export_data",
+    security(("bearer" = ["data:export"])),
+    request_body = ExportRequest,
+    responses(
+        (status = 200, description = "The export.", content(
+            (ExportDocument = "application/json"),
+            (ZipArchive = "application/zip"),
+        )),
+        (status = 400, description = "No datasets, an unknown dataset, `time_range` or `format`."),
+    ),
+)]
 #[post("/v1/export")]
 pub async fn export(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::DATA_EXPORT)?;

@@ -13,7 +13,12 @@ use serde_json::{json, Value};
 use strathon_schema::integrations::{self, NewCommit, Repository};
 use strathon_schema::sealed;
 
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
 use super::params::{self, object, utc_offset, Params};
+use super::views::GitCommitView;
 use crate::audit::{self, Event};
 use crate::auth::{scope, Auth};
 use crate::error::ApiError;
@@ -23,12 +28,34 @@ use crate::state::AppState;
 /// is far below this.
 const MAX_WEBHOOK_BYTES: usize = 5 << 20;
 
+/// A GitHub repository the project follows (its webhook secret is never
+/// shown).
+#[derive(Serialize, ToSchema)]
+#[schema(as = GithubIntegration)]
+pub struct RepositoryView {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    /// `owner/repository`.
+    pub repo_full_name: String,
+    pub installation_id: Option<i64>,
+    pub created_at: String,
+    /// The last verified webhook delivery.
+    pub last_event_at: Option<String>,
+}
+
+fn view(r: &Repository) -> RepositoryView {
+    RepositoryView {
+        id: r.id,
+        project_id: r.project_id,
+        repo_full_name: r.repo_full_name.clone(),
+        installation_id: r.installation_id,
+        created_at: utc_offset(&r.created_at),
+        last_event_at: r.last_event_at.as_ref().map(utc_offset),
+    }
+}
+
 fn render(r: &Repository) -> Value {
-    json!({
-        "id": r.id, "project_id": r.project_id, "repo_full_name": r.repo_full_name,
-        "installation_id": r.installation_id, "created_at": utc_offset(&r.created_at),
-        "last_event_at": r.last_event_at.as_ref().map(utc_offset),
-    })
+    serde_json::to_value(view(r)).expect("a repository serializes")
 }
 
 fn field_error(loc: &str, msg: &str) -> ApiError {
@@ -46,7 +73,44 @@ fn valid_repo(name: &str) -> bool {
     matches!(name.split_once('/'), Some((owner, repo)) if ok(owner) && ok(repo))
 }
 
-#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+/// `POST /v1/integrations/github`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+#[serde(deny_unknown_fields)]
+pub struct GithubIntegrationCreate {
+    /// `owner/repository` (letters, digits, `-`, `_`, `.`; 400 otherwise).
+    #[schema(
+        min_length = 3,
+        max_length = 200,
+        pattern = r"^\s*[A-Za-z0-9._-]+/[A-Za-z0-9._-]+\s*$"
+    )]
+    repo_full_name: String,
+    /// The secret the repository's webhook is configured with; deliveries
+    /// not signed with it are refused. Kept encrypted.
+    #[schema(min_length = 8, max_length = 500)]
+    webhook_secret: String,
+    /// The GitHub App installation, if any.
+    #[schema(minimum = 1)]
+    installation_id: Option<i64>,
+}
+
+/// Follow a GitHub repository
+///
+/// Registers a repository whose webhook (pointed at
+/// `POST /v1/integrations/github/webhooks`, with this secret) reports pushes
+/// and pull requests, so traces can be linked to the commit their agent ran.
+#[utoipa::path(
+    tag = "Integrations",
+    operation_id = "create_github_integration",
+    security(("bearer" = ["project_settings:write"])),
+    request_body = GithubIntegrationCreate,
+    responses(
+        (status = 201, description = "Registered.", body = RepositoryView,
+            links(("DeleteGithubIntegration" = (operation_id = "delete_github_integration", parameters(("integration_id" = "$response.body#/id")))))),
+        (status = 400, description = "`repo_full_name` does not look like `owner/repository`."),
+        (status = 409, description = "The project follows that repository already."),
+    ),
+)]
 #[post("/v1/integrations/github")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
@@ -105,19 +169,45 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
             Ok::<_, ApiError>(r)
         })
         .await?;
-    Ok(HttpResponse::Created().json(render(&created)))
+    Ok(HttpResponse::Created().json(view(&created)))
 }
 
-#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+#[derive(Serialize, ToSchema)]
+pub struct GithubIntegrationList {
+    pub data: Vec<RepositoryView>,
+}
+
+/// List followed GitHub repositories
+#[utoipa::path(
+    tag = "Integrations",
+    operation_id = "list_github_integrations",
+    security(("bearer" = ["project_settings:read"])),
+    responses((status = 200, description = "The repositories.", body = GithubIntegrationList)),
+)]
 #[get("/v1/integrations/github")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
     let mut conn = state.pool.get().await?;
     let all = integrations::repositories(&mut conn, auth.project_id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(GithubIntegrationList {
+        data: all.iter().map(view).collect(),
+    }))
 }
 
-#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+/// Stop following a GitHub repository
+///
+/// Its webhook deliveries are refused from now on; commits already
+/// recorded stay.
+#[utoipa::path(
+    tag = "Integrations",
+    operation_id = "delete_github_integration",
+    security(("bearer" = ["project_settings:write"])),
+    params(("integration_id" = Uuid, Path, description = "The registration's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "`invalid integration_id` (not a UUID)."),
+    ),
+)]
 #[delete("/v1/integrations/github/{integration_id}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
@@ -138,7 +228,32 @@ pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<Stri
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation of `commits`' answer
+pub struct GitCommitList {
+    /// Newest first.
+    data: Vec<GitCommitView>,
+}
+
+/// List reported commits
+///
+/// Commits the project's repositories reported, newest first, each with how
+/// many traces ran it.
+#[utoipa::path(
+    tag = "Integrations",
+    operation_id = "list_git_commits",
+    security(("bearer" = ["traces:read"])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many (default 50)."),
+        ("repo" = Option<String>, Query, description = "Only this repository (`owner/repository`)."),
+        ("branch" = Option<String>, Query, description = "Only this branch."),
+        ("sha" = Option<String>, Query, pattern = r"^\s*([0-9A-Fa-f]{4,64}\s*)?$", description = "A commit hash or a prefix of it (4 to 64 hex characters)."),
+    ),
+    responses(
+        (status = 200, description = "The commits.", body = GitCommitList),
+        (status = 400, description = "`sha` is not 4 to 64 hex characters."),
+    ),
+)]
 #[get("/v1/integrations/github/commits")]
 pub async fn commits(
     auth: Auth,
@@ -231,7 +346,51 @@ fn reported(event: &str, payload: &Value, r: &Repository) -> Vec<NewCommit> {
     }
 }
 
-#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+/// What a webhook delivery did: `push` answers `commits_tracked`,
+/// `pull_request` `action` and `pr_number`, `ping` GitHub's `zen`, any
+/// other event `status: ignored`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation of `webhook`'s answer
+pub struct GithubWebhookAnswer {
+    /// The `X-GitHub-Event`.
+    event: String,
+    /// `push`: the commits recorded.
+    commits_tracked: Option<u64>,
+    /// `pull_request`: GitHub's `action` and the pull request's number.
+    #[serde(default)]
+    action: Value,
+    #[serde(default)]
+    pr_number: Value,
+    /// `ping`: GitHub's saying.
+    #[serde(default)]
+    zen: Value,
+    /// Any other event: `ignored`.
+    status: Option<String>,
+}
+
+/// Receive a GitHub webhook
+///
+/// GitHub calls this for the repositories projects follow. Every delivery
+/// must be signed (`X-Hub-Signature-256`) with a registered secret of the
+/// repository; `push` and `pull_request` record their commits for each
+/// project whose secret verifies it. The signature is the credential.
+#[utoipa::path(
+    tag = "Integrations",
+    operation_id = "receive_github_webhook",
+    security(()),
+    params(
+        ("X-GitHub-Event" = String, Header, description = "`push`, `pull_request`, `ping`…"),
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=<hex HMAC-SHA256 of the body under the webhook secret>`."),
+    ),
+    request_body(content = Object, description = "GitHub's event payload; `repository.full_name` names the repository.", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Taken.", body = GithubWebhookAnswer),
+        (status = 400, description = "No `X-GitHub-Event`, a body that is not JSON, or no `repository.full_name`."),
+        (status = 401, description = "No signature, or it matches no registered secret of the repository."),
+        (status = 404, description = "No project follows the repository."),
+        (status = 413, description = "The body is over 5 MiB."),
+    ),
+)]
 #[post("/v1/integrations/github/webhooks")]
 pub async fn webhook(
     req: HttpRequest,

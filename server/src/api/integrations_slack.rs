@@ -86,7 +86,41 @@ pub fn press(form_body: &[u8]) -> Result<Press, String> {
     })
 }
 
-#[utoipa::path(tag = "Integrations", responses((status = 200, description = "OK")))]
+/// What Slack posts for a button press.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: `press` reads the form
+pub struct SlackActionForm {
+    /// A `block_actions` interaction as JSON: `user`, `team` and the pressed
+    /// action (`strathon_approve` or `strathon_deny`, its value naming the
+    /// approval).
+    payload: String,
+}
+
+/// Receive a Slack button press
+///
+/// The Approve and Deny buttons on approval requests sent to Slack. A press
+/// is taken only with a valid Slack signature, a timestamp within five
+/// minutes and a signature not seen before; it then votes as that Slack
+/// user, as the REST endpoints do. Needs `STRATHON_SLACK_SIGNING_SECRET`
+/// (else 501). The signature is the credential.
+#[utoipa::path(
+    tag = "Integrations",
+    operation_id = "receive_slack_action",
+    security(()),
+    params(
+        ("X-Slack-Request-Timestamp" = Option<String>, Header, description = "Unix seconds; required (403 without it or when older than five minutes)."),
+        ("X-Slack-Signature" = Option<String>, Header, description = "`v0=<hex HMAC-SHA256 of v0:<timestamp>:<body>>`; required (403 without it or when wrong)."),
+    ),
+    request_body(content = SlackActionForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The vote was recorded (empty body)."),
+        (status = 400, description = "The form or its payload is not a known button press."),
+        (status = 403, description = "The signature is missing, wrong, stale or replayed."),
+        (status = 404, description = "The approval is unknown or already resolved."),
+        (status = 413, description = "The body is over 1 MiB."),
+        (status = 501, description = "Slack actions are not configured."),
+    ),
+)]
 #[post("/v1/integrations/slack/actions")]
 pub async fn actions(
     req: HttpRequest,
@@ -106,7 +140,8 @@ pub async fn actions(
         .trim()
         .parse()
         .map_err(|_| ApiError::Forbidden("X-Slack-Request-Timestamp is not a number".into()))?;
-    if (chrono::Utc::now().timestamp() - sent).abs() > WINDOW_SECONDS {
+    // `abs_diff`: a timestamp near i64::MIN would overflow a subtraction.
+    if chrono::Utc::now().timestamp().abs_diff(sent) > WINDOW_SECONDS.unsigned_abs() {
         return Err(ApiError::Forbidden(
             "the Slack request is older than five minutes (or from the future)".into(),
         ));

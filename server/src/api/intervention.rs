@@ -17,8 +17,60 @@ use crate::state::AppState;
 /// The SDK reads at most this many halts.
 const MAX_HALTS: i64 = 500;
 
-/// Any JSON body (the SDK sends `{}`) or none at all is accepted.
-#[utoipa::path(tag = "SDK", request_body(content = Object, description = "Ignored; the SDK sends its state."), responses((status = 200, description = "OK")))]
+/// A live halt, as the SDK reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct SyncHalt {
+    id: i64,
+    /// `agent` or `project`.
+    scope: String,
+    /// The agent's name, for `scope=agent`.
+    scope_value: Option<String>,
+    /// `halted` or `paused`.
+    state: String,
+    reason: String,
+}
+
+/// An active budget (for information; the receiver enforces budgets by halts).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `views::budget_sync`
+pub struct SyncBudget {
+    id: uuid::Uuid,
+    name: String,
+    scope: String,
+    scope_value: Option<String>,
+    /// Decimal string, USD.
+    max_spend_usd: Option<String>,
+    /// Decimal string, USD.
+    spent_usd: String,
+    max_repeated_calls: Option<i32>,
+    budget_duration: Option<String>,
+    budget_reset_at: Option<String>,
+}
+
+/// What the SDK must obey now.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct SyncState {
+    /// The project's live halts (at most 500), newest first.
+    halts: Vec<SyncHalt>,
+    /// Active budgets (at most 100).
+    budgets: Vec<SyncBudget>,
+    synced_at_unix_nano: i64,
+}
+
+/// Sync an SDK
+///
+/// What the SDK polls every second: the project's live halts (project- and
+/// agent-scoped) and, for information, its active budgets. Any JSON body
+/// (the SDK sends `{}`) or none at all is accepted.
+#[utoipa::path(
+    tag = "SDK",
+    operation_id = "sync_sdk",
+    security(("bearer" = ["halts:read"])),
+    request_body(content = Option<Object>, description = "Ignored; the SDK sends `{}`."),
+    responses((status = 200, description = "The live halts and budgets.", body = SyncState)),
+)]
 #[post("/v1/intervention/sync")]
 pub async fn sync(auth: Auth, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, ApiError> {
     auth.require(scope::HALTS_READ)?;
@@ -39,7 +91,57 @@ pub async fn sync(auth: Auth, state: web::Data<AppState>, _body: web::Bytes) -> 
 /// needs `halts:write`: an agent's key may stop its agent, not everyone).
 /// The halt is the same as `POST /v1/halts` makes: SDKs obey it at their
 /// next sync, and it is audited and announced like any other.
-#[utoipa::path(tag = "SDK", request_body(content = Object), responses((status = 200, description = "OK")))]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct LegacyHaltRequest {
+    /// The agent to halt; `agent_id` and `scope_value` may stand for it.
+    /// With none of the three, the whole project is halted.
+    #[schema(max_length = 1024)]
+    agent_name: Option<String>,
+    #[schema(max_length = 1024)]
+    agent_id: Option<String>,
+    #[schema(max_length = 1024)]
+    scope_value: Option<String>,
+    /// Why (default: a note naming this route).
+    #[schema(max_length = 1024)]
+    reason: Option<String>,
+    /// Kept with the halt, for reference.
+    #[schema(max_length = 1024)]
+    trace_id: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct LegacyHaltAnswer {
+    /// Always true.
+    halted: bool,
+    halt_id: i64,
+    /// `agent` or `project`.
+    scope: String,
+    scope_value: Option<String>,
+    /// Always `use POST /v1/halts`.
+    deprecated: String,
+}
+
+/// Halt an agent (deprecated)
+///
+/// Deprecated: use `POST /v1/halts`. Halts the agent the body names, or
+/// the whole project when it names none (which also needs `halts:write`).
+/// The halt is the same as `POST /v1/halts` makes. An empty body is
+/// accepted.
+#[utoipa::path(
+    tag = "SDK",
+    operation_id = "halt_legacy",
+    security(("bearer" = ["traces:write"])),
+    request_body(content = Option<LegacyHaltRequest>, description = "Empty, or a JSON object."),
+    responses(
+        (status = 201, description = "The halt, in force.", body = LegacyHaltAnswer,
+            headers(
+                ("Deprecation" = String, description = "Always `true`."),
+                ("Link" = String, description = "`</v1/halts>; rel=\"successor-version\"`."),
+            )),
+    ),
+)]
 #[post("/v1/intervention/halt")]
 pub async fn halt(auth: Auth, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_WRITE)?;

@@ -100,7 +100,7 @@ fn parse(req: &HttpRequest, body: web::Json<Value>) -> Result<Input, ApiError> {
     };
     let text = |body: &mut serde_json::Map<String, Value>, key: &str| match body.remove(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 => Ok(Some(s)),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 256 => Ok(Some(s)),
         Some(other) => Err(invalid(
             key,
             "string_type",
@@ -122,7 +122,50 @@ fn parse(req: &HttpRequest, body: web::Json<Value>) -> Result<Input, ApiError> {
     })
 }
 
-#[utoipa::path(tag = "MCP gateway", responses((status = 200, description = "OK")))]
+/// `POST /v1/mcp/proxy`.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documentation: `parse` reads the body field by field
+pub struct McpProxyRequest {
+    /// The MCP server (streamable HTTP) to forward to; checked against the
+    /// SSRF guard when a message is forwarded.
+    #[schema(min_length = 1)]
+    upstream_url: String,
+    /// An MCP JSON-RPC 2.0 message (`jsonrpc`, `method`, `id`, `params`).
+    #[schema(value_type = Object)]
+    request: serde_json::Value,
+    /// Tools refused outright (and removed from `tools/list`).
+    blocked_tools: Option<Vec<String>>,
+    /// Redact credentials in responses (default true).
+    scan_responses: Option<bool>,
+    /// The agent the call is attributed to in its span.
+    #[schema(min_length = 1, max_length = 256)]
+    agent_name: Option<String>,
+    /// The MCP session; the `Mcp-Session-Id` header may carry it instead.
+    #[schema(min_length = 1, max_length = 256)]
+    session_id: Option<String>,
+}
+
+/// Call a tool through the MCP gateway
+///
+/// Evaluates a `tools/call` against the project's policies (block, steer,
+/// require approval, throttle) before forwarding it to `upstream_url`,
+/// filters `tools/list`, and redacts credentials in responses. Every
+/// decision is recorded as a span. Whatever happens to the MCP message is
+/// answered the MCP way: a JSON-RPC result or error with status 200.
+#[utoipa::path(
+    tag = "MCP gateway",
+    operation_id = "proxy_mcp",
+    security(("bearer" = ["traces:write"])),
+    request_body = McpProxyRequest,
+    responses(
+        (status = 200, description = "The JSON-RPC answer: the upstream's, or the gateway's error (`-32040` blocked, `-32041` needs approval, `-32043` throttled, `-32603` upstream failure).",
+            body = Object,
+            headers(("Mcp-Session-Id" = String, description = "The upstream's MCP session, when it has one."))),
+        (status = 202, description = "A notification the upstream accepted; no body.",
+            headers(("Mcp-Session-Id" = String, description = "The upstream's MCP session, when it has one."))),
+    ),
+)]
 #[post("/v1/mcp/proxy")]
 pub async fn proxy(
     req: HttpRequest,

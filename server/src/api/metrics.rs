@@ -7,7 +7,21 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::auth::bearer_token;
 use crate::state::AppState;
 
-#[utoipa::path(tag = "Operations", responses((status = 200, description = "OK")))]
+/// Prometheus metrics
+///
+/// The text exposition format (0.0.4). Public unless the receiver sets
+/// `STRATHON_METRICS_AUTH_TOKEN`; then it needs `Authorization: Bearer
+/// <that token>` (not an API key).
+#[utoipa::path(
+    tag = "Operations",
+    operation_id = "get_metrics",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every metric, as Prometheus text.", body = String, content_type = "text/plain"),
+        (status = 401, description = "A metrics token is configured and none was sent.", body = String, content_type = "text/plain"),
+        (status = 403, description = "The token sent is not the metrics token.", body = String, content_type = "text/plain"),
+    ),
+)]
 #[get("/metrics")]
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Some(expected) = state.config.metrics_token() {

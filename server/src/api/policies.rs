@@ -16,32 +16,146 @@ use crate::error::ApiError;
 use crate::policy::validate;
 use crate::state::AppState;
 
-fn render_version(v: &Version) -> Value {
-    json!({
-        "id": v.id,
-        "policy_id": v.policy_id,
-        "project_id": v.project_id,
-        "version": v.version,
-        "name": v.name,
-        "description": v.description,
-        "match_expression": v.match_expression,
-        "action": v.action,
-        "action_config": v.action_config,
-        "applies_to": v.applies_to,
-        "enabled": v.enabled,
-        "priority": v.priority,
-        "change_type": v.change_type,
-        "changed_at": v.changed_at.to_rfc3339(),
-    })
+use super::views::{PolicyView, SpanView};
+
+/// The longest policy name: names are indexed, and an index entry has a
+/// size limit.
+const MAX_NAME: usize = 200;
+
+/// A snapshot of a policy, written at every create and update.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PolicyVersion {
+    id: i64,
+    policy_id: Uuid,
+    project_id: Uuid,
+    /// 1, 2, 3… per policy.
+    version: i32,
+    name: String,
+    description: Option<String>,
+    match_expression: String,
+    action: String,
+    #[schema(value_type = Object)]
+    action_config: Value,
+    applies_to: Vec<String>,
+    enabled: bool,
+    priority: i32,
+    /// `create` or `update`.
+    change_type: String,
+    changed_at: String,
+}
+
+fn render_version(v: &Version) -> PolicyVersion {
+    PolicyVersion {
+        id: v.id,
+        policy_id: v.policy_id,
+        project_id: v.project_id,
+        version: v.version,
+        name: v.name.clone(),
+        description: v.description.clone(),
+        match_expression: v.match_expression.clone(),
+        action: v.action.clone(),
+        action_config: v.action_config.clone(),
+        applies_to: v.applies_to.clone(),
+        enabled: v.enabled,
+        priority: v.priority,
+        change_type: v.change_type.clone(),
+        changed_at: v.changed_at.to_rfc3339(),
+    }
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PolicyVersionList {
+    /// Newest first.
+    data: Vec<PolicyVersion>,
+}
+
+/// `POST /v1/policies` (and each item of an import).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: `validate::create` reads the body field by field
+pub struct PolicyCreate {
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200)]
+    name: String,
+    /// CEL over `name` (the span's), `attrs` (its attributes) and `now`;
+    /// it must compile.
+    match_expression: String,
+    /// `allow`, `block`, `steer`, `throttle`, `require_approval`, `alert` or `log`.
+    action: String,
+    description: Option<String>,
+    /// Per action: `throttle` needs `max_calls` (a positive integer) and
+    /// `window_seconds` (a positive number), optionally `scope` (`agent` or
+    /// `global`); `require_approval` takes `approvers_required` and
+    /// `timeout_seconds`; `steer` takes `message`; `block` takes `message`.
+    #[schema(value_type = Option<Object>)]
+    action_config: Option<Value>,
+    /// Span names it applies to (glob patterns); empty or absent: all.
+    applies_to: Option<Vec<String>>,
+    /// Default true.
+    enabled: Option<bool>,
+    /// Higher is evaluated first (default 0).
+    priority: Option<i32>,
+    /// Record matches without acting (default false).
+    shadow: Option<bool>,
+}
+
+/// `PATCH /v1/policies/{policy_id}`: the fields to change; absent or null
+/// ones stay as they are.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: `validate::patch` reads the body field by field
+pub struct PolicyPatch {
+    #[schema(min_length = 1, max_length = 200)]
+    name: Option<String>,
+    match_expression: Option<String>,
+    action: Option<String>,
+    description: Option<String>,
+    /// Checked against the new action, or the current one.
+    #[schema(value_type = Option<Object>)]
+    action_config: Option<Value>,
+    applies_to: Option<Vec<String>>,
+    enabled: Option<bool>,
+    priority: Option<i32>,
+    shadow: Option<bool>,
+}
+
+/// The SDK's policy feed.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the feed is built as JSON
+pub struct PolicyFeed {
+    /// Every policy, in evaluation order (priority high to low, then name).
+    policies: Vec<PolicyView>,
+    /// `allow`, or `block` (allow-list mode: a call no policy matches is blocked).
+    intervention_default_action: String,
+}
+
+/// A name over [`MAX_NAME`] characters, refused before it reaches the
+/// index (which would fail with a server error).
+fn name_too_long(body: &serde_json::Map<String, Value>) -> bool {
+    body.get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n.chars().count() > MAX_NAME)
+}
+
+fn name_too_long_error() -> ApiError {
+    ApiError::Unprocessable(vec![json!({
+        "type": "string_too_long", "loc": ["body", "name"],
+        "msg": format!("name must be at most {MAX_NAME} characters"),
+    })])
 }
 
 fn not_found() -> ApiError {
     ApiError::NotFound("policy not found".into())
 }
 
-/// The SDK's feed: every policy in evaluation order plus the project's
-/// default action (`block` = allow-list mode).
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// List policies
+///
+/// The SDK's feed: every policy in evaluation order, and the project's
+/// default action (`block` means allow-list mode).
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "list_policies",
+    security(("bearer" = ["policies:read"])),
+    responses((status = 200, description = "The policies.", body = PolicyFeed)),
+)]
 #[get("/v1/policies")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
@@ -54,11 +168,29 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "policies": rendered, "intervention_default_action": default_action })))
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// Create a policy
+///
+/// SDKs pick it up at their next policy refresh; ingest applies it at
+/// once. Version 1 is recorded.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "create_policy",
+    security(("bearer" = ["policies:write"])),
+    request_body = PolicyCreate,
+    responses(
+        (status = 201, description = "The policy.", body = PolicyView,
+            links(("GetPolicy" = (operation_id = "get_policy", parameters(("policy_id" = "$response.body#/id")))))),
+        (status = 400, description = "A field is missing or invalid: `missing required fields: [...]`, an unknown action, an action_config the action refuses, or an expression that does not compile."),
+    ),
+)]
 #[post("/v1/policies")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
-    let fields = validate::create(&object(body)?).map_err(ApiError::BadRequest)?;
+    let body = object(body)?;
+    let fields = validate::create(&body).map_err(ApiError::BadRequest)?;
+    if name_too_long(&body) {
+        return Err(name_too_long_error());
+    }
     let mut conn = state.pool.get().await?;
     let policy = conn
         .transaction(async |conn| {
@@ -76,7 +208,17 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(super::views::policy(&policy)))
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// Read a policy
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "get_policy",
+    security(("bearer" = ["policies:read"])),
+    params(("policy_id" = Uuid, Path, description = "The policy's id.")),
+    responses(
+        (status = 200, description = "The policy.", body = PolicyView),
+        (status = 400, description = "`policy_id` is not a UUID."),
+    ),
+)]
 #[get("/v1/policies/{policy_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
@@ -88,7 +230,21 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(super::views::policy(&p)))
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// Change a policy
+///
+/// Only the fields sent (and not null) change; a body with none answers
+/// the policy unchanged. Each change records a new version.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "update_policy",
+    security(("bearer" = ["policies:write"])),
+    params(("policy_id" = Uuid, Path, description = "The policy's id.")),
+    request_body = PolicyPatch,
+    responses(
+        (status = 200, description = "The policy as it is now.", body = PolicyView),
+        (status = 400, description = "`policy_id` is not a UUID, or a field is invalid (unknown action, action_config the action refuses, expression that does not compile, blank name)."),
+    ),
+)]
 #[patch("/v1/policies/{policy_id}")]
 pub async fn patch(
     auth: Auth,
@@ -105,6 +261,9 @@ pub async fn patch(
             let current = policies::find(conn, auth.project_id, id).await?.ok_or_else(not_found)?;
             let fields =
                 validate::patch(&body, &current.action, &current.action_config).map_err(ApiError::BadRequest)?;
+            if name_too_long(&body) {
+                return Err(name_too_long_error());
+            }
             if validate::is_empty(&fields) {
                 return Ok(current);
             }
@@ -122,7 +281,19 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(super::views::policy(&updated)))
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// Delete a policy
+///
+/// Its versions and recorded matches go with it.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "delete_policy",
+    security(("bearer" = ["policies:write"])),
+    params(("policy_id" = Uuid, Path, description = "The policy's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "`policy_id` is not a UUID."),
+    ),
+)]
 #[delete("/v1/policies/{policy_id}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
@@ -144,7 +315,19 @@ pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<Stri
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// List a policy's versions
+///
+/// Every snapshot, newest first.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "list_policy_versions",
+    security(("bearer" = ["policies:read"])),
+    params(("policy_id" = Uuid, Path, description = "The policy's id.")),
+    responses(
+        (status = 200, description = "The versions.", body = PolicyVersionList),
+        (status = 400, description = "`policy_id` is not a UUID."),
+    ),
+)]
 #[get("/v1/policies/{policy_id}/versions")]
 pub async fn versions(
     auth: Auth,
@@ -160,10 +343,25 @@ pub async fn versions(
     if all.is_empty() && policies::find(&mut conn, auth.project_id, id).await?.is_none() {
         return Err(not_found());
     }
-    Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render_version).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(PolicyVersionList {
+        data: all.iter().map(render_version).collect(),
+    }))
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// Read a policy version
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "get_policy_version",
+    security(("bearer" = ["policies:read"])),
+    params(
+        ("policy_id" = Uuid, Path, description = "The policy's id."),
+        ("version" = i32, Path, description = "The version number (1, 2, 3…)."),
+    ),
+    responses(
+        (status = 200, description = "The version.", body = PolicyVersion),
+        (status = 400, description = "`policy_id` is not a UUID."),
+    ),
+)]
 #[get("/v1/policies/{policy_id}/versions/{version}")]
 pub async fn version(
     auth: Auth,
@@ -183,7 +381,34 @@ pub async fn version(
     Ok(HttpResponse::Ok().json(render_version(&v)))
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// How often a policy matched.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct ShadowStats {
+    policy_id: Uuid,
+    name: String,
+    shadow: bool,
+    /// Distinct spans it matched at ingest.
+    match_count: i64,
+    last_matched_at: Option<String>,
+    enabled: bool,
+    action: String,
+}
+
+/// A policy's match statistics
+///
+/// How often the policy matched at ingest: what a shadow policy would
+/// have done.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "get_policy_shadow_stats",
+    security(("bearer" = ["policies:read"])),
+    params(("policy_id" = Uuid, Path, description = "The policy's id.")),
+    responses(
+        (status = 200, description = "The statistics.", body = ShadowStats),
+        (status = 400, description = "`policy_id` is not a UUID."),
+    ),
+)]
 #[get("/v1/policies/{policy_id}/shadow-stats")]
 pub async fn shadow_stats(
     auth: Auth,
@@ -202,7 +427,41 @@ pub async fn shadow_stats(
     })))
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// `POST /v1/policies/batch`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct PolicyBatch {
+    /// `enable`, `disable` or `delete`.
+    action: String,
+    /// Policy ids (UUIDs); unknown ones are skipped.
+    #[schema(min_items = 1, max_items = 100)]
+    policy_ids: Vec<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct PolicyBatchResult {
+    action: String,
+    /// Policies changed.
+    affected: i64,
+    /// Ids sent.
+    total: i64,
+}
+
+/// Enable, disable or delete policies
+///
+/// One action on up to 100 policies, in one transaction: a bad id changes
+/// nothing.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "batch_policies",
+    security(("bearer" = ["policies:write"])),
+    request_body = PolicyBatch,
+    responses(
+        (status = 200, description = "What was done.", body = PolicyBatchResult),
+        (status = 400, description = "An unknown action, or an id that is not a UUID."),
+    ),
+)]
 #[post("/v1/policies/batch")]
 pub async fn batch(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
@@ -278,7 +537,38 @@ const PORTABLE: [&str; 9] = [
     "shadow",
 ];
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// A policy without its identity, as export writes and import reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the items are built as JSON
+pub struct PortablePolicy {
+    name: String,
+    description: Option<String>,
+    match_expression: String,
+    action: String,
+    #[schema(value_type = Object)]
+    action_config: Value,
+    applies_to: Vec<String>,
+    enabled: bool,
+    priority: i32,
+    shadow: bool,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct PolicyExport {
+    policies: Vec<PortablePolicy>,
+    count: i64,
+}
+
+/// Export policies
+///
+/// Every policy without ids or counters, ready for `POST /v1/policies/import`.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "export_policies",
+    security(("bearer" = ["policies:read"])),
+    responses((status = 200, description = "The policies.", body = PolicyExport)),
+)]
 #[get("/v1/policies/export")]
 pub async fn export(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
@@ -294,7 +584,51 @@ pub async fn export(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(json!({ "policies": items, "count": items.len() })))
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// `POST /v1/policies/import`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct PolicyImport {
+    /// Policies as export writes them (the fields of a create); each is
+    /// checked on its own, and a bad one is reported, not fatal.
+    #[schema(value_type = Vec<Object>)]
+    policies: Vec<Value>,
+}
+
+/// A policy import refused.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the errors are built as JSON
+pub struct PolicyImportError {
+    /// Its position in `policies`, as a string.
+    index: String,
+    /// Its name, when it had one.
+    #[schema(value_type = Option<Object>)]
+    name: Option<Value>,
+    error: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct PolicyImportResult {
+    created: i64,
+    /// Already present: same name and expression.
+    skipped: i64,
+    errors: Vec<PolicyImportError>,
+}
+
+/// Import policies
+///
+/// Creates each policy of the list, skipping those whose name and
+/// expression already exist and reporting the invalid ones.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "import_policies",
+    security(("bearer" = ["policies:write"])),
+    request_body = PolicyImport,
+    responses(
+        (status = 200, description = "What was created, skipped and refused.", body = PolicyImportResult),
+        (status = 400, description = "The body has no `policies` list."),
+    ),
+)]
 #[post("/v1/policies/import")]
 pub async fn import(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_WRITE)?;
@@ -319,6 +653,11 @@ pub async fn import(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
                     continue;
                 };
                 let fields = match validate::create(obj) {
+                    Ok(_) if name_too_long(obj) => {
+                        let e = format!("name must be at most {MAX_NAME} characters");
+                        errors.push(json!({"index": i.to_string(), "name": obj.get("name"), "error": e}));
+                        continue;
+                    }
                     Ok(f) => f,
                     Err(e) => {
                         errors.push(json!({"index": i.to_string(), "name": obj.get("name"), "error": e}));
@@ -346,9 +685,100 @@ pub async fn import(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Ok().json(json!({ "created": created, "skipped": skipped, "errors": errors })))
 }
 
-/// `POST /v1/policies/simulate`: how an expression would have matched the
-/// project's stored (redacted) spans in a time window.
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// A time bound: nanoseconds since the epoch (a number or a string of
+/// digits), or an ISO 8601 timestamp.
+pub struct TimeBound;
+
+impl utoipa::PartialSchema for TimeBound {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer))
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(
+                "Nanoseconds since the epoch (a number or a string of digits), or an ISO 8601 timestamp.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeBound {}
+
+/// `POST /v1/policies/simulate`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct SimulateRequest {
+    /// The CEL expression to try; it must compile.
+    match_expression: String,
+    /// Only spans with these names (glob patterns); absent: all.
+    applies_to: Option<Vec<String>>,
+    /// Window start (default: `hours` before now).
+    #[schema(inline)]
+    start_after: Option<TimeBound>,
+    /// Window end (default: now).
+    #[schema(inline)]
+    start_before: Option<TimeBound>,
+    /// The window's length when `start_after` is absent (default 24; the
+    /// CLI sends it). Values below 1 mean 24.
+    hours: Option<i64>,
+    /// Test at most this many spans, newest first (default 1000).
+    #[schema(minimum = 1, maximum = 10000)]
+    scan_limit: Option<i64>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct SimulateSummary {
+    /// Spans tested.
+    scanned: i64,
+    matched: i64,
+    /// `matched / scanned`, six decimals.
+    match_rate: f64,
+    elapsed_ms: i64,
+    /// More than 100 matched; `matches` holds the first 100.
+    truncated: bool,
+    /// Always true: stored attributes are redacted.
+    uses_redacted_data: bool,
+}
+
+/// A span the expression matched.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: matches are built as JSON
+pub struct SimulateMatch {
+    #[schema(inline)]
+    #[serde(flatten)]
+    span: SpanView,
+    /// The same as `name`.
+    span_name: String,
+    /// The same as `start_time`.
+    timestamp: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct SimulateResult {
+    summary: SimulateSummary,
+    /// At most 100, newest first.
+    matches: Vec<SimulateMatch>,
+    spans_tested: i64,
+    /// Distinct traces among the spans tested.
+    traces_tested: i64,
+}
+
+/// Simulate a policy
+///
+/// How an expression would have matched the project's stored (redacted)
+/// spans in a time window. Nothing is stored.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "simulate_policy",
+    security(("bearer" = ["policies:read"])),
+    request_body = SimulateRequest,
+    responses(
+        (status = 200, description = "What matched.", body = SimulateResult),
+        (status = 400, description = "The expression does not compile, a time bound is neither nanoseconds nor ISO 8601, or `start_after` is after `start_before`."),
+    ),
+)]
 #[post("/v1/policies/simulate")]
 pub async fn simulate(
     auth: Auth,
@@ -384,7 +814,8 @@ pub async fn simulate(
         .and_then(Value::as_i64)
         .filter(|h| *h > 0)
         .unwrap_or(24);
-    let after = bound("start_after")?.unwrap_or(now_ns - hours * 3_600_000_000_000);
+    // Saturating: a huge `hours` or an extreme bound is a wide window, not an overflow.
+    let after = bound("start_after")?.unwrap_or(now_ns.saturating_sub(hours.saturating_mul(3_600_000_000_000)));
     let before = bound("start_before")?.unwrap_or(now_ns);
     if after > before {
         return Err(ApiError::BadRequest("start_after must be <= start_before".into()));
@@ -398,8 +829,8 @@ pub async fn simulate(
     let started = std::time::Instant::now();
     let mut conn = state.pool.get().await?;
     let query = strathon_schema::spans::SpanQuery {
-        start_after: Some(after - 1),
-        start_before: Some(before + 1),
+        start_after: Some(after.saturating_sub(1)),
+        start_before: Some(before.saturating_add(1)),
         limit: scan_limit,
         ..Default::default()
     };
@@ -439,7 +870,45 @@ pub async fn simulate(
     })))
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// A policy named in a conflict.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `analysis::conflicts`
+pub struct ConflictingPolicy {
+    id: Uuid,
+    name: String,
+}
+
+/// Two enabled policies that contradict or repeat each other.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `analysis::conflicts`
+pub struct PolicyConflict {
+    /// `contradiction` or `redundancy`.
+    #[serde(rename = "type")]
+    kind: String,
+    policy_a: ConflictingPolicy,
+    policy_b: ConflictingPolicy,
+    reason: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct PolicyConflicts {
+    conflicts: Vec<PolicyConflict>,
+    /// All policies, enabled or not.
+    policies_analyzed: i64,
+}
+
+/// Find conflicting policies
+///
+/// Pairs of enabled policies with the same expression (a redundancy, or a
+/// contradiction when their actions differ), or naming the same tool with
+/// a block or allow against another action.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "list_policy_conflicts",
+    security(("bearer" = ["policies:read"])),
+    responses((status = 200, description = "The conflicts.", body = PolicyConflicts)),
+)]
 #[get("/v1/policies/conflicts")]
 pub async fn conflicts(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;
@@ -449,7 +918,54 @@ pub async fn conflicts(auth: Auth, state: web::Data<AppState>) -> Result<HttpRes
     Ok(HttpResponse::Ok().json(json!({ "conflicts": found, "policies_analyzed": all.len() })))
 }
 
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// A policy a suggestion proposes, ready for `POST /v1/policies`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `analysis::suggestions`
+pub struct SuggestedPolicy {
+    name: String,
+    match_expression: String,
+    action: String,
+    #[schema(value_type = Option<Object>)]
+    action_config: Option<Value>,
+    description: String,
+}
+
+/// A gap in the project's policies.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `analysis::suggestions`
+pub struct PolicySuggestion {
+    /// `high` or `medium`.
+    risk_level: String,
+    /// The OWASP agentic risk, e.g. `ASI-02`.
+    owasp_ref: String,
+    description: String,
+    reason: String,
+    recommendation: String,
+    /// Null when no policy fits (e.g. a missing budget).
+    policy: Option<SuggestedPolicy>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct PolicySuggestions {
+    /// High risks first.
+    suggestions: Vec<PolicySuggestion>,
+    count: i64,
+    lookback_days: i64,
+    agents_analyzed: i64,
+}
+
+/// Suggest policies
+///
+/// Looks at what the agents did in the last `days` days (sensitive tools,
+/// call rates, spend) and proposes the policies that are missing.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "suggest_policies",
+    security(("bearer" = ["policies:read"])),
+    params(("days" = Option<i64>, Query, description = "Look back this many days, 1 to 365 (default 7; other values mean 7).")),
+    responses((status = 200, description = "The suggestions.", body = PolicySuggestions)),
+)]
 #[get("/v1/policies/suggest")]
 pub async fn suggest(
     auth: Auth,
@@ -490,8 +1006,30 @@ pub async fn suggest(
     })))
 }
 
-/// `POST /v1/policies/generate`: English to CEL through an AI provider.
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// `POST /v1/policies/generate`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct GenerateRequest {
+    /// What the policy should do, in English.
+    #[schema(min_length = 5, max_length = 1000)]
+    description: String,
+}
+
+/// Generate a policy from English
+///
+/// Not available in this build: without `STRATHON_AI_API_KEY` it answers
+/// 400 with how to configure one; with a key, 501 (this build has no
+/// outbound AI client). Write the CEL yourself or start from a template.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "generate_policy",
+    security(("bearer" = ["policies:write"])),
+    request_body = GenerateRequest,
+    responses(
+        (status = 400, description = "No AI provider key is configured (the detail says how to set one)."),
+        (status = 501, description = "A key is configured, but this build has no outbound AI client."),
+    ),
+)]
 #[post("/v1/policies/generate")]
 pub async fn generate(
     auth: Auth,
@@ -516,9 +1054,42 @@ pub async fn generate(
     ))
 }
 
-/// `POST /v1/policies/validate` `{"match_expression"}` (ours, for editors):
-/// whether the expression compiles, and where it fails. Nothing is stored.
-#[utoipa::path(tag = "Policies", responses((status = 200, description = "OK")))]
+/// `POST /v1/policies/validate`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the handler reads the body field by field
+pub struct ValidateRequest {
+    match_expression: String,
+}
+
+/// Where an expression fails.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct ExpressionProblem {
+    message: String,
+    /// 1-based, when known.
+    line: Option<i64>,
+    column: Option<i64>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct ValidateResult {
+    valid: bool,
+    /// Null when valid.
+    error: Option<ExpressionProblem>,
+}
+
+/// Check a policy expression
+///
+/// Whether a CEL expression compiles, and where it fails (for editors).
+/// Nothing is stored.
+#[utoipa::path(
+    tag = "Policies",
+    operation_id = "validate_policy_expression",
+    security(("bearer" = ["policies:read"])),
+    request_body = ValidateRequest,
+    responses((status = 200, description = "The verdict.", body = ValidateResult)),
+)]
 #[post("/v1/policies/validate")]
 pub async fn validate_expression(auth: Auth, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::POLICIES_READ)?;

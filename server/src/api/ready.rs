@@ -13,7 +13,54 @@ use crate::state::AppState;
 
 const BOUND: Duration = Duration::from_millis(500);
 
-#[utoipa::path(tag = "Operations", responses((status = 200, description = "OK")))]
+/// One check of `GET /ready`. Besides `status`, each carries what it
+/// measured: `latency_ms` (db), `current`/`head` (migrations),
+/// `current_partition` (partitions), `disabled`/`leader`/`restarts`/
+/// `last_error` (background actors).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the checks are built as JSON
+pub struct ReadyCheck {
+    /// `ok` or `failed`.
+    status: String,
+    /// Why it failed.
+    reason: Option<String>,
+    latency_ms: Option<f64>,
+    /// The database's newest applied migration.
+    current: Option<String>,
+    /// The newest migration this build carries.
+    head: Option<String>,
+    current_partition: Option<String>,
+    disabled: Option<bool>,
+    leader: Option<bool>,
+    restarts: Option<i64>,
+    last_error: Option<String>,
+}
+
+/// Whether this replica can serve, check by check.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the report is built as JSON
+pub struct ReadyReport {
+    /// `ready` or `not_ready`.
+    status: String,
+    /// By name: `db`, `migrations`, `partitions`, each background actor,
+    /// and `shutting_down` while the replica drains.
+    checks: std::collections::BTreeMap<String, ReadyCheck>,
+}
+
+/// Readiness
+///
+/// Checks the database, the schema version, the current month's spans
+/// partition and every background actor, each within 500 ms. Needs no
+/// credential.
+#[utoipa::path(
+    tag = "Operations",
+    operation_id = "get_ready",
+    security(()),
+    responses(
+        (status = 200, description = "Every check passed.", body = ReadyReport),
+        (status = 503, description = "A check failed (or the replica is draining); the same report, with each failure's `reason`.", body = ReadyReport),
+    ),
+)]
 #[get("/ready")]
 pub async fn get(state: web::Data<AppState>) -> HttpResponse {
     let (db_checks, actor_checks) = futures::join!(database_checks(&state), actor_checks(&state));

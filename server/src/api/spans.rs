@@ -14,6 +14,54 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+use super::views::SpanView;
+
+/// A page of spans.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the page is built as JSON
+pub struct SpanPage {
+    data: Vec<SpanView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// A span with its events and links (always empty: they are not stored).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct SpanDetail {
+    #[schema(inline)]
+    #[serde(flatten)]
+    span: SpanView,
+    #[schema(value_type = Vec<Object>)]
+    events: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    links: Vec<Value>,
+}
+
+/// Spans, cost and tokens of one group (and time bucket).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the rows are built as JSON
+pub struct SpanGroup {
+    /// The group's value of the `group_by` column (null for spans without one).
+    dimension: Option<String>,
+    /// The bucket's start in nanoseconds since the epoch; null without `time_bucket`.
+    bucket: Option<i64>,
+    span_count: i64,
+    /// Decimal string, USD.
+    total_cost_usd: String,
+    total_input_tokens: i64,
+    total_output_tokens: i64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct SpanAggregate {
+    data: Vec<SpanGroup>,
+    group_by: String,
+    /// The bucket used; null for none.
+    time_bucket: Option<String>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Cursor {
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -37,7 +85,42 @@ fn sort_field(name: &str) -> Option<SpanSort> {
     })
 }
 
-#[utoipa::path(tag = "Spans", responses((status = 200, description = "OK")))]
+/// Search spans
+///
+/// Newest first by default, a page at a time (the next page's URL, with
+/// the same filters, is also in the `Link` header). Besides the parameters
+/// below, any number of `attr.<key>=<value>` parameters keep only spans
+/// whose attribute `<key>` is the string `<value>`.
+#[utoipa::path(
+    tag = "Spans",
+    operation_id = "search_spans",
+    security(("bearer" = ["traces:read"])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 50)."),
+        ("sort" = Option<String>, Query, description = "`field:direction`, field one of `started`, `duration`, `name`, `operation`, `status`, direction `asc` or `desc` (default); unknown fields mean newest first."),
+        ("start_after" = Option<String>, Query, description = "Only spans that started after this: nanoseconds since the epoch, or an ISO 8601 timestamp."),
+        ("start_before" = Option<String>, Query, description = "Only spans that started before this: nanoseconds since the epoch, or an ISO 8601 timestamp."),
+        ("q" = Option<String>, Query, description = "Full text (web search syntax) over name, agent, tool, operation and model."),
+        ("agent_name" = Option<String>, Query, description = "Exact match."),
+        ("agent_id" = Option<String>, Query, description = "Exact match."),
+        ("tool_name" = Option<String>, Query, description = "Exact match."),
+        ("operation_name" = Option<String>, Query, description = "Exact match."),
+        ("request_model" = Option<String>, Query, description = "Exact match."),
+        ("response_model" = Option<String>, Query, description = "Exact match."),
+        ("kind" = Option<String>, Query, description = "Exact match (e.g. `CLIENT`)."),
+        ("status_code" = Option<String>, Query, description = "Exact match (`OK`, `ERROR`, `UNSET`)."),
+        ("intervention_state" = Option<String>, Query, description = "Exact match (e.g. `blocked`)."),
+        ("workflow_name" = Option<String>, Query, description = "Exact match."),
+        ("conversation_id" = Option<String>, Query, description = "Exact match."),
+        ("provider_name" = Option<String>, Query, description = "Exact match."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page (with the same `sort`)."),
+    ),
+    responses(
+        (status = 200, description = "A page of spans.", body = SpanPage,
+            headers(("Link" = String, description = "`</v1/spans?…>; rel=\"next\"` when there is a next page."))),
+        (status = 400, description = "A time bound that is neither nanoseconds nor ISO 8601, or a cursor that is invalid or does not match the order."),
+    ),
+)]
 #[get("/v1/spans")]
 pub async fn search(
     auth: Auth,
@@ -127,7 +210,17 @@ pub async fn search(
     Ok(response.json(json!({ "data": found.iter().map(super::views::span).collect::<Vec<_>>(), "next_cursor": next })))
 }
 
-#[utoipa::path(tag = "Spans", responses((status = 200, description = "OK")))]
+/// Read a span
+#[utoipa::path(
+    tag = "Spans",
+    operation_id = "get_span",
+    security(("bearer" = ["traces:read"])),
+    params(
+        ("trace_id" = String, Path, description = "32 hex characters; anything else is not found."),
+        ("span_id" = String, Path, description = "16 hex characters; anything else is not found."),
+    ),
+    responses((status = 200, description = "The span.", body = SpanDetail)),
+)]
 #[get("/v1/spans/{trace_id}/{span_id}")]
 pub async fn get(
     auth: Auth,
@@ -163,9 +256,26 @@ fn bucket_width(name: &str) -> Option<i64> {
     })
 }
 
-/// `GET /v1/spans/aggregate`: span counts, cost and tokens grouped by one
-/// column, optionally per time bucket.
-#[utoipa::path(tag = "Spans", responses((status = 200, description = "OK")))]
+/// Aggregate spans
+///
+/// Span counts, cost and tokens grouped by one column, optionally per
+/// time bucket; the biggest groups first (newest bucket first).
+#[utoipa::path(
+    tag = "Spans",
+    operation_id = "aggregate_spans",
+    security(("bearer" = ["traces:read"])),
+    params(
+        ("group_by" = Option<String>, Query, description = "`request_model` (default), `agent_name`, `tool_name`, `operation_name`, `provider_name`, `kind`, `status_code` or `intervention_state`."),
+        ("time_bucket" = Option<String>, Query, description = "`1h`, `6h`, `1d`, `7d` or `30d`; other values mean none."),
+        ("start_after" = Option<String>, Query, description = "Only spans that started after this: nanoseconds since the epoch, or an ISO 8601 timestamp."),
+        ("start_before" = Option<String>, Query, description = "Only spans that started before this: nanoseconds since the epoch, or an ISO 8601 timestamp."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many rows (default 100)."),
+    ),
+    responses(
+        (status = 200, description = "The groups.", body = SpanAggregate),
+        (status = 400, description = "An unknown `group_by`, or a time bound that is neither nanoseconds nor ISO 8601."),
+    ),
+)]
 #[get("/v1/spans/aggregate")]
 pub async fn aggregate(
     auth: Auth,

@@ -15,6 +15,97 @@ use crate::ingest::otlp::{self, DecodeError, Format, MAX_WIRE_BYTES};
 use crate::ingest::pipeline;
 use crate::state::AppState;
 
+use super::views::{GitCommitView, SpanView, TraceView};
+
+/// An OTLP `ExportTraceServiceRequest` in protobuf (binary).
+#[derive(utoipa::ToSchema)]
+#[schema(format = Binary, content_media_type = "application/x-protobuf")]
+#[allow(dead_code)] // documentation of the protobuf bodies
+pub struct OtlpProtobuf(String);
+
+/// What OTLP/JSON calls a partial success: some spans were refused.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation of `otlp::response`
+pub struct OtlpPartialSuccess {
+    rejected_spans: i64,
+    /// Why.
+    error_message: String,
+}
+
+/// An OTLP `ExportTraceServiceResponse` in JSON: `{}` when every span was
+/// accepted.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documentation of `otlp::response`
+pub struct OtlpExportResponse {
+    partial_success: Option<OtlpPartialSuccess>,
+}
+
+/// A page of traces.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the page is built as JSON
+pub struct TracePage {
+    data: Vec<TraceView>,
+    /// The same as `data` (the CLI reads it here).
+    traces: Vec<TraceView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// A trace with its spans.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct TraceDetail {
+    #[schema(inline)]
+    #[serde(flatten)]
+    trace: TraceView,
+    /// The commit the trace ran, when it names one (null when the commit
+    /// is not known); absent when it names none.
+    git_commit: Option<GitCommitView>,
+    /// In start order, at most 10 000.
+    spans: Vec<SpanView>,
+}
+
+/// A span in the tree, with its children.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation of `views::tree`
+pub struct TraceTreeNode {
+    /// Null for the synthetic root that holds several top-level spans.
+    span_id: Option<String>,
+    parent_span_id: Option<String>,
+    name: String,
+    kind: String,
+    /// True on the synthetic root.
+    synthetic: Option<bool>,
+    start_time: String,
+    end_time: Option<String>,
+    duration_ms: Option<f64>,
+    status_code: Option<String>,
+    agent_name: Option<String>,
+    tool_name: Option<String>,
+    request_model: Option<String>,
+    operation_name: Option<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    /// Decimal string, USD.
+    cost_usd: Option<String>,
+    intervention_state: Option<String>,
+    #[schema(no_recursion)]
+    children: Vec<TraceTreeNode>,
+}
+
+/// A trace as a tree of spans.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation: the answer is built as JSON
+pub struct TraceTree {
+    trace: TraceView,
+    /// The root span; several top-level spans hang under a synthetic root.
+    /// Null when the trace has no spans.
+    root: Option<TraceTreeNode>,
+    span_count: i64,
+}
+
 fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -54,7 +145,33 @@ impl From<DecodeError> for ApiError {
     }
 }
 
-#[utoipa::path(tag = "Traces", responses((status = 200, description = "OK")))]
+/// Send traces (OTLP/HTTP)
+///
+/// The OTLP/HTTP trace endpoint: an `ExportTraceServiceRequest` as
+/// protobuf (`application/x-protobuf`, the default for any other content
+/// type) or as OTLP/JSON (`application/json`), optionally compressed
+/// (`Content-Encoding: gzip` or `deflate`). At most 4 MiB on the wire and
+/// 32 MiB decompressed. The answer is in the request's format. Spans are
+/// redacted, costed and checked against the policies before they are
+/// stored.
+#[utoipa::path(
+    tag = "Traces",
+    operation_id = "ingest_traces",
+    security(("bearer" = ["traces:write"])),
+    request_body(description = "An OTLP `ExportTraceServiceRequest`.", content(
+        (OtlpProtobuf = "application/x-protobuf"),
+        (Object = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Accepted; `partialSuccess` says how many spans were refused and why, when any were.", content(
+            (OtlpExportResponse = "application/json"),
+            (OtlpProtobuf = "application/x-protobuf"),
+        )),
+        (status = 400, description = "The body is not valid OTLP in its format (or its compression), or could not be read."),
+        (status = 413, description = "The body exceeds 4 MiB, or 32 MiB once decompressed."),
+        (status = 415, description = "An unsupported `Content-Encoding` (use gzip, deflate or identity)."),
+    ),
+)]
 #[post("/v1/traces")]
 pub async fn ingest(
     req: HttpRequest,
@@ -97,7 +214,29 @@ fn trace_sort(name: &str) -> Option<TraceSort> {
     })
 }
 
-#[utoipa::path(tag = "Traces", responses((status = 200, description = "OK")))]
+/// List traces
+///
+/// Newest first by default, filtered, a page at a time.
+#[utoipa::path(
+    tag = "Traces",
+    operation_id = "list_traces",
+    security(("bearer" = ["traces:read"])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 50)."),
+        ("sort" = Option<String>, Query, description = "`field:direction`, field one of `started`, `duration`, `spans`, `cost`, `agent`, direction `asc` or `desc` (default); unknown fields mean newest first."),
+        ("start_after" = Option<String>, Query, description = "Only traces that started after this: nanoseconds since the epoch, or an ISO 8601 timestamp."),
+        ("start_before" = Option<String>, Query, description = "Only traces that started before this: nanoseconds since the epoch, or an ISO 8601 timestamp."),
+        ("agent_name" = Option<String>, Query, description = "Only this agent's traces."),
+        ("workflow_name" = Option<String>, Query, description = "Only this workflow's traces."),
+        ("intervention_state" = Option<String>, Query, description = "Only traces in this state (e.g. `blocked`)."),
+        ("git_commit" = Option<String>, Query, description = "Only traces of the commit starting with these 4 to 64 hex characters."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page (with the same `sort`)."),
+    ),
+    responses(
+        (status = 200, description = "A page of traces.", body = TracePage),
+        (status = 400, description = "A time bound that is neither nanoseconds nor ISO 8601, a `git_commit` that is not 4 to 64 hex characters, or a cursor that is invalid or does not match the order."),
+    ),
+)]
 #[get("/v1/traces")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
@@ -186,7 +325,17 @@ async fn load_trace(
 /// The most spans a trace detail or tree returns.
 const MAX_TREE_SPANS: i64 = 10_000;
 
-#[utoipa::path(tag = "Traces", responses((status = 200, description = "OK")))]
+/// Read a trace
+///
+/// The trace with all its spans (at most 10 000) and, when it names one,
+/// its git commit.
+#[utoipa::path(
+    tag = "Traces",
+    operation_id = "get_trace",
+    security(("bearer" = ["traces:read"])),
+    params(("trace_id" = String, Path, description = "32 hex characters; anything else is not found.")),
+    responses((status = 200, description = "The trace.", body = TraceDetail)),
+)]
 #[get("/v1/traces/{trace_id}")]
 pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
@@ -201,7 +350,17 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[utoipa::path(tag = "Traces", responses((status = 200, description = "OK")))]
+/// A trace as a tree
+///
+/// The trace's spans as a tree with a single root (several top-level
+/// spans hang under a synthetic one), for tree printers.
+#[utoipa::path(
+    tag = "Traces",
+    operation_id = "get_trace_tree",
+    security(("bearer" = ["traces:read"])),
+    params(("trace_id" = String, Path, description = "32 hex characters; anything else is not found.")),
+    responses((status = 200, description = "The tree.", body = TraceTree)),
+)]
 #[get("/v1/traces/{trace_id}/tree")]
 pub async fn tree(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::TRACES_READ)?;
