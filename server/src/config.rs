@@ -263,7 +263,7 @@ impl DetectorSettings {
 /// Slack, GitHub and the MCP gateway.
 #[derive(Debug, Clone, Args)]
 pub struct IntegrationSettings {
-    /// Signing secret of the Slack app whose Approve and Deny buttons post to /v1/integrations/slack/actions (unset: that endpoint answers 501).
+    /// Signing secret of the Slack app whose Approve and Deny buttons post to /v1/integrations/slack/actions (unset: that endpoint answers 400).
     #[arg(long, env = "STRATHON_SLACK_SIGNING_SECRET", hide_env_values = true)]
     pub slack_signing_secret: Option<String>,
 
@@ -476,7 +476,7 @@ pub struct Config {
     #[arg(long, env = "STRATHON_HEARTBEAT_TIMEOUT_SECONDS", default_value = "120")]
     pub heartbeat_timeout_seconds: u64,
 
-    /// SMTP server for password-reset emails; unset, the reset endpoints answer 501.
+    /// SMTP server for password-reset emails; unset, the reset endpoints answer 400.
     #[arg(long, env = "STRATHON_SMTP_HOST")]
     pub smtp_host: Option<String>,
 

@@ -403,7 +403,7 @@ async fn github_webhooks_record_commits_that_traces_link_to() {
 
     // Without a Slack signing secret the Slack endpoint says so.
     let (status, body) = send_press(&server, "payload=%7B%7D", Some("1"), Some("v0=00")).await;
-    assert_eq!(status, 501);
+    assert_eq!(status, 400);
     assert!(body["detail"]
         .as_str()
         .unwrap()

@@ -41,6 +41,8 @@ mod insights;
 #[cfg(test)]
 mod integrations;
 #[cfg(test)]
+mod isolation;
+#[cfg(test)]
 mod keys;
 #[cfg(test)]
 mod logging;

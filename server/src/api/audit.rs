@@ -91,11 +91,10 @@ pub struct AuditEventPage {
 #[allow(dead_code)] // documentation: the answer is built as JSON
 pub struct AuditEventVerdict {
     valid: bool,
-    /// Null when there is no such event.
-    event_id: Option<Uuid>,
-    sequence_no: Option<i64>,
+    event_id: Uuid,
+    sequence_no: i64,
     hmac_key_id: Option<i16>,
-    /// `event_not_found` or `row_hash_mismatch`; null when valid.
+    /// `row_hash_mismatch`; null when valid.
     error: Option<String>,
 }
 
@@ -270,14 +269,18 @@ pub async fn get(auth: Auth, state: web::Data<AppState>, path: web::Path<String>
 /// Verify an audit event
 ///
 /// Recomputes the event's HMAC from its content and its predecessor's
-/// hash. An unknown event is not an error: it answers `valid: false` with
-/// `error: event_not_found`.
+/// hash. An unknown event, or another project's, is a 404 like every
+/// other route's (the original answered 200 with `event_not_found`, which
+/// no published client reads).
 #[utoipa::path(
     tag = "Audit",
     operation_id = "verify_audit_event",
     security(("bearer" = ["audit:read"])),
     params(("event_id" = Uuid, Path, description = "The event's id.")),
-    responses((status = 200, description = "The verdict.", body = AuditEventVerdict)),
+    responses(
+        (status = 200, description = "The verdict.", body = AuditEventVerdict),
+        (status = 422, description = "`event_id` is not a UUID."),
+    ),
 )]
 #[get("/v1/audit/events/{event_id}/verify")]
 pub async fn verify_one(
@@ -288,9 +291,9 @@ pub async fn verify_one(
     auth.require(scope::AUDIT_READ)?;
     let id = super::params::path_uuid_422(&path, "event_id")?;
     let mut conn = state.pool.get().await?;
-    let Some(e) = rows::find(&mut conn, auth.project_id, id).await? else {
-        return Ok(HttpResponse::Ok().json(json!({"valid": false, "event_id": null, "sequence_no": null, "hmac_key_id": null, "error": "event_not_found"})));
-    };
+    let e = rows::find(&mut conn, auth.project_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("audit event {id} not found")))?;
     let valid = chain::verify(audit::key(), &audit::payload(&e), &e.prev_hash, &e.row_hash);
     Ok(HttpResponse::Ok().json(json!({
         "valid": valid, "event_id": e.id, "sequence_no": e.sequence_no, "hmac_key_id": e.hmac_key_id,

@@ -422,7 +422,7 @@ pub struct MyDataExport {
 ///
 /// What Strathon holds about the signed-in user (profile, memberships, live
 /// sessions), as one downloadable JSON document. Needs a session: an API key
-/// has no user (404).
+/// has no user (400).
 #[utoipa::path(
     tag = "Accounts",
     operation_id = "export_my_data",
@@ -430,14 +430,15 @@ pub struct MyDataExport {
     responses(
         (status = 200, description = "The document, as an attachment.", body = MyDataExport,
             headers(("Content-Disposition" = String, description = "`attachment; filename=\"strathon-my-data-<UTC stamp>.json\"`"))),
+        (status = 400, description = "The caller is an API key, which has no user."),
     ),
 )]
 #[get("/v1/auth/me/export")]
 pub async fn export_me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::AUDIT_READ)?;
-    let user_id = auth
-        .user_id()
-        .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
+    let user_id = auth.user_id().ok_or_else(|| {
+        ApiError::BadRequest("/auth/me/export is a user's own data. API keys don't have user profiles.".into())
+    })?;
     let mut conn = state.pool.get().await?;
     let user = users::find(&mut conn, user_id)
         .await?

@@ -102,7 +102,7 @@ pub struct SlackActionForm {
 /// is taken only with a valid Slack signature, a timestamp within five
 /// minutes and a signature not seen before; it then votes as that Slack
 /// user, as the REST endpoints do. Needs `STRATHON_SLACK_SIGNING_SECRET`
-/// (else 501). The signature is the credential.
+/// (else 400 saying so). The signature is the credential.
 #[utoipa::path(
     tag = "Integrations",
     operation_id = "receive_slack_action",
@@ -114,11 +114,10 @@ pub struct SlackActionForm {
     request_body(content = SlackActionForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The vote was recorded (empty body)."),
-        (status = 400, description = "The form or its payload is not a known button press."),
+        (status = 400, description = "The form or its payload is not a known button press, or no signing secret is configured."),
         (status = 403, description = "The signature is missing, wrong, stale or replayed."),
         (status = 404, description = "The approval is unknown or already resolved."),
         (status = 413, description = "The body is over 1 MiB."),
-        (status = 501, description = "Slack actions are not configured."),
     ),
 )]
 #[post("/v1/integrations/slack/actions")]
@@ -128,7 +127,7 @@ pub async fn actions(
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let secret = state.config.integrations.slack_secret().ok_or_else(|| {
-        ApiError::NotImplemented("Slack actions are not configured: set STRATHON_SLACK_SIGNING_SECRET".into())
+        ApiError::BadRequest("Slack actions are not configured: set STRATHON_SLACK_SIGNING_SECRET".into())
     })?;
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (Some(timestamp), Some(signature)) = (header("x-slack-request-timestamp"), header("x-slack-signature")) else {

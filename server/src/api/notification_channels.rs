@@ -4,8 +4,11 @@
 use actix_web::{delete, get, patch, post};
 use actix_web::{web, HttpResponse};
 use diesel_async::AsyncConnection as _;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use strathon_schema::channels::{self, Channel, ChannelFields};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::params::object;
 use super::params::utc_offset;
@@ -32,12 +35,75 @@ pub const EVENTS: [&str; 14] = [
     "halt_cleared",
 ];
 
+/// Where a project's alerts go, and which of them.
+#[derive(Serialize, ToSchema)]
+#[schema(as = NotificationChannel)]
+pub struct ChannelView {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    /// `slack`, `discord`, `github` or `webhook`.
+    pub channel_type: String,
+    pub name: String,
+    /// The destination: `url` (or `webhook_url`) and, for GitHub, `repo`.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// The event types sent; empty means all of them.
+    pub events: Vec<String>,
+    pub enabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn view(c: &Channel) -> ChannelView {
+    ChannelView {
+        id: c.id,
+        project_id: c.project_id,
+        channel_type: c.channel_type.clone(),
+        name: c.name.clone(),
+        config: c.config.clone(),
+        events: c.events.clone(),
+        enabled: c.enabled,
+        created_at: utc_offset(&c.created_at),
+        updated_at: utc_offset(&c.updated_at),
+    }
+}
+
 fn render(c: &Channel) -> Value {
-    json!({
-        "id": c.id, "project_id": c.project_id, "channel_type": c.channel_type, "name": c.name,
-        "config": c.config, "events": c.events, "enabled": c.enabled,
-        "created_at": utc_offset(&c.created_at), "updated_at": utc_offset(&c.updated_at),
-    })
+    serde_json::to_value(view(c)).expect("a channel serializes")
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChannelList {
+    pub data: Vec<ChannelView>,
+}
+
+/// `POST /v1/notification-channels`; on `PATCH` every field is optional
+/// and at least one must be given.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: `fields` reads the body field by field
+pub struct ChannelCreate {
+    /// `slack`, `discord`, `github` or `webhook`.
+    channel_type: String,
+    #[schema(min_length = 1, max_length = 200)]
+    name: String,
+    /// The destination, e.g. `{"url": "https://hooks.example.com/..."}`.
+    #[schema(value_type = Option<Object>)]
+    config: Option<Value>,
+    /// Event types to send (see `EVENTS`); omitted or empty means all.
+    events: Option<Vec<String>>,
+    enabled: Option<bool>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation: `fields` reads the body field by field
+pub struct ChannelPatch {
+    channel_type: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
+    name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    config: Option<Value>,
+    events: Option<Vec<String>>,
+    enabled: Option<bool>,
 }
 
 /// Validates whichever fields are present; `create` demands type and name.
@@ -88,7 +154,18 @@ fn fields(body: &Map<String, Value>, creating: bool) -> Result<ChannelFields, Ap
     Ok(f)
 }
 
-#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+/// Create a notification channel
+#[utoipa::path(
+    tag = "Notification channels",
+    operation_id = "create_notification_channel",
+    security(("bearer" = ["project_settings:write"])),
+    request_body = ChannelCreate,
+    responses(
+        (status = 201, description = "The channel.", body = ChannelView,
+            links(("DeleteChannel" = (operation_id = "delete_notification_channel", parameters(("channel_id" = "$response.body#/id")))))),
+        (status = 400, description = "An unknown channel type or event."),
+    ),
+)]
 #[post("/v1/notification-channels")]
 pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;
@@ -109,7 +186,13 @@ pub async fn create(auth: Auth, state: web::Data<AppState>, body: web::Json<Valu
     Ok(HttpResponse::Created().json(render(&created)))
 }
 
-#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+/// List notification channels
+#[utoipa::path(
+    tag = "Notification channels",
+    operation_id = "list_notification_channels",
+    security(("bearer" = ["project_settings:read"])),
+    responses((status = 200, description = "The project's channels.", body = ChannelList)),
+)]
 #[get("/v1/notification-channels")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_READ)?;
@@ -118,7 +201,18 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "data": all.iter().map(render).collect::<Vec<_>>() })))
 }
 
-#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+/// Change a notification channel
+#[utoipa::path(
+    tag = "Notification channels",
+    operation_id = "update_notification_channel",
+    security(("bearer" = ["project_settings:write"])),
+    params(("channel_id" = uuid::Uuid, Path, description = "The channel's id.")),
+    request_body = ChannelPatch,
+    responses(
+        (status = 200, description = "The channel, changed.", body = ChannelView),
+        (status = 400, description = "Nothing to update, an unknown type or event, or `channel_id` is not a UUID."),
+    ),
+)]
 #[patch("/v1/notification-channels/{channel_id}")]
 pub async fn patch(
     auth: Auth,
@@ -150,7 +244,17 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(render(&updated)))
 }
 
-#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+/// Delete a notification channel
+#[utoipa::path(
+    tag = "Notification channels",
+    operation_id = "delete_notification_channel",
+    security(("bearer" = ["project_settings:write"])),
+    params(("channel_id" = uuid::Uuid, Path, description = "The channel's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "`channel_id` is not a UUID."),
+    ),
+)]
 #[delete("/v1/notification-channels/{channel_id}")]
 pub async fn delete(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::PROJECT_SETTINGS_WRITE)?;

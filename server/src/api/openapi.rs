@@ -195,6 +195,7 @@ pub fn complete(doc: &mut Value) {
                 op["security"] = json!([{"bearer": []}]);
             }
             let public = is_public(op);
+            let has_body = op.get("requestBody").is_some();
             let responses = op
                 .as_object_mut()
                 .expect("an operation is an object")
@@ -206,6 +207,9 @@ pub fn complete(doc: &mut Value) {
             for (status, answer) in responses.iter_mut() {
                 if status.starts_with(['4', '5']) && answer.get("content").is_none() {
                     answer["content"] = error_response("")["content"].clone();
+                }
+                if let Some(links) = answer.get_mut("links").and_then(Value::as_object_mut) {
+                    links.values_mut().for_each(camel_case_link);
                 }
             }
             let mut add = |status: &str, description: &str| {
@@ -220,6 +224,12 @@ pub fn complete(doc: &mut Value) {
             if names_an_object {
                 add("404", "No such object in the caller's project.");
             }
+            if has_body {
+                add(
+                    "413",
+                    "The body is over the size limit (1 MiB; OTLP ingest has its own).",
+                );
+            }
             add(
                 "422",
                 "A field, query parameter or path segment is invalid (its location is in `loc`).",
@@ -230,6 +240,24 @@ pub fn complete(doc: &mut Value) {
                 "503",
                 "The database is unreachable or the ingest queue is full; retry after `Retry-After`.",
             );
+        }
+    }
+}
+
+/// utoipa 5.5 writes a link's fields in snake case (`operation_id`), which
+/// OpenAPI tools do not read: stateful fuzzers and client generators ignore
+/// such links. Renamed to the spec's names.
+fn camel_case_link(link: &mut Value) {
+    let Some(link) = link.as_object_mut() else {
+        return;
+    };
+    for (from, to) in [
+        ("operation_id", "operationId"),
+        ("operation_ref", "operationRef"),
+        ("request_body", "requestBody"),
+    ] {
+        if let Some(v) = link.remove(from) {
+            link.insert(to.to_owned(), v);
         }
     }
 }

@@ -17,10 +17,16 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The offer, locked for the rest of the caller's transaction.
-async fn open_offer(conn: &mut AsyncPgConnection, id: Uuid) -> Result<ownership::Transfer, ApiError> {
+/// The offer, locked for the rest of the caller's transaction. To anyone
+/// who is neither side of it nor in its project it does not exist: a 403
+/// would confirm another project's offer id.
+async fn open_offer(conn: &mut AsyncPgConnection, auth: &Auth, id: Uuid) -> Result<ownership::Transfer, ApiError> {
     ownership::find_for_update(conn, id)
         .await?
+        .filter(|t| {
+            let caller = auth.user_id();
+            t.project_id == auth.project_id || caller == Some(t.to_user_id) || caller == Some(t.from_user_id)
+        })
         .ok_or_else(|| ApiError::NotFound("Transfer not found".into()))
 }
 
@@ -103,7 +109,7 @@ pub async fn accept(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid
     let id = path.into_inner();
     let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {
-        let t = open_offer(conn, id).await?;
+        let t = open_offer(conn, &auth, id).await?;
         if auth.user_id() != Some(t.to_user_id) {
             return Err(ApiError::Forbidden("Only the transfer recipient can accept".into()));
         }
@@ -143,7 +149,7 @@ pub async fn reject(auth: Auth, state: web::Data<AppState>, path: web::Path<Uuid
     let id = path.into_inner();
     let mut conn = state.pool.get().await?;
     conn.transaction(async |conn| {
-        let t = open_offer(conn, id).await?;
+        let t = open_offer(conn, &auth, id).await?;
         let caller = auth.user_id();
         if caller != Some(t.to_user_id) && caller != Some(t.from_user_id) {
             return Err(ApiError::Forbidden(

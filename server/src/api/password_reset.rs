@@ -1,5 +1,5 @@
 //! `/v1/auth/reset-password/*`: a forgotten password reset through a token
-//! sent by email. Without SMTP configured it answers 501 and points to the
+//! sent by email. Without SMTP configured it answers 400 and points to the
 //! admin reset and the offline CLI.
 
 use actix_web::post;
@@ -40,7 +40,7 @@ pub struct ResetRequest {
 ///
 /// Mails a one-hour reset token when the address has an active account; the
 /// answer is the same either way. Needs SMTP (`STRATHON_SMTP_HOST`), else
-/// 501. Limited to a few requests a minute per client. No credential needed.
+/// 400. Limited to a few requests a minute per client. No credential needed.
 #[utoipa::path(
     tag = "Accounts",
     operation_id = "request_password_reset",
@@ -48,8 +48,7 @@ pub struct ResetRequest {
     request_body = ResetRequest,
     responses(
         (status = 200, description = "`If an account with that email exists, a reset link has been sent.`", body = AccountMessage),
-        (status = 400, description = "`Invalid email format`."),
-        (status = 501, description = "Email is not configured: use the admin reset or `strathon admin reset-password`."),
+        (status = 400, description = "`Invalid email format`; or email is not configured: use the admin reset or `strathon admin reset-password`."),
     ),
 )]
 #[post("/v1/auth/reset-password/request")]
@@ -71,8 +70,7 @@ pub async fn request(
     request_body = ResetRequest,
     responses(
         (status = 200, description = "`If an account with that email exists, a reset link has been sent.`", body = AccountMessage),
-        (status = 400, description = "`Invalid email format`."),
-        (status = 501, description = "Email is not configured: use the admin reset or `strathon admin reset-password`."),
+        (status = 400, description = "`Invalid email format`; or email is not configured: use the admin reset or `strathon admin reset-password`."),
     ),
 )]
 #[post("/v1/auth/password-reset-request")]
@@ -98,7 +96,7 @@ async fn send_reset_token(
         "Too many password reset requests. Try again later.",
     )?;
     let Some(mailer) = state.mailer.clone() else {
-        return Err(ApiError::NotImplemented(
+        return Err(ApiError::BadRequest(
             "Password reset by email is not configured (STRATHON_SMTP_HOST is unset). Ask an owner or admin to use \
              POST /v1/auth/admin-reset-password, or run `strathon admin reset-password` on the host."
                 .into(),

@@ -92,7 +92,10 @@ pub struct PolicyCreate {
     applies_to: Option<Vec<String>>,
     /// Default true.
     enabled: Option<bool>,
-    /// Higher is evaluated first (default 0).
+    /// Higher is evaluated first (default 0). A 32-bit integer: the handler
+    /// refuses others with the original's 400 message, so the document does
+    /// not narrow the range for the hygiene layer.
+    #[schema(value_type = Option<i64>)]
     priority: Option<i32>,
     /// Record matches without acting (default false).
     shadow: Option<bool>,
@@ -113,6 +116,8 @@ pub struct PolicyPatch {
     action_config: Option<Value>,
     applies_to: Option<Vec<String>>,
     enabled: Option<bool>,
+    /// As on create.
+    #[schema(value_type = Option<i64>)]
     priority: Option<i32>,
     shadow: Option<bool>,
 }
@@ -1018,7 +1023,7 @@ pub struct GenerateRequest {
 /// Generate a policy from English
 ///
 /// Not available in this build: without `STRATHON_AI_API_KEY` it answers
-/// 400 with how to configure one; with a key, 501 (this build has no
+/// 400 with how to configure one; with a key, 400 too (this build has no
 /// outbound AI client). Write the CEL yourself or start from a template.
 #[utoipa::path(
     tag = "Policies",
@@ -1026,8 +1031,7 @@ pub struct GenerateRequest {
     security(("bearer" = ["policies:write"])),
     request_body = GenerateRequest,
     responses(
-        (status = 400, description = "No AI provider key is configured (the detail says how to set one)."),
-        (status = 501, description = "A key is configured, but this build has no outbound AI client."),
+        (status = 400, description = "No AI provider key is configured (the detail says how to set one), or one is but this build has no outbound AI client."),
     ),
 )]
 #[post("/v1/policies/generate")]
@@ -1049,7 +1053,7 @@ pub async fn generate(
             "Policy generation needs an AI provider key: set STRATHON_AI_API_KEY on the receiver (an OpenAI key, or an Anthropic key starting with sk-ant-) and restart it. Until then, write the CEL expression yourself or start from a template (GET /v1/policy-templates).".into(),
         ));
     }
-    Err(ApiError::NotImplemented(
+    Err(ApiError::BadRequest(
         "STRATHON_AI_API_KEY is set, but this receiver build has no outbound AI client; write the CEL expression or start from a template".into(),
     ))
 }

@@ -9,10 +9,13 @@ use actix_web::{web, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use diesel_async::AsyncConnection as _;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use strathon_actors::webhooks::signature::SECRET_PREFIX;
 use strathon_schema::sealed;
 use strathon_schema::webhooks::{self, SigningKey};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::params::{self, utc_offset, Params};
 use crate::accounts::password::random;
@@ -21,24 +24,71 @@ use crate::auth::{scope, Auth};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-fn render(k: &SigningKey) -> Value {
-    json!({
-        "id": k.id, "project_id": k.project_id, "prefix": k.prefix,
-        "created_at": utc_offset(&k.created_at), "revoked_at": k.revoked_at.as_ref().map(utc_offset),
-    })
+/// A key outbound webhooks are signed with; its secret is never shown again.
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookSigningKey)]
+pub struct SigningKeyView {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    /// Four hex digits that tell keys apart.
+    pub prefix: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    /// The `whsec_…` secret: only in the answer to its creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
-#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+fn view(k: &SigningKey) -> SigningKeyView {
+    SigningKeyView {
+        id: k.id,
+        project_id: k.project_id,
+        prefix: k.prefix.clone(),
+        created_at: utc_offset(&k.created_at),
+        revoked_at: k.revoked_at.as_ref().map(utc_offset),
+        secret: None,
+    }
+}
+
+fn render(k: &SigningKey) -> Value {
+    serde_json::to_value(view(k)).expect("a key serializes")
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SigningKeyList {
+    pub webhook_signing_keys: Vec<SigningKeyView>,
+}
+
+/// List webhook signing keys
+#[utoipa::path(
+    tag = "Webhooks",
+    operation_id = "list_webhook_signing_keys",
+    security(("bearer" = ["webhook_signing_keys:read"])),
+    params(("include_revoked" = Option<bool>, Query, description = "Revoked keys too.")),
+    responses((status = 200, description = "The keys.", body = SigningKeyList)),
+)]
 #[get("/v1/webhook_signing_keys")]
 pub async fn list(auth: Auth, state: web::Data<AppState>, query: web::Query<Params>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::WEBHOOK_SIGNING_KEYS_READ)?;
     let mut conn = state.pool.get().await?;
     let found = webhooks::list_keys(&mut conn, auth.project_id, params::flag(&query, "include_revoked")).await?;
-    Ok(HttpResponse::Ok().json(json!({ "webhook_signing_keys": found.iter().map(render).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(SigningKeyList {
+        webhook_signing_keys: found.iter().map(view).collect(),
+    }))
 }
 
-/// Any body is ignored: a key has nothing to configure.
-#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+/// Create a webhook signing key
+///
+/// The secret is in this answer only.
+#[utoipa::path(
+    tag = "Webhooks",
+    operation_id = "create_webhook_signing_key",
+    security(("bearer" = ["webhook_signing_keys:write"])),
+    responses(
+        (status = 201, description = "The key and its secret.", body = SigningKeyView,
+            links(("RevokeSigningKey" = (operation_id = "revoke_webhook_signing_key", parameters(("key_id" = "$response.body#/id")))))),
+    ),
+)]
 #[post("/v1/webhook_signing_keys")]
 pub async fn create(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::WEBHOOK_SIGNING_KEYS_WRITE)?;
@@ -59,12 +109,23 @@ pub async fn create(auth: Auth, state: web::Data<AppState>) -> Result<HttpRespon
             Ok::<_, ApiError>(key)
         })
         .await?;
-    let mut body = render(&key);
-    body["secret"] = json!(secret);
+    // Any body is ignored: a key has nothing to configure.
+    let mut body = view(&key);
+    body.secret = Some(secret);
     Ok(HttpResponse::Created().json(body))
 }
 
-#[utoipa::path(tag = "Webhooks", responses((status = 200, description = "OK")))]
+/// Revoke a webhook signing key
+#[utoipa::path(
+    tag = "Webhooks",
+    operation_id = "revoke_webhook_signing_key",
+    security(("bearer" = ["webhook_signing_keys:write"])),
+    params(("key_id" = uuid::Uuid, Path, description = "The key's id.")),
+    responses(
+        (status = 200, description = "The key, revoked.", body = SigningKeyView),
+        (status = 400, description = "`key_id` is not a UUID."),
+    ),
+)]
 #[delete("/v1/webhook_signing_keys/{key_id}")]
 pub async fn revoke(auth: Auth, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(scope::WEBHOOK_SIGNING_KEYS_WRITE)?;

@@ -272,7 +272,7 @@ pub struct AuditEventView {
     pub before_state: Option<Value>,
     #[schema(value_type = Option<Object>)]
     pub after_state: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub diff: Option<Value>,
     pub pii_classes: Vec<String>,
     pub schema_version: i16,
