@@ -152,7 +152,7 @@ impl Val {
             Val::Bool(b) => any_value::Value::BoolValue(*b),
         }
     }
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         match self {
             Val::Str(s) => Value::String(s.clone()),
             Val::Int(i) => json!(i),
