@@ -93,12 +93,23 @@ pub async fn registrations(conn: &mut AsyncPgConnection, repo_full_name: &str) -
         .await
 }
 
-pub async fn touch_repository(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
-    diesel::update(repos::table.find(id))
-        .set(repos::last_event_at.eq(diesel::dsl::now))
-        .execute(conn)
-        .await
-        .map(|_| ())
+/// Records that a webhook arrived; `resealed` replaces the stored secret
+/// (a plain one, adopted from the original, once a key can seal it).
+pub async fn touch_repository(conn: &mut AsyncPgConnection, id: Uuid, resealed: Option<&str>) -> QueryResult<()> {
+    let touch = diesel::update(repos::table.find(id));
+    match resealed {
+        Some(secret) => {
+            touch
+                .set((
+                    repos::last_event_at.eq(diesel::dsl::now),
+                    repos::webhook_secret_sealed.eq(secret),
+                ))
+                .execute(conn)
+                .await
+        }
+        None => touch.set(repos::last_event_at.eq(diesel::dsl::now)).execute(conn).await,
+    }
+    .map(|_| ())
 }
 
 #[derive(Debug, Clone, Default, Insertable)]

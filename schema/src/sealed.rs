@@ -13,6 +13,12 @@ pub fn seal(secret: &str, key: Option<&str>) -> String {
     }
 }
 
+/// Whether a stored value is sealed. A plain value under a configured key
+/// came from elsewhere (an adopted database) and is worth sealing.
+pub fn is_sealed(stored: &str) -> bool {
+    stored.starts_with(SEALED)
+}
+
 /// The secret from a stored value; None when it is sealed and the key is
 /// missing or wrong.
 pub fn open(stored: &str, key: Option<&str>) -> Option<String> {
@@ -35,7 +41,7 @@ mod tests {
         assert_eq!(seal(secret, None), secret);
         let key = fernet::Fernet::generate_key();
         let sealed = seal(secret, Some(&key));
-        assert!(sealed.starts_with("enc:") && !sealed.contains(secret));
+        assert!(is_sealed(&sealed) && !sealed.contains(secret) && !is_sealed(secret));
         assert_eq!(open(&sealed, Some(&key)).as_deref(), Some(secret));
         assert_eq!(open(&sealed, None), None);
         assert_eq!(open(&sealed, Some(&fernet::Fernet::generate_key())), None);

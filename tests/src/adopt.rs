@@ -163,6 +163,14 @@ async fn a_team_moves_in_one_command_and_keeps_everything() {
         dry.stdout
     );
     assert!(line("webhook_signing_keys ").contains(" 1 "), "{}", dry.stdout);
+    assert!(line("github_integrations ").contains("1 / 2"), "{}", dry.stdout);
+    assert!(line("git_commits ").contains("2 / 2"), "{}", dry.stdout);
+    assert!(
+        dry.stdout
+            .contains("1 left out: a webhook secret beginning with 'enc:'"),
+        "{}",
+        dry.stdout
+    );
     assert_eq!(
         scalar(
             &source.db,
@@ -504,6 +512,56 @@ async fn a_team_moves_in_one_command_and_keeps_everything() {
     )
     .await;
     assert_eq!(status, 401);
+
+    // GitHub keeps signing with the secret the original stored in plain
+    // text; the first webhook that verifies seals it.
+    let push = json!({
+        "ref": "refs/heads/main",
+        "repository": {"full_name": "acme/agent-tools"},
+        "commits": [{"id": "d".repeat(40), "message": "After the move", "timestamp": "2026-12-04T10:00:00Z",
+                     "author": {"name": "Ada", "email": "ada@example.com"}}],
+    });
+    let (status, tracked) = server
+        .github_webhook("push", &push, Some(original::GITHUB_SECRET))
+        .await;
+    assert_eq!((status, tracked), (200, json!({"event": "push", "commits_tracked": 1})));
+    let secret: String = target
+        .sql()
+        .await
+        .query_one(
+            "SELECT webhook_secret_sealed FROM github_integrations WHERE repo_full_name = 'acme/agent-tools'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        secret.starts_with("enc:") && !secret.contains(original::GITHUB_SECRET),
+        "sealed at first use"
+    );
+    assert_eq!(
+        server
+            .github_webhook("push", &push, Some(original::GITHUB_SECRET))
+            .await
+            .0,
+        200,
+        "and it still verifies once sealed"
+    );
+    let commits = server
+        .list(
+            "/v1/integrations/github/commits?repo=acme/agent-tools",
+            &key("ops admin"),
+        )
+        .await;
+    let shas: Vec<&str> = commits.iter().filter_map(|c| c["commit_sha"].as_str()).collect();
+    assert!(shas.contains(&original::GIT_COMMIT) && shas.len() == 2, "{commits:?}");
+    let linked = server
+        .list(
+            &format!("/v1/traces?git_commit={}", &original::GIT_COMMIT[..12]),
+            &key("ops admin"),
+        )
+        .await;
+    assert_eq!(linked.len(), 1, "the trace that ran the commit: {linked:?}");
 
     // Retention continues as if the data had always been ours: the default
     // project keeps 30 days, the research project 90.

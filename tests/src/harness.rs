@@ -672,6 +672,12 @@ fn unsafe_is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// HMAC-SHA256 in hex, as GitHub and Slack sign their requests.
+pub fn hmac_sha256_hex(secret: &[u8], message: &[u8]) -> String {
+    use ring::hmac;
+    hex::encode(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), message).as_ref())
+}
+
 impl Server {
     /// POSTs an OTLP body; returns status, content type and body bytes.
     pub async fn post_traces(
@@ -703,6 +709,26 @@ impl Server {
             ctype,
             resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
         )
+    }
+
+    /// A GitHub webhook as GitHub sends it, signed with `secret` when given
+    /// (`X-Hub-Signature-256`): status and the parsed answer.
+    pub async fn github_webhook(&self, event: &str, body: &Value, secret: Option<&str>) -> (u16, Value) {
+        let raw = serde_json::to_vec(body).expect("JSON");
+        let mut req = self
+            .request(reqwest::Method::POST, "/v1/integrations/github/webhooks")
+            .header("x-github-event", event)
+            .header("x-github-delivery", Uuid::new_v4().to_string())
+            .header("content-type", "application/json");
+        if let Some(secret) = secret {
+            req = req.header(
+                "x-hub-signature-256",
+                format!("sha256={}", hmac_sha256_hex(secret.as_bytes(), &raw)),
+            );
+        }
+        let resp = req.body(raw).send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
     }
 
     /// The `data` array of a list endpoint, asserting 200.

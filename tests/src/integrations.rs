@@ -5,10 +5,9 @@
 //! secret record commits, and a trace that ran one is linked to it.
 
 use reqwest::Method;
-use ring::hmac;
 use serde_json::{json, Value};
 
-use crate::harness::{Launch, Server, TestDb, DEFAULT_PROJECT_ID};
+use crate::harness::{hmac_sha256_hex as sign, Launch, Server, TestDb, DEFAULT_PROJECT_ID};
 use crate::hook::Hook;
 use crate::otlp::{protobuf, request, span};
 
@@ -16,10 +15,6 @@ const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const SLACK: &str = "/v1/integrations/slack/actions";
 const GITHUB: &str = "/v1/integrations/github";
 const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
-
-fn sign(secret: &[u8], message: &[u8]) -> String {
-    hex::encode(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), message).as_ref())
-}
 
 /// A button press as Slack sends it: the form body and its headers.
 fn press(value: &str, action: &str, user: &str, at: i64) -> (String, String, String) {
@@ -190,31 +185,8 @@ async fn slack_buttons_decide_approvals_as_the_slack_user() {
     assert_eq!(send_press(&server, &b, Some(&t), Some(&s)).await.0, 404);
 }
 
-fn github_headers(req: reqwest::RequestBuilder, event: &str, signature: Option<String>) -> reqwest::RequestBuilder {
-    let req = req
-        .header("x-github-event", event)
-        .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
-        .header("content-type", "application/json");
-    match signature {
-        Some(s) => req.header("x-hub-signature-256", s),
-        None => req,
-    }
-}
-
 async fn github(server: &Server, event: &str, body: &Value, secret: Option<&str>) -> (u16, Value) {
-    let raw = serde_json::to_vec(body).unwrap();
-    let signature = secret.map(|s| format!("sha256={}", sign(s.as_bytes(), &raw)));
-    let resp = github_headers(
-        server.request(Method::POST, &format!("{GITHUB}/webhooks")),
-        event,
-        signature,
-    )
-    .body(raw)
-    .send()
-    .await
-    .expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    server.github_webhook(event, body, secret).await
 }
 
 #[tokio::test]
@@ -320,15 +292,14 @@ async fn github_webhooks_record_commits_that_traces_link_to() {
         (status, body["detail"].clone()),
         (404, json!("repository acme/other is not registered"))
     );
-    let resp = github_headers(
-        server.request(Method::POST, &format!("{GITHUB}/webhooks")),
-        "push",
-        Some("sha256=00".into()),
-    )
-    .body("not json")
-    .send()
-    .await
-    .unwrap();
+    let resp = server
+        .request(Method::POST, &format!("{GITHUB}/webhooks"))
+        .header("x-github-event", "push")
+        .header("x-hub-signature-256", "sha256=00")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
 
     // A trace whose agent ran the second commit.

@@ -30,6 +30,11 @@ pub const OWNER_TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 pub const OWNER_RECOVERY_CODE: &str = "0badc0de";
 pub const OPERATOR_EMAIL: &str = "operator@example.com";
 pub const OPERATOR_PASSWORD: &str = "0perate, don't break";
+/// The secret GitHub signs `acme/agent-tools` webhooks with, stored in plain
+/// text as the original does.
+pub const GITHUB_SECRET: &str = "original-github-secret";
+/// The commit that the default project's newest trace ran.
+pub const GIT_COMMIT: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
 /// A raw key in the original's format: `stra_` and 43 url-safe characters.
 pub fn raw_key(name: &str) -> String {
@@ -278,6 +283,20 @@ async fn seed_control_plane(sql: &tokio_postgres::Client) {
         INSERT INTO model_price_overrides (id, project_id, model_name, input_cost_per_token, output_cost_per_token)
         VALUES ('00000000-0000-0000-0000-00000000d001', '00000000-0000-0000-0000-000000000001', 'gpt-4o', 0.0000025, 0.00001);
 
+        -- One repository with its secret in plain text (carries), one whose
+        -- secret looks sealed (left out), registered by a user who does not carry.
+        INSERT INTO github_integrations (id, project_id, repo_full_name, installation_id, webhook_secret, created_by_user_id, last_event_at)
+        VALUES ('00000000-0000-0000-0000-00000000e001', '00000000-0000-0000-0000-000000000001', 'acme/agent-tools', 42,
+                'original-github-secret', '00000000-0000-0000-0000-000000000061', now() - interval '1 day'),
+               ('00000000-0000-0000-0000-00000000e002', '00000000-0000-0000-0000-000000000001', 'acme/odd-secret', NULL,
+                'enc:not-really-sealed', '00000000-0000-0000-0000-0000000a11ce', NULL);
+        INSERT INTO git_commits (id, project_id, integration_id, commit_sha, repo_full_name, commit_message, author_name, author_email, committed_at, branch, pr_number)
+        VALUES ('00000000-0000-0000-0000-00000000e101', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000e001',
+                'c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00', 'acme/agent-tools', 'Refunds need an approval', 'Ada', 'ada@example.com',
+                now() - interval '3 days', 'main', 12),
+               ('00000000-0000-0000-0000-00000000e102', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000e002',
+                'badc0de0badc0de0badc0de0badc0de0badc0de0', 'acme/odd-secret', 'Odd one', 'Bob', NULL, NULL, NULL, NULL);
+
         INSERT INTO webhook_signing_keys (id, project_id, prefix, secret_hash)
         VALUES ('00000000-0000-0000-0000-00000000c5c5', '00000000-0000-0000-0000-000000000001', 'abcd', '\x00');
         "#,
@@ -336,6 +355,13 @@ async fn seed_trace_data(sql: &tokio_postgres::Client, traces: i64) {
     )
     .await
     .expect("traces");
+    sql.execute(
+        "UPDATE traces SET git_commit_sha = $1 WHERE id = (SELECT id FROM traces WHERE project_id = $2 \
+         ORDER BY start_time_unix_nano DESC LIMIT 1)",
+        &[&GIT_COMMIT, &DEFAULT_PROJECT],
+    )
+    .await
+    .expect("a trace that ran a commit");
     sql.execute(
         "INSERT INTO spans (start_time_unix_nano, trace_id, span_id, parent_span_id, project_id, name, kind, end_time_unix_nano,
                             status_code, operation_name, provider_name, request_model, response_model, agent_name, agent_id,

@@ -456,6 +456,63 @@ pub static CONTROL_PLANE: &[Table] = &[
         quiet_triggers: &[],
         serial: None,
     },
+    // The original keeps each repository's webhook secret in plain text,
+    // which our `sealed::open` reads as it is; the receiver seals it at the
+    // first webhook that verifies with it (the copy decodes no row).
+    Table {
+        source: "github_integrations",
+        target: "github_integrations",
+        columns: &[
+            ("id", "s.id"),
+            ("project_id", "s.project_id"),
+            ("repo_full_name", "s.repo_full_name"),
+            ("installation_id", "s.installation_id"),
+            ("webhook_secret_sealed", "s.webhook_secret"),
+            (
+                "created_by_user_id",
+                "(SELECT u.id FROM users u WHERE u.id = s.created_by_user_id AND u.email IS NOT NULL)",
+            ),
+            ("created_at", "s.created_at"),
+            ("last_event_at", "s.last_event_at"),
+        ],
+        filters: &[(
+            "s.webhook_secret NOT LIKE 'enc:%'",
+            "a webhook secret beginning with 'enc:' would read as a sealed one here: register the repository again",
+        )],
+        dropped: &[],
+        changes: &[(
+            "s.created_by_user_id IN (SELECT u.id FROM users u WHERE u.email IS NULL)",
+            "registered by a user without an email, who does not carry: the registrant is left empty",
+        )],
+        quiet_triggers: &[],
+        serial: None,
+    },
+    Table {
+        source: "git_commits",
+        target: "git_commits",
+        columns: &[
+            ("id", "s.id"),
+            ("project_id", "s.project_id"),
+            (
+                "integration_id",
+                "(SELECT g.id FROM github_integrations g WHERE g.id = s.integration_id AND g.webhook_secret NOT LIKE 'enc:%')",
+            ),
+            ("commit_sha", "s.commit_sha"),
+            ("repo_full_name", "s.repo_full_name"),
+            ("commit_message", "s.commit_message"),
+            ("author_name", "s.author_name"),
+            ("author_email", "s.author_email"),
+            ("committed_at", "s.committed_at"),
+            ("branch", "s.branch"),
+            ("pr_number", "s.pr_number"),
+            ("fetched_at", "s.fetched_at"),
+        ],
+        filters: &[],
+        dropped: &[],
+        changes: &[],
+        quiet_triggers: &[],
+        serial: None,
+    },
     Table {
         source: "model_price_overrides",
         target: "model_price_overrides",
@@ -567,12 +624,12 @@ pub static TRACES: Table = Table {
         ("span_count", "coalesce(s.span_count, 0)"),
         ("intervention_state", "coalesce(s.intervention_state, 'running')"),
         ("created_at", "s.created_at"),
+        ("git_commit_sha", "s.git_commit_sha"),
     ],
     filters: &[],
     dropped: &[
         ("root_span_id", "never maintained by the original's ingest"),
         ("conversation_id", "kept on every span, where the API reads it"),
-        ("git_commit_sha", "GitHub integration is not part of this receiver"),
         ("halt_reason", "halts carry their own reason"),
         ("metadata", "never written by the original's ingest"),
     ],
@@ -663,16 +720,10 @@ pub static LEFT_BEHIND: &[Left] = &[
         reason: "never written by the original's ingest",
     },
     Left {
-        source: "github_integrations",
-        reason: "GitHub integration is not part of this receiver",
-    },
-    Left {
-        source: "git_commits",
-        reason: "GitHub integration is not part of this receiver",
-    },
-    Left {
         source: "audit.streams",
-        reason: "stored but never delivered by the original; this receiver has no audit streams",
+        reason: "stored but never delivered by the original: carried, they would start sending the audit log to \
+                 endpoints that never received from it, signed by keys they do not know (signing keys do not carry); \
+                 create each stream again once its endpoint is ready",
     },
 ];
 

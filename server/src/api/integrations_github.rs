@@ -434,9 +434,13 @@ pub async fn webhook(
     let mut tracked = 0;
     for r in &verified {
         let new = reported(&event, &parsed, r);
+        let resealed = match (key, sealed::is_sealed(&r.webhook_secret_sealed)) {
+            (Some(_), false) => Some(sealed::seal(&r.webhook_secret_sealed, key)),
+            _ => None,
+        };
         conn.transaction(async |conn| {
             integrations::record_commits(conn, &new).await?;
-            integrations::touch_repository(conn, r.id).await
+            integrations::touch_repository(conn, r.id, resealed.as_deref()).await
         })
         .await?;
         tracked = tracked.max(new.len());
