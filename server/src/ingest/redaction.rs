@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
-use regex::{Match, Regex};
+use regex::{Match, Regex, RegexSet};
 use serde_json::{Map, Value};
 use unicode_normalization::UnicodeNormalization;
 
@@ -195,7 +195,7 @@ pub fn redact(attrs: &mut Map<String, Value>, config: &RedactionConfig) {
         };
         *text = match config.key_actions.get(key) {
             Some(&action) => apply_action(text, &key.to_uppercase().replace('.', "_"), action),
-            None => redact_text(text, config),
+            None => redact_text(std::mem::take(text), config),
         };
     }
 }
@@ -223,22 +223,31 @@ fn strip_nul(attrs: &mut Map<String, Value>) {
     }
 }
 
-fn redact_text(raw: &str, config: &RedactionConfig) -> String {
+fn redact_text(raw: impl Into<String>, config: &RedactionConfig) -> String {
     // Normalizing first defeats evasion through full-width digits, ligatures and
     // invisible control characters; the normalized text is stored even if nothing matched.
-    let mut text: String = raw
-        .nfkc()
-        .filter(|&c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
-        .collect();
+    let mut text = normalized(raw.into());
 
-    if text.chars().count() <= BASE64_SCAN_MAX_CHARS {
+    let chars = if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    };
+    if chars <= BASE64_SCAN_MAX_CHARS {
         text = rescan_base64(text, config);
     }
-    if config.credential_scan && text.chars().count() >= CREDENTIAL_SCAN_MIN_CHARS {
+    if config.credential_scan && chars >= CREDENTIAL_SCAN_MIN_CHARS {
         text = super::credentials::redact(text).0;
     }
-    for entity in ENTITIES.iter() {
-        text = substitute(
+    // The set answers which entities can match at all; a pass runs only for
+    // those, and the set is asked again after a pass changed the text, so the
+    // passes still see each other's placeholders in order.
+    let mut candidates = ENTITY_SET.matches(&text);
+    for (i, entity) in ENTITIES.iter().enumerate() {
+        if !candidates.matched(i) {
+            continue;
+        }
+        let (next, replaced) = substitute(
             text,
             &entity.regex,
             entity.guard,
@@ -246,11 +255,29 @@ fn redact_text(raw: &str, config: &RedactionConfig) -> String {
             entity.name,
             config.action_for(entity.name),
         );
+        text = next;
+        if replaced {
+            candidates = ENTITY_SET.matches(&text);
+        }
     }
     for (name, regex) in &config.custom {
-        text = substitute(text, regex, None, None, name, config.action_for(name));
+        text = substitute(text, regex, None, None, name, config.action_for(name)).0;
     }
     text
+}
+
+/// NFKC without control characters other than tab, newline and carriage
+/// return. ASCII is its own NFKC form, and most attribute text is ASCII, so
+/// such text skips the normalizer and, when clean, is kept without a copy.
+fn normalized(raw: String) -> String {
+    let keep = |c: char| !c.is_control() || matches!(c, '\t' | '\n' | '\r');
+    if raw.is_ascii() {
+        if raw.chars().all(keep) {
+            return raw;
+        }
+        return raw.chars().filter(|&c| keep(c)).collect();
+    }
+    raw.nfkc().filter(|&c| keep(c)).collect()
 }
 
 fn apply_action(matched: &str, entity: &str, action: Action) -> String {
@@ -298,8 +325,9 @@ fn next_match<'t>(regex: &Regex, guard: Option<Guard>, text: &'t str, mut from: 
     None
 }
 
-/// One global substitution pass. Validator failures resume after the rejected match (as
-/// `re.sub` does); guard failures resume one character later (as look-around does).
+/// One global substitution pass, and whether it replaced anything. Validator failures
+/// resume after the rejected match (as `re.sub` does); guard failures resume one
+/// character later (as look-around does).
 fn substitute(
     text: String,
     regex: &Regex,
@@ -307,7 +335,7 @@ fn substitute(
     validator: Option<Validator>,
     entity: &str,
     action: Action,
-) -> String {
+) -> (String, bool) {
     let mut out: Option<String> = None;
     let mut copied = 0;
     let mut from = 0;
@@ -330,9 +358,9 @@ fn substitute(
     match out {
         Some(mut buf) => {
             buf.push_str(&text[copied..]);
-            buf
+            (buf, true)
         }
-        None => text,
+        None => (text, false),
     }
 }
 
@@ -490,6 +518,13 @@ static ENTITIES: LazyLock<Vec<Entity>> = LazyLock::new(|| {
             None,
         ),
     ]
+});
+
+/// Every entity's pattern in one automaton, indexed like `ENTITIES`: clean
+/// text, the common case, is scanned once rather than once per entity. It
+/// knows no guards or validators, so it tells which entities *may* match.
+static ENTITY_SET: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new(ENTITIES.iter().map(|e| e.regex.as_str())).expect("built-in redaction patterns compile")
 });
 
 fn is_word_char(c: char) -> bool {
@@ -662,9 +697,10 @@ fn rescan_base64(text: String, config: &RedactionConfig) -> String {
     let mut copied = 0;
     for chunk in BASE64_RUN.find_iter(&text) {
         let hides_pii = decode_base64_text(chunk.as_str()).is_some_and(|decoded| {
-            ENTITIES
-                .iter()
-                .any(|e| next_match(&e.regex, e.guard, &decoded, 0).is_some())
+            ENTITY_SET.matches(&decoded).iter().any(|i| {
+                let e = &ENTITIES[i];
+                next_match(&e.regex, e.guard, &decoded, 0).is_some()
+            })
         });
         if hides_pii {
             let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
