@@ -112,6 +112,15 @@ async fn metrics_cover_http_actors_pool_and_process() {
         server.get_json("/v1/project/settings", Some(&key)).await;
     }
     server.get_json("/v1/project/settings", Some("stra_wrong")).await;
+    // Readiness can come from the partition job's heartbeat a moment before
+    // its tick is counted.
+    let tick = r#"strathon_receiver_actor_ticks_total{actor="spans_partition_task",outcome="ok"}"#;
+    server
+        .wait_for("the partition job's first counted tick", Duration::from_secs(10), async || {
+            let text = server.get("/metrics").send().await.unwrap().text().await.unwrap();
+            text.lines().any(|l| l.starts_with(tick))
+        })
+        .await;
     let resp = server.get("/metrics").send().await.unwrap();
     assert!(resp.headers()["content-type"]
         .to_str()
