@@ -65,7 +65,9 @@ fn tokens(input: &str) -> Result<Vec<Token>, String> {
     let mut chars = input.chars().peekable();
     while let Some(&c) = chars.peek() {
         match c {
-            ' ' | '\t' | '\n' => {
+            // The same whitespace that ends a word: were the two to differ, a
+            // character such as U+0085 would end an empty word forever.
+            c if c.is_whitespace() => {
                 chars.next();
             }
             '(' => {
@@ -217,6 +219,25 @@ pub fn parse(input: &str) -> Result<Expr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_unicode_whitespace_separates_words_and_ends() {
+        // Found by schemathesis: NEL (U+0085) and a carriage return once
+        // looped forever, pushing empty words until memory ran out.
+        for input in [
+            "action\u{85}eq \"x\"",
+            "action\req\r\"x\"",
+            "\u{a0}",
+            "action eq \"x\"\u{2028}",
+        ] {
+            let t = tokens(input).expect("tokenizes");
+            assert!(
+                t.iter().all(|t| !matches!(t, Token::Word(w) if w.is_empty())),
+                "{input:?}: {t:?}"
+            );
+        }
+        assert!(parse("action\u{85}eq \"x\"").is_ok());
+    }
 
     #[test]
     fn parses_the_grammar() {
