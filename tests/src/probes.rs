@@ -116,10 +116,14 @@ async fn metrics_cover_http_actors_pool_and_process() {
     // its tick is counted.
     let tick = r#"strathon_receiver_actor_ticks_total{actor="spans_partition_task",outcome="ok"}"#;
     server
-        .wait_for("the partition job's first counted tick", Duration::from_secs(10), async || {
-            let text = server.get("/metrics").send().await.unwrap().text().await.unwrap();
-            text.lines().any(|l| l.starts_with(tick))
-        })
+        .wait_for(
+            "the partition job's first counted tick",
+            Duration::from_secs(10),
+            async || {
+                let text = server.get("/metrics").send().await.unwrap().text().await.unwrap();
+                text.lines().any(|l| l.starts_with(tick))
+            },
+        )
         .await;
     let resp = server.get("/metrics").send().await.unwrap();
     assert!(resp.headers()["content-type"]
