@@ -185,10 +185,6 @@ async fn slack_buttons_decide_approvals_as_the_slack_user() {
     assert_eq!(send_press(&server, &b, Some(&t), Some(&s)).await.0, 404);
 }
 
-async fn github(server: &Server, event: &str, body: &Value, secret: Option<&str>) -> (u16, Value) {
-    server.github_webhook(event, body, secret).await
-}
-
 #[tokio::test]
 async fn github_webhooks_record_commits_that_traces_link_to() {
     let db = TestDb::migrated().await;
@@ -230,13 +226,13 @@ async fn github_webhooks_record_commits_that_traces_link_to() {
     }
     assert_eq!(server.post(GITHUB, &reader, json!({})).await.0, 403);
 
-    let (status, pong) = github(
-        &server,
-        "ping",
-        &json!({"zen": "Keep it logically awesome.", "repository": {"full_name": "acme/agent-tools"}}),
-        Some(secret),
-    )
-    .await;
+    let (status, pong) = server
+        .github_webhook(
+            "ping",
+            &json!({"zen": "Keep it logically awesome.", "repository": {"full_name": "acme/agent-tools"}}),
+            Some(secret),
+        )
+        .await;
     assert_eq!(
         (status, pong),
         (200, json!({"event": "ping", "zen": "Keep it logically awesome."}))
@@ -255,13 +251,13 @@ async fn github_webhooks_record_commits_that_traces_link_to() {
              "author": {"name": "Grace", "email": "grace@example.com"}},
         ],
     });
-    let (status, tracked) = github(&server, "push", &push, Some(secret)).await;
+    let (status, tracked) = server.github_webhook("push", &push, Some(secret)).await;
     assert_eq!((status, tracked), (200, json!({"event": "push", "commits_tracked": 2})));
     let pr = json!({
         "action": "opened", "number": 7, "repository": {"full_name": "acme/agent-tools"},
         "pull_request": {"number": 7, "head": {"sha": sha2, "ref": "refunds"}, "html_url": "https://github.com/acme/agent-tools/pull/7"},
     });
-    let (status, opened) = github(&server, "pull_request", &pr, Some(secret)).await;
+    let (status, opened) = server.github_webhook("pull_request", &pr, Some(secret)).await;
     assert_eq!(
         (status, opened),
         (
@@ -269,25 +265,28 @@ async fn github_webhooks_record_commits_that_traces_link_to() {
             json!({"event": "pull_request", "action": "opened", "pr_number": 7})
         )
     );
-    let (status, ignored) = github(
-        &server,
-        "star",
-        &json!({"repository": {"full_name": "acme/agent-tools"}}),
-        Some(secret),
-    )
-    .await;
+    let (status, ignored) = server
+        .github_webhook(
+            "star",
+            &json!({"repository": {"full_name": "acme/agent-tools"}}),
+            Some(secret),
+        )
+        .await;
     assert_eq!((status, ignored), (200, json!({"event": "star", "status": "ignored"})));
 
     // Unsigned, mis-signed, or for a repository nobody registered: refused.
-    assert_eq!(github(&server, "push", &push, None).await.0, 401);
-    assert_eq!(github(&server, "push", &push, Some("not-the-secret")).await.0, 401);
-    let (status, body) = github(
-        &server,
-        "push",
-        &json!({"repository": {"full_name": "acme/other"}}),
-        Some(secret),
-    )
-    .await;
+    assert_eq!(server.github_webhook("push", &push, None).await.0, 401);
+    assert_eq!(
+        server.github_webhook("push", &push, Some("not-the-secret")).await.0,
+        401
+    );
+    let (status, body) = server
+        .github_webhook(
+            "push",
+            &json!({"repository": {"full_name": "acme/other"}}),
+            Some(secret),
+        )
+        .await;
     assert_eq!(
         (status, body["detail"].clone()),
         (404, json!("repository acme/other is not registered"))
@@ -359,14 +358,14 @@ async fn github_webhooks_record_commits_that_traces_link_to() {
     assert_eq!(server.call(Method::DELETE, &path, &key, None).await.0, 204);
     assert_eq!(server.call(Method::DELETE, &path, &key, None).await.0, 404);
     assert_eq!(
-        github(
-            &server,
-            "ping",
-            &json!({"repository": {"full_name": "acme/agent-tools"}}),
-            Some(secret)
-        )
-        .await
-        .0,
+        server
+            .github_webhook(
+                "ping",
+                &json!({"repository": {"full_name": "acme/agent-tools"}}),
+                Some(secret)
+            )
+            .await
+            .0,
         404
     );
     let actions = server.audit_actions(&key, "github_integration").await;

@@ -434,10 +434,10 @@ pub async fn webhook(
     let mut tracked = 0;
     for r in &verified {
         let new = reported(&event, &parsed, r);
-        let resealed = match (key, sealed::is_sealed(&r.webhook_secret_sealed)) {
-            (Some(_), false) => Some(sealed::seal(&r.webhook_secret_sealed, key)),
-            _ => None,
-        };
+        // A plain secret (adopted from the original) is sealed once a key can.
+        let resealed = key
+            .filter(|_| !sealed::is_sealed(&r.webhook_secret_sealed))
+            .map(|k| sealed::seal(&r.webhook_secret_sealed, Some(k)));
         conn.transaction(async |conn| {
             integrations::record_commits(conn, &new).await?;
             integrations::touch_repository(conn, r.id, resealed.as_deref()).await

@@ -93,18 +93,7 @@ fn route_table(doc: &Value) -> Vec<Route> {
 fn body_validator(doc: &Value, op: &Value) -> Option<jsonschema::Validator> {
     let schema = op["requestBody"]["content"]["application/json"].get("schema")?;
     let mut root = schema.as_object()?.clone();
-    let all = &doc["components"]["schemas"];
-    let mut reached = serde_json::Map::new();
-    let mut pending: Vec<String> = references(schema);
-    while let Some(name) = pending.pop() {
-        if reached.contains_key(&name) {
-            continue;
-        }
-        if let Some(found) = all.get(&name) {
-            pending.extend(references(found));
-            reached.insert(name, found.clone());
-        }
-    }
+    let reached = reached_schemas(&doc["components"]["schemas"], schema);
     if !reached.is_empty() {
         root.insert("components".into(), json!({ "schemas": reached }));
     }
@@ -115,6 +104,22 @@ fn body_validator(doc: &Value, op: &Value) -> Option<jsonschema::Validator> {
             None
         }
     }
+}
+
+/// The component schemas `schema` reaches, directly or through others.
+fn reached_schemas(all: &Value, schema: &Value) -> serde_json::Map<String, Value> {
+    let mut reached = serde_json::Map::new();
+    let mut pending = references(schema);
+    while let Some(name) = pending.pop() {
+        if reached.contains_key(&name) {
+            continue;
+        }
+        if let Some(found) = all.get(&name) {
+            pending.extend(references(found));
+            reached.insert(name, found.clone());
+        }
+    }
+    reached
 }
 
 /// The component schemas a schema refers to (`#/components/schemas/<name>`).
@@ -465,9 +470,13 @@ mod tests {
             "Unrelated": {"type": "integer"},
         }}});
         let op = json!({"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Outer"}}}}});
-        let mut names = references(&doc["components"]["schemas"]["Outer"]);
+        let reached = reached_schemas(
+            &doc["components"]["schemas"],
+            &op["requestBody"]["content"]["application/json"]["schema"],
+        );
+        let mut names: Vec<&str> = reached.keys().map(String::as_str).collect();
         names.sort();
-        assert_eq!(names, ["Inner"]);
+        assert_eq!(names, ["Inner", "Outer"], "Unrelated stays out");
         let v = body_validator(&doc, &op).expect("compiles");
         assert!(v.is_valid(&json!({"inner": "abc"})));
         assert!(!v.is_valid(&json!({"inner": "abcd"})), "the nested limit is enforced");
