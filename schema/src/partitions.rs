@@ -182,23 +182,71 @@ pub async fn ensure(conn: &mut AsyncPgConnection, months: &[Month]) -> diesel::Q
     .await
 }
 
+#[derive(QueryableByName)]
+struct ChildRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+    /// A detach interrupted half-way (the process died during it).
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pending: bool,
+}
+
 /// Drops the partitions `expired` selects; returns the names dropped.
+///
+/// A plain `DROP TABLE` of a partition takes an exclusive lock on `spans`
+/// itself: it would queue behind any long dashboard query and stall every
+/// ingest writer behind it. So each partition is first detached
+/// `CONCURRENTLY` (which only waits for those readers, without blocking
+/// anyone) and dropped once it stands alone. That cannot run in a
+/// transaction, so the DDL lock is held for the session meanwhile.
 pub async fn drop_expired(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
     retention_months: u32,
 ) -> diesel::QueryResult<Vec<String>> {
-    conn.transaction(async |conn| {
-        lock_ddl(conn).await?;
-        let doomed = expired(&list(conn).await?, now, retention_months);
-        for name in &doomed {
-            diesel::sql_query(format!("DROP TABLE IF EXISTS {name}"))
-                .execute(conn)
-                .await?;
-        }
-        Ok(doomed)
-    })
-    .await
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<BigInt, _>(DDL_LOCK)
+        .execute(conn)
+        .await?;
+    let dropped = drop_locked(conn, now, retention_months).await;
+    let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<BigInt, _>(DDL_LOCK)
+        .execute(conn)
+        .await;
+    let dropped = dropped?;
+    unlocked?;
+    Ok(dropped)
+}
+
+async fn drop_locked(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    retention_months: u32,
+) -> diesel::QueryResult<Vec<String>> {
+    let children: Vec<ChildRow> = diesel::sql_query(
+        "SELECT c.relname::text AS name, i.inhdetachpending AS pending FROM pg_inherits i \
+         JOIN pg_class c ON c.oid = i.inhrelid \
+         JOIN pg_class p ON p.oid = i.inhparent \
+         WHERE p.relname = 'spans' ORDER BY 1",
+    )
+    .load(conn)
+    .await?;
+    let names: Vec<String> = children.iter().map(|c| c.name.clone()).collect();
+    let doomed = expired(&names, now, retention_months);
+    for name in &doomed {
+        let pending = children.iter().any(|c| &c.name == name && c.pending);
+        // Names come from `expired`, which only passes our own pattern.
+        let detach = if pending {
+            format!("ALTER TABLE spans DETACH PARTITION {name} FINALIZE")
+        } else {
+            format!("ALTER TABLE spans DETACH PARTITION {name} CONCURRENTLY")
+        };
+        diesel::sql_query(detach).execute(conn).await?;
+        diesel::sql_query(format!("DROP TABLE IF EXISTS {name}"))
+            .execute(conn)
+            .await?;
+    }
+    Ok(doomed)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde_json::Value;
 use strathon_schema::partitions::Month;
 
 use crate::harness::{Launch, TestDb, DEFAULT_PROJECT_ID};
+use crate::otlp::{protobuf, request, span};
 
 async fn tables(db: &TestDb) -> Vec<String> {
     let rows = db
@@ -79,6 +80,65 @@ async fn partition_retention_is_configurable() {
         .await;
     server.wait_ready().await;
     assert!(tables(&db).await.contains(&old.span_partition()));
+}
+
+#[tokio::test]
+async fn dropping_an_old_month_does_not_stall_ingest_behind_a_long_reader() {
+    let db = TestDb::migrated().await;
+    let key = db.key(DEFAULT_PROJECT_ID, &["traces:write"]).await;
+    let old = Month::of(chrono::Utc::now()).plus(-14);
+    let sql = db.sql().await;
+    sql.batch_execute(&format!(
+        "CREATE TABLE {} PARTITION OF spans FOR VALUES FROM ({}) TO ({})",
+        old.span_partition(),
+        old.start_ns(),
+        old.end_ns()
+    ))
+    .await
+    .unwrap();
+    // A dashboard query that takes its time: it holds its locks on `spans`
+    // (and every partition) until it commits.
+    let reader = db.sql().await;
+    reader.batch_execute("BEGIN; SELECT count(*) FROM spans").await.unwrap();
+
+    let server = Launch::serve(&db)
+        .env("STRATHON_SPAN_PARTITION_INTERVAL_SECONDS", "1")
+        .start()
+        .await;
+    server
+        .wait_for(
+            "the maintainer to wait for the reader",
+            Duration::from_secs(20),
+            async || {
+                let waiting = sql
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                     AND (query LIKE 'ALTER TABLE spans DETACH%' OR query LIKE 'DROP TABLE%')",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                waiting.get::<_, i64>(0) > 0
+            },
+        )
+        .await;
+    // Meanwhile ingest goes on.
+    let body = protobuf(&request("agent", vec![span(1, 1, "during.retention")]));
+    let posted = tokio::time::timeout(
+        Duration::from_secs(5),
+        server.post_traces(&key, body, "application/x-protobuf", None),
+    )
+    .await
+    .expect("ingest was blocked by the partition drop");
+    assert_eq!(posted.0, 200);
+
+    reader.batch_execute("COMMIT").await.unwrap();
+    server
+        .wait_for("the old month to be dropped", Duration::from_secs(20), async || {
+            !tables(&db).await.contains(&old.span_partition())
+        })
+        .await;
+    assert_eq!(db.scalar_i64("SELECT count(*) FROM spans").await, 1);
 }
 
 #[tokio::test]
