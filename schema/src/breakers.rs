@@ -14,6 +14,9 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::ingest::SpanRow;
 use crate::schema::circuit_breakers as breakers;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,14 +156,13 @@ pub fn rank(state: &str) -> u8 {
 /// closed: the state and the breaker (`agent:<name>` or `tool:<name>`).
 pub type Note = (&'static str, String);
 
-const LOCK_SQL: &str = "
+const READ_SQL: &str = "
 SELECT b.project_id, b.entity_type, b.entity_id, b.state, b.failures, b.opened_at,
        b.half_open_successes, b.total_trips, b.updated_at
 FROM circuit_breakers b
 JOIN unnest($1::uuid[], $2::text[], $3::text[]) AS k(project_id, entity_type, entity_id)
   ON b.project_id = k.project_id AND b.entity_type = k.entity_type AND b.entity_id = k.entity_id
-ORDER BY 1, 2, 3
-FOR UPDATE OF b";
+ORDER BY 1, 2, 3";
 
 const SAVE_SQL: &str = "
 UPDATE circuit_breakers b SET
@@ -174,45 +176,89 @@ FROM jsonb_to_recordset($1::jsonb) AS u(project_id uuid, entity_type text, entit
     failures jsonb, opened_at timestamptz, half_open_successes int, total_trips int)
 WHERE b.project_id = u.project_id AND b.entity_type = u.entity_type AND b.entity_id = u.entity_id";
 
-/// Feeds a group of spans to their breakers inside the ingest transaction:
-/// locks the breakers (in one order for every writer, so concurrent groups
-/// cannot deadlock), runs each span's outcome through them in start-time
-/// order, saves what changed, and returns each span's note.
-pub(crate) async fn step(
-    tx: &tokio_postgres::Transaction<'_>,
-    rows: &[crate::ingest::SpanRow],
-    s: &Settings,
-) -> Result<Vec<Option<Note>>, tokio_postgres::Error> {
-    use std::collections::{BTreeMap, HashSet};
+/// A breaker's identity: project, entity type, entity id.
+pub type Key = (Uuid, String, String);
 
-    let mut notes = vec![None; rows.len()];
-    let mut keys: BTreeMap<(Uuid, &str, &str), Breaker> = BTreeMap::new();
+/// The breakers a group of spans feeds, in lock order.
+fn keys<'a>(rows: &[&'a SpanRow]) -> BTreeSet<(Uuid, &'static str, &'a str)> {
+    let mut keys = BTreeSet::new();
     for r in rows {
         if let Some(agent) = &r.agent_name {
-            keys.insert(
-                (r.project_id, "agent", agent),
-                Breaker::new(r.project_id, "agent", agent),
-            );
+            keys.insert((r.project_id, "agent", agent.as_str()));
             if let Some(tool) = &r.tool_name {
-                keys.insert((r.project_id, "tool", tool), Breaker::new(r.project_id, "tool", tool));
+                keys.insert((r.project_id, "tool", tool.as_str()));
             }
         }
     }
-    if keys.is_empty() {
-        return Ok(notes);
-    }
-    let projects: Vec<Uuid> = keys.keys().map(|k| k.0).collect();
-    let types: Vec<&str> = keys.keys().map(|k| k.1).collect();
-    let ids: Vec<&str> = keys.keys().map(|k| k.2).collect();
-    tx.execute(
-        "INSERT INTO circuit_breakers (project_id, entity_type, entity_id)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) ORDER BY 1, 2, 3
-         ON CONFLICT DO NOTHING",
-        &[&projects, &types, &ids],
+    keys
+}
+
+/// The key columns of `keys`, as the unnest parameters of the statements.
+fn columns<'a>(keys: &BTreeSet<(Uuid, &'static str, &'a str)>) -> (Vec<Uuid>, Vec<&'static str>, Vec<&'a str>) {
+    (
+        keys.iter().map(|k| k.0).collect(),
+        keys.iter().map(|k| k.1).collect(),
+        keys.iter().map(|k| k.2).collect(),
     )
-    .await?;
-    let mut stored: BTreeMap<(Uuid, String, String), (Breaker, Breaker)> = BTreeMap::new();
-    for row in tx.query(LOCK_SQL, &[&projects, &types, &ids]).await? {
+}
+
+/// Runs each span's outcome through its breakers in start-time order and
+/// returns each span's note. Pure: `stored` holds every breaker the rows
+/// feed (a missing one counts as new and closed) and is updated in place.
+pub fn feed(
+    rows: &[&SpanRow],
+    stored: &mut BTreeMap<Key, Breaker>,
+    now: DateTime<Utc>,
+    s: &Settings,
+) -> Vec<Option<Note>> {
+    let mut notes: Vec<Option<Note>> = vec![None; rows.len()];
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rows[i].start_time_unix_nano);
+    // A span sent twice in one group is one outcome, and both copies carry
+    // its note (whichever copy is kept).
+    let mut first: HashMap<(Uuid, &[u8], &[u8]), usize> = HashMap::new();
+    for i in order {
+        let r = rows[i];
+        let Some(agent) = &r.agent_name else { continue };
+        if let Some(&j) = first.get(&(r.project_id, r.trace_id.as_slice(), r.span_id.as_slice())) {
+            notes[i] = notes[j].clone();
+            continue;
+        }
+        first.insert((r.project_id, &r.trace_id, &r.span_id), i);
+        let failed = failed(r.status_code, r.intervention_state.as_deref());
+        let mut feed = |kind: &str, name: &str| {
+            let key = (r.project_id, kind.to_owned(), name.to_owned());
+            let b = stored
+                .entry(key)
+                .or_insert_with(|| Breaker::new(r.project_id, kind, name));
+            (b.record(failed, now, s), format!("{kind}:{name}"))
+        };
+        let mut worst = feed("agent", agent);
+        if let Some(tool) = &r.tool_name {
+            let by_tool = feed("tool", tool);
+            if rank(by_tool.0) > rank(worst.0) {
+                worst = by_tool;
+            }
+        }
+        notes[i] = Some(worst).filter(|(state, _)| *state != CLOSED);
+    }
+    notes
+}
+
+/// The stored breakers among `keys`; with `lock`, row-locked until commit.
+async fn read(
+    tx: &tokio_postgres::Transaction<'_>,
+    keys: &BTreeSet<(Uuid, &'static str, &str)>,
+    lock: bool,
+) -> Result<BTreeMap<Key, Breaker>, tokio_postgres::Error> {
+    let (projects, types, ids) = columns(keys);
+    let sql = if lock {
+        format!("{READ_SQL} FOR UPDATE OF b")
+    } else {
+        READ_SQL.to_owned()
+    };
+    let mut stored = BTreeMap::new();
+    for row in tx.query(&sql, &[&projects, &types, &ids]).await? {
         let b = Breaker {
             project_id: row.get(0),
             entity_type: row.get(1),
@@ -224,40 +270,55 @@ pub(crate) async fn step(
             total_trips: row.get(7),
             updated_at: row.get(8),
         };
-        stored.insert(
-            (b.project_id, b.entity_type.clone(), b.entity_id.clone()),
-            (b.clone(), b),
-        );
+        stored.insert((b.project_id, b.entity_type.clone(), b.entity_id.clone()), b);
     }
-    let now = Utc::now();
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by_key(|&i| rows[i].start_time_unix_nano);
-    // A span sent twice in one group is one outcome.
-    let mut seen = HashSet::new();
-    for i in order {
-        let r = &rows[i];
-        let Some(agent) = &r.agent_name else { continue };
-        if !seen.insert((r.project_id, &r.trace_id, &r.span_id)) {
-            continue;
-        }
-        let failed = failed(r.status_code, r.intervention_state.as_deref());
-        let mut feed = |kind: &str, name: &str| {
-            stored
-                .get_mut(&(r.project_id, kind.to_owned(), name.to_owned()))
-                .map(|(_, b)| (b.record(failed, now, s), format!("{kind}:{name}")))
-        };
-        let mut worst = feed("agent", agent);
-        if let Some(tool) = &r.tool_name {
-            let by_tool = feed("tool", tool);
-            if by_tool.as_ref().map(|t| rank(t.0)) > worst.as_ref().map(|w| rank(w.0)) {
-                worst = by_tool;
-            }
-        }
-        notes[i] = worst.filter(|(state, _)| *state != CLOSED);
+    Ok(stored)
+}
+
+/// The notes a group would get from the breakers as they stand, without
+/// locking or changing them. Parallel writers use it to annotate spans
+/// before the breakers are theirs; `step` later corrects the few a
+/// concurrent group changed.
+pub(crate) async fn peek(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[&SpanRow],
+    s: &Settings,
+) -> Result<Vec<Option<Note>>, tokio_postgres::Error> {
+    let keys = keys(rows);
+    if keys.is_empty() {
+        return Ok(vec![None; rows.len()]);
     }
-    let changed: Vec<serde_json::Value> = stored
-        .values()
-        .filter(|(before, after)| before != after)
+    let mut stored = read(tx, &keys, false).await?;
+    Ok(feed(rows, &mut stored, Utc::now(), s))
+}
+
+/// Feeds a group of spans to their breakers inside the ingest transaction:
+/// locks the breakers (in one order for every writer, so concurrent groups
+/// cannot deadlock), feeds them, saves what changed, and returns each
+/// span's note.
+pub(crate) async fn step(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[&SpanRow],
+    s: &Settings,
+) -> Result<Vec<Option<Note>>, tokio_postgres::Error> {
+    let keys = keys(rows);
+    if keys.is_empty() {
+        return Ok(vec![None; rows.len()]);
+    }
+    let (projects, types, ids) = columns(&keys);
+    tx.execute(
+        "INSERT INTO circuit_breakers (project_id, entity_type, entity_id)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) ORDER BY 1, 2, 3
+         ON CONFLICT DO NOTHING",
+        &[&projects, &types, &ids],
+    )
+    .await?;
+    let before = read(tx, &keys, true).await?;
+    let mut after = before.clone();
+    let notes = feed(rows, &mut after, Utc::now(), s);
+    let changed: Vec<serde_json::Value> = after
+        .iter()
+        .filter(|(key, b)| before.get(*key) != Some(*b))
         .map(|(_, b)| {
             serde_json::json!({
                 "project_id": b.project_id, "entity_type": b.entity_type, "entity_id": b.entity_id,
@@ -353,6 +414,48 @@ mod tests {
         assert_eq!((b.total_trips, b.opened_at), (2, Some(later)));
         b.reset();
         assert_eq!(b.state_at(later, &s), CLOSED);
+    }
+
+    #[test]
+    fn feeding_a_group_notes_spans_once_the_breaker_opens() {
+        let s = settings();
+        let t0 = DateTime::UNIX_EPOCH + Duration::days(20_000);
+        let row = |span: u8, status: &'static str| SpanRow {
+            start_time_unix_nano: i64::from(span),
+            trace_id: vec![1; 16],
+            span_id: vec![span; 8],
+            status_code: status,
+            agent_name: Some("a".into()),
+            tool_name: Some("t".into()),
+            ..SpanRow::default()
+        };
+        let rows = [
+            row(1, "ERROR"),
+            row(2, "ERROR"),
+            row(3, "ERROR"),
+            row(4, "OK"),
+            row(3, "ERROR"),
+        ];
+        let refs: Vec<&SpanRow> = rows.iter().collect();
+        // Nothing stored yet: both breakers start closed.
+        let mut stored = BTreeMap::new();
+        let notes = feed(&refs, &mut stored, t0, &s);
+        assert_eq!(notes[0], None);
+        assert_eq!(notes[1], None);
+        // The third failure opens the agent's breaker (checked first) ...
+        assert_eq!(notes[2], Some((OPEN, "agent:a".to_owned())));
+        assert_eq!(notes[3], Some((OPEN, "agent:a".to_owned())));
+        // ... and the same span sent again is one outcome with the same note.
+        assert_eq!(notes[4], notes[2]);
+        let agent = &stored[&(Uuid::default(), "agent".to_owned(), "a".to_owned())];
+        assert_eq!((agent.state.as_str(), agent.total_trips), (OPEN, 1));
+        // Fed again, an already-open breaker keeps noting without a new trip.
+        let again = feed(&refs[3..4], &mut stored, t0, &s);
+        assert_eq!(again[0], Some((OPEN, "agent:a".to_owned())));
+        assert_eq!(
+            stored[&(Uuid::default(), "tool".to_owned(), "t".to_owned())].total_trips,
+            1
+        );
     }
 
     #[test]

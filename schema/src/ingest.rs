@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 /// One span as stored: denormalized columns plus the redacted attributes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpanRow {
     pub project_id: Uuid,
     pub start_time_unix_nano: i64,
@@ -74,6 +74,9 @@ const TYPES: [Type; 25] = [
 ];
 
 /// Created once per writer connection; rows vanish at every commit.
+/// `spans_new` holds the spans a group stored for the first time, so the
+/// rollups shared by every writer can be counted at the very end of the
+/// transaction (see `write`).
 pub const STAGING_DDL: &str = "CREATE TEMP TABLE IF NOT EXISTS spans_staging ( \
     project_id uuid NOT NULL, start_time_unix_nano bigint NOT NULL, trace_id bytea NOT NULL, \
     span_id bytea NOT NULL, parent_span_id bytea, name text NOT NULL, kind text NOT NULL, \
@@ -81,13 +84,18 @@ pub const STAGING_DDL: &str = "CREATE TEMP TABLE IF NOT EXISTS spans_staging ( \
     provider_name text, request_model text, response_model text, agent_name text, agent_id text, \
     tool_name text, workflow_name text, conversation_id text, input_tokens bigint, \
     output_tokens bigint, cost_usd text, intervention_state text, attributes jsonb NOT NULL, \
-    seq bigint NOT NULL) ON COMMIT DELETE ROWS";
+    seq bigint NOT NULL) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS spans_new ( \
+    project_id uuid, start_time_unix_nano bigint, end_time_unix_nano bigint, agent_name text, \
+    tool_name text, request_model text, response_model text, intervention_state text, \
+    status_code text, cost_usd numeric, input_tokens bigint, output_tokens bigint) ON COMMIT DELETE ROWS";
 
 /// Traces first (spans reference them).
 const TRACES_SQL: &str = "
 INSERT INTO traces (project_id, id, start_time_unix_nano, agent_name)
 SELECT project_id, trace_id, min(start_time_unix_nano), min(agent_name)
 FROM spans_staging GROUP BY project_id, trace_id
+ORDER BY project_id, trace_id
 ON CONFLICT (project_id, id) DO NOTHING";
 
 /// The newest copy of each span in the group, as the next statements read it.
@@ -132,9 +140,10 @@ pub fn rollup_upsert(source: &str) -> String {
     ROLLUP_UPSERT.replace("SOURCE_ROWS", source)
 }
 
-/// New spans go in, and only those count into the hourly rollups, so a
-/// re-sent span is never counted twice. Returns (distinct staged, inserted):
-/// when they differ, some spans were already stored and need merging.
+/// New spans go in, and only those are kept in `spans_new` for the hourly
+/// rollups, so a re-sent span is never counted twice. Returns (distinct
+/// staged, inserted): when they differ, some spans were already stored and
+/// need merging.
 const SPANS_SQL: &str = "
 WITH staged AS (STAGED),
 ins AS (
@@ -143,9 +152,8 @@ ins AS (
     RETURNING project_id, start_time_unix_nano, end_time_unix_nano, agent_name, tool_name,
         request_model, response_model, intervention_state, status_code, cost_usd, input_tokens, output_tokens
 ),
-rolled AS (ROLLUP_OF_INS)
-SELECT (SELECT count(*) FROM staged) AS staged, (SELECT count(*) FROM ins) AS inserted,
-       (SELECT count(*) FROM rolled) AS rolled";
+kept AS (INSERT INTO spans_new SELECT * FROM ins)
+SELECT (SELECT count(*) FROM staged) AS staged, (SELECT count(*) FROM ins) AS inserted";
 
 /// A span re-sent later merges into the stored row (attributes merged, new
 /// keys winning; end time and status replaced; cost and intervention state
@@ -245,14 +253,6 @@ pub struct Batch {
     pub approvals: Vec<ApprovalRow>,
 }
 
-impl Batch {
-    pub fn extend(&mut self, other: Batch) {
-        self.spans.extend(other.spans);
-        self.matches.extend(other.matches);
-        self.approvals.extend(other.approvals);
-    }
-}
-
 /// New matches only (a span seen again is not a new match); each counts
 /// once on its policy. A policy deleted meanwhile simply records nothing.
 const MATCHES_SQL: &str = "
@@ -267,6 +267,20 @@ WITH inserted AS (
 UPDATE policies p SET match_count = p.match_count + c.n, last_matched_at = now()
 FROM (SELECT policy_id, count(*) AS n FROM inserted GROUP BY policy_id) c
 WHERE p.id = c.policy_id";
+
+/// Every writer bumps the same policies' counters: they are locked in one
+/// order first, so two writers never wait on each other crosswise.
+const LOCK_POLICIES_SQL: &str = "SELECT 1 FROM policies WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+
+/// Corrects the circuit-breaker note of spans whose breaker another writer
+/// changed between `peek` and `step` (rare: only around a state change).
+const RENOTE_SQL: &str = "
+UPDATE spans s SET attributes = (s.attributes - 'strathon.circuit_breaker.state' - 'strathon.circuit_breaker.entity')
+    || coalesce(n.note, '{}'::jsonb)
+FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::bytea[], $5::jsonb[])
+    AS n(project_id, start_time_unix_nano, trace_id, span_id, note)
+WHERE s.project_id = n.project_id AND s.start_time_unix_nano = n.start_time_unix_nano
+    AND s.trace_id = n.trace_id AND s.span_id = n.span_id";
 
 /// One approval per (policy, trace, span), however often the span arrives.
 const APPROVALS_SQL: &str = "
@@ -312,16 +326,31 @@ impl serde::Serialize for Annotated<'_> {
     }
 }
 
-/// Writes one group in a single transaction; nothing is visible (or
-/// acknowledged) unless all of it commits.
+/// The attributes a note adds to a span.
+fn note_json(note: &Option<crate::breakers::Note>) -> Option<serde_json::Value> {
+    note.as_ref().map(|(state, entity)| {
+        serde_json::json!({
+            "strathon.circuit_breaker.state": state,
+            "strathon.circuit_breaker.entity": entity,
+        })
+    })
+}
+
+/// Writes one group (several requests' batches) in a single transaction;
+/// nothing is visible (or acknowledged) unless all of it commits.
+///
+/// Several writers may run this at once, each on its own traces. What they
+/// share (breakers, hourly rollups, policy counters) is taken at the end, in
+/// one order, so one writer's group waits for another only for the last
+/// few statements rather than the whole COPY.
 pub async fn write(
     client: &mut Client,
-    batch: &Batch,
+    batches: &[Batch],
     breakers: &crate::breakers::Settings,
 ) -> Result<(), tokio_postgres::Error> {
-    let rows = &batch.spans;
+    let rows: Vec<&SpanRow> = batches.iter().flat_map(|b| &b.spans).collect();
     let tx = client.transaction().await?;
-    let notes = crate::breakers::step(&tx, rows, breakers).await?;
+    let guessed = crate::breakers::peek(&tx, &rows, breakers).await?;
     let sink = tx
         .copy_in(&format!("COPY spans_staging ({COLUMNS}, seq) FROM STDIN BINARY"))
         .await?;
@@ -330,7 +359,7 @@ pub async fn write(
     for (seq, r) in rows.iter().enumerate() {
         let attributes = Json(Annotated {
             attributes: &r.attributes,
-            note: notes[seq].as_ref(),
+            note: guessed[seq].as_ref(),
         });
         let seq = seq as i64;
         let values: [&(dyn ToSql + Sync); 25] = [
@@ -365,13 +394,7 @@ pub async fn write(
     writer.finish().await?;
     tx.batch_execute(TRACES_SQL).await?;
     let counts = tx
-        .query_one(
-            &SPANS_SQL
-                .replace("STAGED", STAGED)
-                .replace("COLUMNS", COLUMNS)
-                .replace("ROLLUP_OF_INS", &rollup_upsert("ins")),
-            &[],
-        )
+        .query_one(&SPANS_SQL.replace("STAGED", STAGED).replace("COLUMNS", COLUMNS), &[])
         .await?;
     let (staged, inserted): (i64, i64) = (counts.get(0), counts.get(1));
     // Most groups are all new spans: the merge (a join against the stored
@@ -381,8 +404,33 @@ pub async fn write(
     }
     tx.batch_execute(TRACE_ROLLUP_SQL).await?;
     tx.batch_execute(GIT_COMMIT_SQL).await?;
-    if !batch.matches.is_empty() {
-        let m = &batch.matches;
+
+    // From here on, rows other writers also need: held until the commit.
+    let notes = crate::breakers::step(&tx, &rows, breakers).await?;
+    let wrong: Vec<usize> = (0..rows.len()).filter(|&i| notes[i] != guessed[i]).collect();
+    if !wrong.is_empty() {
+        let fixed: Vec<Option<Json<serde_json::Value>>> =
+            wrong.iter().map(|&i| note_json(&notes[i]).map(Json)).collect();
+        tx.execute(
+            RENOTE_SQL,
+            &[
+                &wrong.iter().map(|&i| rows[i].project_id).collect::<Vec<_>>(),
+                &wrong.iter().map(|&i| rows[i].start_time_unix_nano).collect::<Vec<_>>(),
+                &wrong.iter().map(|&i| rows[i].trace_id.as_slice()).collect::<Vec<_>>(),
+                &wrong.iter().map(|&i| rows[i].span_id.as_slice()).collect::<Vec<_>>(),
+                &fixed,
+            ],
+        )
+        .await?;
+    }
+    tx.batch_execute(&rollup_upsert("spans_new")).await?;
+    let matches: Vec<&MatchRow> = batches.iter().flat_map(|b| &b.matches).collect();
+    if !matches.is_empty() {
+        let m = &matches;
+        let mut policies: Vec<Uuid> = m.iter().map(|r| r.policy_id).collect();
+        policies.sort();
+        policies.dedup();
+        tx.execute(LOCK_POLICIES_SQL, &[&policies]).await?;
         let metadata: Vec<Json<&serde_json::Value>> = m.iter().map(|r| Json(&r.metadata)).collect();
         tx.execute(
             MATCHES_SQL,
@@ -398,8 +446,9 @@ pub async fn write(
         )
         .await?;
     }
-    if !batch.approvals.is_empty() {
-        let a = &batch.approvals;
+    let approvals: Vec<&ApprovalRow> = batches.iter().flat_map(|b| &b.approvals).collect();
+    if !approvals.is_empty() {
+        let a = &approvals;
         tx.execute(
             APPROVALS_SQL,
             &[

@@ -316,7 +316,15 @@ async fn authenticate(
             return Err(ApiError::Forbidden("request IP not in key's allowed_ips".into()));
         }
     }
-    strathon_schema::api_keys::touch(&mut conn, key.id).await?;
+    // `touch` only records use to the minute; skipping the round trip when
+    // the key was seen within it keeps hot keys (every SDK poll and export)
+    // off the pool.
+    let fresh = key
+        .last_used_at
+        .is_some_and(|at| chrono::Utc::now() - at < chrono::Duration::minutes(1));
+    if !fresh {
+        strathon_schema::api_keys::touch(&mut conn, key.id).await?;
+    }
     Ok(Auth {
         project_id: key.project_id,
         principal: Principal::ApiKey {

@@ -394,6 +394,10 @@ pub struct Config {
     #[arg(long, env = "STRATHON_INGEST_GROUP_SPANS", default_value = "5000")]
     pub ingest_group_spans: usize,
 
+    /// Parallel ingest writers (1-8), each with its own database connection; traces are split among them by id.
+    #[arg(long, env = "STRATHON_INGEST_WRITERS", default_value = "2", value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub ingest_writers: u8,
+
     /// Seconds between budget evaluations (the monitor halts agents over budget).
     #[arg(long, env = "STRATHON_BUDGET_EVAL_INTERVAL_SECONDS", default_value = "5")]
     pub budget_eval_interval_seconds: f64,

@@ -83,9 +83,10 @@ async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Re
             config.rate_limit_requests_per_second,
         ))
     });
-    let writer = ingest_writer::start(
+    let writers = ingest_writer::start(
         WriterConfig {
             database_url: config.database.url.clone(),
+            writers: config.ingest_writers.into(),
             breakers: config.breakers.settings(),
             max_queue_spans: config.ingest_queue_spans,
             max_group_spans: config.ingest_group_spans,
@@ -100,7 +101,7 @@ async fn run(config: Config, dashboard: Option<DashboardSettings>) -> anyhow::Re
         actors: registry.clone(),
         metrics,
         limiter,
-        writer,
+        writers,
         contexts: ContextCache::new(config.credential_scan_enabled),
         heartbeats: heartbeats.clone(),
         mailer: crate::mail::Mailer::from_config(&config)

@@ -3,9 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use actix::Addr;
 use strathon_actors::heartbeats::Heartbeats;
-use strathon_actors::ingest_writer::IngestWriter;
+use strathon_actors::ingest_writer::Lanes;
 use strathon_actors::Registry;
 use strathon_schema::DbPool;
 
@@ -20,7 +19,7 @@ pub struct AppState {
     pub actors: Registry,
     pub metrics: Arc<Metrics>,
     pub limiter: Option<Arc<RateLimiter>>,
-    pub writer: Addr<IngestWriter>,
+    pub writers: Lanes,
     pub contexts: ContextCache,
     pub heartbeats: Arc<Heartbeats>,
     /// Sends password-reset emails; None without `STRATHON_SMTP_HOST`.

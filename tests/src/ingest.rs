@@ -346,13 +346,39 @@ async fn secrets_and_pii_are_redacted_before_storage() {
 
 #[tokio::test]
 async fn nothing_acknowledged_is_missing_under_concurrency() {
-    let (db, server, key) = setup().await;
+    let db = TestDb::migrated().await;
+    let key = db.key(DEFAULT_PROJECT_ID, &["traces:write", "traces:read"]).await;
+    // Four writers, and requests whose traces spread over all of them, so
+    // writers contend for the rows they share (breakers, rollups).
+    let server = Launch::serve(&db).env("STRATHON_INGEST_WRITERS", "4").start().await;
+    let (status, ready) = server.get_json("/ready", None).await;
+    assert_eq!(status, 200, "{ready}");
+    for name in ["ingest_writer_task", "ingest_writer_task_4"] {
+        assert_eq!(ready["checks"][name]["status"], "ok", "{ready}");
+    }
     let server = std::sync::Arc::new(server);
     let mut tasks = Vec::new();
+    let mut failures = 0;
     for batch in 0..20u8 {
+        let mut spans = Vec::new();
+        for t in 0..5u8 {
+            for i in 1..=10u8 {
+                let s = span(50 + batch * 5 + t, i, "load.span")
+                    .attr("gen_ai.agent.name", "loader")
+                    .attr("gen_ai.tool.name", "fetch");
+                // Every seventh span fails: enough to trip the breakers
+                // while the groups are in flight.
+                let nth = usize::from(batch) * 50 + usize::from(t) * 10 + usize::from(i);
+                spans.push(if nth % 7 == 0 {
+                    failures += 1;
+                    s.error("boom")
+                } else {
+                    s
+                });
+            }
+        }
         let (server, key) = (server.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
-            let spans = (0..50u8).map(|i| span(100 + batch, i + 1, "load.span")).collect();
             server
                 .post_traces(&key, protobuf(&request("agent", spans)), PB, None)
                 .await
@@ -367,7 +393,32 @@ async fn nothing_acknowledged_is_missing_under_concurrency() {
     }
     assert_eq!(acked, 1000);
     assert_eq!(db.scalar_i64("SELECT count(*) FROM spans").await, acked);
-    assert_eq!(db.scalar_i64("SELECT sum(span_count)::bigint FROM traces").await, acked);
+    assert_eq!(db.scalar_i64("SELECT count(*) FROM traces").await, 100);
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM traces WHERE span_count <> 10")
+            .await,
+        0
+    );
+    // Every span counted once into the shared hourly rollups.
+    assert_eq!(
+        db.scalar_i64("SELECT sum(spans)::bigint FROM span_rollups").await,
+        acked
+    );
+    assert_eq!(
+        db.scalar_i64("SELECT coalesce(sum(spans), 0)::bigint FROM span_rollups WHERE error")
+            .await,
+        failures
+    );
+    // The breakers saw every failure from every writer, and tripped.
+    assert_eq!(
+        db.scalar_i64("SELECT count(*) FROM circuit_breakers WHERE state = 'open' AND total_trips >= 1")
+            .await,
+        2
+    );
+    let noted = db
+        .scalar_i64("SELECT count(*) FROM spans WHERE attributes->>'strathon.circuit_breaker.state' = 'open'")
+        .await;
+    assert!(noted > 0, "spans stored after the trip carry the breaker's state");
 }
 
 async fn create_policy(server: &Server, key: &str, body: Value) -> Value {

@@ -6,10 +6,9 @@
 use std::collections::BTreeMap;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use strathon_actors::ingest_writer::{WriteError, WriteSpans};
+use strathon_actors::ingest_writer::WriteError;
 use strathon_schema::ingest::Batch;
 use strathon_schema::partitions;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::convert::{self, Context};
@@ -27,17 +26,29 @@ pub async fn store(state: &AppState, project_id: Uuid, request: ExportTraceServi
     let project = state.contexts.get(&state.pool, project_id).await?;
     let now = chrono::Utc::now();
     let months = partitions::wanted_months(now);
-    let ctx = Context {
-        project_id,
-        sampling_rate: state.config.sampling_rate,
-        accept_from: months.first().map(|m| m.start_ns()).unwrap_or(i64::MIN),
-        accept_until: months.last().map(|m| m.end_ns()).unwrap_or(i64::MAX),
-        prices: &project.prices,
-        redaction: &project.redaction,
-        policies: &project.policies,
-        now,
-    };
-    let converted = convert::convert(request, &ctx);
+    let (accept_from, accept_until) = (
+        months.first().map(|m| m.start_ns()).unwrap_or(i64::MIN),
+        months.last().map(|m| m.end_ns()).unwrap_or(i64::MAX),
+    );
+    let sampling_rate = state.config.sampling_rate;
+    // Conversion (redaction, policies, cost) is the CPU-heavy part of a
+    // request: on the blocking pool it cannot hold up the workers that
+    // answer the SDK's policy and sync polls.
+    let converted = actix_web::web::block(move || {
+        let ctx = Context {
+            project_id,
+            sampling_rate,
+            accept_from,
+            accept_until,
+            prices: &project.prices,
+            redaction: &project.redaction,
+            policies: &project.policies,
+            now,
+        };
+        convert::convert(request, &ctx)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("span conversion did not finish: {e}")))?;
 
     let m = &state.metrics.ingest;
     m.received.inc_by(converted.received as u64);
@@ -62,25 +73,14 @@ pub async fn store(state: &AppState, project_id: Uuid, request: ExportTraceServi
         String::new()
     };
     if !converted.rows.is_empty() {
-        let (reply, committed) = oneshot::channel();
-        let accepted = state
-            .writer
-            .send(WriteSpans {
-                batch: Batch {
-                    spans: converted.rows,
-                    matches: converted.matches,
-                    approvals: converted.approvals,
-                },
-                reply,
+        let outcome = state
+            .writers
+            .write(Batch {
+                spans: converted.rows,
+                matches: converted.matches,
+                approvals: converted.approvals,
             })
-            .await
-            .map_err(|_| WriteError::Database("writer unavailable".into()));
-        let outcome = match accepted.and_then(|queued| queued) {
-            Ok(()) => committed
-                .await
-                .unwrap_or_else(|_| Err(WriteError::Database("writer restarted".into()))),
-            Err(e) => Err(e),
-        };
+            .await;
         match outcome {
             Ok(()) => {}
             Err(WriteError::Busy) => {
