@@ -90,11 +90,45 @@ CREATE TEMP TABLE IF NOT EXISTS spans_new ( \
     tool_name text, request_model text, response_model text, intervention_state text, \
     status_code text, cost_usd numeric, input_tokens bigint, output_tokens bigint) ON COMMIT DELETE ROWS";
 
+/// The types of a direct COPY into `spans` (`COLUMNS`): as staged, but
+/// the cost goes in as binary numeric and there is no sequence number.
+const DIRECT_TYPES: [Type; 24] = [
+    Type::UUID,
+    Type::INT8,
+    Type::BYTEA,
+    Type::BYTEA,
+    Type::BYTEA,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::INT8,
+    Type::NUMERIC,
+    Type::TEXT,
+    Type::JSONB,
+];
+
+/// The group's spans as the trace statements read them, passed as arrays:
+/// one element per span (the same rows whichever way the spans are copied).
+const GROUP_ROWS: &str = "unnest($1::uuid[], $2::bytea[], $3::int8[], $4::text[], $5::text[])
+    AS s(project_id, trace_id, start_time_unix_nano, agent_name, git)";
+
 /// Traces first (spans reference them).
 const TRACES_SQL: &str = "
 INSERT INTO traces (project_id, id, start_time_unix_nano, agent_name)
 SELECT project_id, trace_id, min(start_time_unix_nano), min(agent_name)
-FROM spans_staging GROUP BY project_id, trace_id
+FROM GROUP_ROWS GROUP BY project_id, trace_id
 ORDER BY project_id, trace_id
 ON CONFLICT (project_id, id) DO NOTHING";
 
@@ -135,6 +169,16 @@ const ROLLUP_UPSERT: &str = "
         last_start = greatest(r.last_start, EXCLUDED.last_start)
     RETURNING 1";
 
+/// A group copied straight into `spans` is all new spans: its rollup
+/// counts them from arrays instead of a table.
+const DIRECT_ROLLUP_ROWS: &str = "(SELECT project_id, start_time_unix_nano, end_time_unix_nano, agent_name,
+    tool_name, request_model, response_model, intervention_state, status_code, cost::numeric AS cost_usd,
+    input_tokens, output_tokens
+  FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+              $9::text[], $10::text[], $11::int8[], $12::int8[])
+    AS n(project_id, start_time_unix_nano, end_time_unix_nano, agent_name, tool_name, request_model,
+         response_model, intervention_state, status_code, cost, input_tokens, output_tokens)) AS n";
+
 /// The statement that counts `source` into the rollups (see `ROLLUP_UPSERT`).
 pub fn rollup_upsert(source: &str) -> String {
     ROLLUP_UPSERT.replace("SOURCE_ROWS", source)
@@ -173,7 +217,7 @@ WHERE s.project_id = st.project_id AND s.start_time_unix_nano = st.start_time_un
 
 /// Every touched trace is recomputed from its stored spans.
 const TRACE_ROLLUP_SQL: &str = "
-WITH touched AS (SELECT DISTINCT project_id, trace_id FROM spans_staging),
+WITH touched AS (SELECT DISTINCT project_id, trace_id FROM GROUP_ROWS),
 rollup AS (
     SELECT s.project_id, s.trace_id,
         count(*) AS span_count,
@@ -199,8 +243,7 @@ UPDATE traces t SET
     total_output_tokens = r.output_tokens,
     intervention_state = CASE WHEN r.halted THEN 'halted' ELSE t.intervention_state END
 FROM rollup r
-WHERE t.project_id = r.project_id AND t.id = r.trace_id;
-";
+WHERE t.project_id = r.project_id AND t.id = r.trace_id";
 
 /// The commit a trace ran: the first commit hash its spans (or their
 /// resource) name as `strathon.git.commit` (or OpenTelemetry's
@@ -208,10 +251,8 @@ WHERE t.project_id = r.project_id AND t.id = r.trace_id;
 const GIT_COMMIT_SQL: &str = "
 UPDATE traces t SET git_commit_sha = g.sha
 FROM (
-    SELECT project_id, trace_id,
-           min(lower(coalesce(attributes->>'strathon.git.commit', attributes->>'vcs.ref.head.revision'))) AS sha
-    FROM spans_staging
-    WHERE attributes ?| array['strathon.git.commit', 'vcs.ref.head.revision']
+    SELECT project_id, trace_id, min(lower(git)) AS sha
+    FROM GROUP_ROWS WHERE git IS NOT NULL
     GROUP BY project_id, trace_id
 ) g
 WHERE t.project_id = g.project_id AND t.id = g.trace_id AND t.git_commit_sha IS NULL
@@ -326,6 +367,152 @@ impl serde::Serialize for Annotated<'_> {
     }
 }
 
+/// The per-span columns the trace statements read (`GROUP_ROWS`).
+struct GroupColumns<'a> {
+    project_id: Vec<Uuid>,
+    trace_id: Vec<&'a [u8]>,
+    start: Vec<i64>,
+    agent_name: Vec<Option<&'a str>>,
+    git: Vec<Option<String>>,
+}
+
+impl<'a> GroupColumns<'a> {
+    fn of(rows: &[&'a SpanRow]) -> Self {
+        GroupColumns {
+            project_id: rows.iter().map(|r| r.project_id).collect(),
+            trace_id: rows.iter().map(|r| r.trace_id.as_slice()).collect(),
+            start: rows.iter().map(|r| r.start_time_unix_nano).collect(),
+            agent_name: rows.iter().map(|r| r.agent_name.as_deref()).collect(),
+            git: rows.iter().map(|r| git_commit(&r.attributes)).collect(),
+        }
+    }
+}
+
+/// The commit hash a span names, as `->>` reads it: `strathon.git.commit`,
+/// else OpenTelemetry's `vcs.ref.head.revision` (JSON null counts as absent).
+fn git_commit(attributes: &serde_json::Value) -> Option<String> {
+    ["strathon.git.commit", "vcs.ref.head.revision"]
+        .iter()
+        .find_map(|k| match attributes.get(k)? {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        })
+}
+
+/// Each span's cost as binary numeric, when the group can be copied
+/// straight into `spans`: no span twice in it (the second would fail the
+/// primary key) and every cost a decimal `numeric(20, 8)` takes as is.
+fn direct_costs(rows: &[&SpanRow]) -> Option<Vec<Option<rust_decimal::Decimal>>> {
+    let mut keys = std::collections::HashSet::with_capacity(rows.len());
+    let mut costs = Vec::with_capacity(rows.len());
+    for r in rows {
+        if !keys.insert((r.project_id, r.start_time_unix_nano, &r.trace_id, &r.span_id)) {
+            return None;
+        }
+        costs.push(match &r.cost_usd {
+            None => None,
+            Some(text) => {
+                let d = rust_decimal::Decimal::from_str_exact(text).ok()?;
+                // numeric(20, 8) would round more digits; staging keeps
+                // the database's own rounding for those.
+                if d.scale() > 8 || d.abs() >= rust_decimal::Decimal::from(1_000_000_000_000i64) {
+                    return None;
+                }
+                Some(d)
+            }
+        });
+    }
+    Some(costs)
+}
+
+/// Where `copy_rows` writes.
+enum Target<'a> {
+    /// The session's staging table, costs as text, with arrival order.
+    Staging,
+    /// `spans` itself, with each span's cost as numeric.
+    Spans(&'a [Option<rust_decimal::Decimal>]),
+}
+
+/// Binary COPY of a group, each span's attributes carrying its note.
+async fn copy_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[&SpanRow],
+    notes: &[Option<crate::breakers::Note>],
+    target: Target<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    let (sql, types): (String, &[Type]) = match target {
+        Target::Staging => (format!("COPY spans_staging ({COLUMNS}, seq) FROM STDIN BINARY"), &TYPES),
+        Target::Spans(_) => (format!("COPY spans ({COLUMNS}) FROM STDIN BINARY"), &DIRECT_TYPES),
+    };
+    let writer = BinaryCopyInWriter::new(tx.copy_in(&sql).await?, types);
+    pin_mut!(writer);
+    for (seq, r) in rows.iter().enumerate() {
+        let attributes = Json(Annotated {
+            attributes: &r.attributes,
+            note: notes[seq].as_ref(),
+        });
+        let seq = seq as i64;
+        let cost: &(dyn ToSql + Sync) = match &target {
+            Target::Staging => &r.cost_usd,
+            Target::Spans(costs) => &costs[seq as usize],
+        };
+        let values: [&(dyn ToSql + Sync); 25] = [
+            &r.project_id,
+            &r.start_time_unix_nano,
+            &r.trace_id,
+            &r.span_id,
+            &r.parent_span_id,
+            &r.name,
+            &r.kind,
+            &r.end_time_unix_nano,
+            &r.status_code,
+            &r.status_message,
+            &r.operation_name,
+            &r.provider_name,
+            &r.request_model,
+            &r.response_model,
+            &r.agent_name,
+            &r.agent_id,
+            &r.tool_name,
+            &r.workflow_name,
+            &r.conversation_id,
+            &r.input_tokens,
+            &r.output_tokens,
+            cost,
+            &r.intervention_state,
+            &attributes,
+            &seq,
+        ];
+        writer.as_mut().write(&values[..types.len()]).await?;
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// Counts a directly copied group (all new spans) into the hourly rollups.
+async fn rollup_direct(tx: &tokio_postgres::Transaction<'_>, rows: &[&SpanRow]) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        &rollup_upsert(DIRECT_ROLLUP_ROWS),
+        &[
+            &rows.iter().map(|r| r.project_id).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.start_time_unix_nano).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.end_time_unix_nano).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.agent_name.as_deref()).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.tool_name.as_deref()).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.request_model.as_deref()).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.response_model.as_deref()).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.intervention_state.as_deref()).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.status_code).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.cost_usd.as_deref()).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.input_tokens).collect::<Vec<_>>(),
+            &rows.iter().map(|r| r.output_tokens).collect::<Vec<_>>(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The attributes a note adds to a span.
 fn note_json(note: &Option<crate::breakers::Note>) -> Option<serde_json::Value> {
     note.as_ref().map(|(state, entity)| {
@@ -349,61 +536,52 @@ pub async fn write(
     breakers: &crate::breakers::Settings,
 ) -> Result<(), tokio_postgres::Error> {
     let rows: Vec<&SpanRow> = batches.iter().flat_map(|b| &b.spans).collect();
-    let tx = client.transaction().await?;
+    let mut tx = client.transaction().await?;
     let guessed = crate::breakers::peek(&tx, &rows, breakers).await?;
-    let sink = tx
-        .copy_in(&format!("COPY spans_staging ({COLUMNS}, seq) FROM STDIN BINARY"))
+    let group = GroupColumns::of(&rows);
+    let group_params: [&(dyn ToSql + Sync); 5] = [
+        &group.project_id,
+        &group.trace_id,
+        &group.start,
+        &group.agent_name,
+        &group.git,
+    ];
+    tx.execute(&TRACES_SQL.replace("GROUP_ROWS", GROUP_ROWS), &group_params)
         .await?;
-    let writer = BinaryCopyInWriter::new(sink, &TYPES);
-    pin_mut!(writer);
-    for (seq, r) in rows.iter().enumerate() {
-        let attributes = Json(Annotated {
-            attributes: &r.attributes,
-            note: guessed[seq].as_ref(),
-        });
-        let seq = seq as i64;
-        let values: [&(dyn ToSql + Sync); 25] = [
-            &r.project_id,
-            &r.start_time_unix_nano,
-            &r.trace_id,
-            &r.span_id,
-            &r.parent_span_id,
-            &r.name,
-            &r.kind,
-            &r.end_time_unix_nano,
-            &r.status_code,
-            &r.status_message,
-            &r.operation_name,
-            &r.provider_name,
-            &r.request_model,
-            &r.response_model,
-            &r.agent_name,
-            &r.agent_id,
-            &r.tool_name,
-            &r.workflow_name,
-            &r.conversation_id,
-            &r.input_tokens,
-            &r.output_tokens,
-            &r.cost_usd,
-            &r.intervention_state,
-            &attributes,
-            &seq,
-        ];
-        writer.as_mut().write(&values).await?;
+
+    // Most groups are new spans, each sent once: they are copied straight
+    // into `spans`. A span already stored (a retry) makes that COPY fail on
+    // the primary key; the group then goes through the staging table, which
+    // merges it. Within a savepoint, so the failed attempt leaves nothing.
+    let mut direct = direct_costs(&rows);
+    if let Some(costs) = &direct {
+        let attempt = tx.savepoint("direct").await?;
+        let copied = copy_rows(&attempt, &rows, &guessed, Target::Spans(costs)).await;
+        match copied {
+            Ok(()) => attempt.commit().await?,
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                attempt.rollback().await?;
+                direct = None;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    writer.finish().await?;
-    tx.batch_execute(TRACES_SQL).await?;
-    let counts = tx
-        .query_one(&SPANS_SQL.replace("STAGED", STAGED).replace("COLUMNS", COLUMNS), &[])
+    if direct.is_none() {
+        copy_rows(&tx, &rows, &guessed, Target::Staging).await?;
+        let counts = tx
+            .query_one(&SPANS_SQL.replace("STAGED", STAGED).replace("COLUMNS", COLUMNS), &[])
+            .await?;
+        let (staged, inserted): (i64, i64) = (counts.get(0), counts.get(1));
+        // The merge (a join against the stored rows) only when some spans
+        // were already there.
+        if inserted < staged {
+            tx.batch_execute(&MERGE_SQL.replace("STAGED", STAGED)).await?;
+        }
+    }
+    tx.execute(&TRACE_ROLLUP_SQL.replace("GROUP_ROWS", GROUP_ROWS), &group_params)
         .await?;
-    let (staged, inserted): (i64, i64) = (counts.get(0), counts.get(1));
-    // Most groups are all new spans: the merge (a join against the stored
-    // rows) is skipped unless some were already there.
-    if inserted < staged {
-        tx.batch_execute(&MERGE_SQL.replace("STAGED", STAGED)).await?;
-    }
-    tx.batch_execute(TRACE_ROLLUP_SQL).await?;
-    tx.batch_execute(GIT_COMMIT_SQL).await?;
+    tx.execute(&GIT_COMMIT_SQL.replace("GROUP_ROWS", GROUP_ROWS), &group_params)
+        .await?;
 
     // From here on, rows other writers also need: held until the commit.
     let notes = crate::breakers::step(&tx, &rows, breakers).await?;
@@ -423,7 +601,11 @@ pub async fn write(
         )
         .await?;
     }
-    tx.batch_execute(&rollup_upsert("spans_new")).await?;
+    if direct.is_some() {
+        rollup_direct(&tx, &rows).await?;
+    } else {
+        tx.batch_execute(&rollup_upsert("spans_new")).await?;
+    }
     let matches: Vec<&MatchRow> = batches.iter().flat_map(|b| &b.matches).collect();
     if !matches.is_empty() {
         let m = &matches;
@@ -480,4 +662,50 @@ pub async fn connect(database_url: &str) -> Result<Client, tokio_postgres::Error
     });
     prepare(&client).await?;
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(id: u8, cost: Option<&str>) -> SpanRow {
+        SpanRow {
+            trace_id: vec![1; 16],
+            span_id: vec![id; 8],
+            cost_usd: cost.map(str::to_owned),
+            ..SpanRow::default()
+        }
+    }
+
+    #[test]
+    fn a_group_goes_straight_into_spans_only_when_copy_cannot_trip_over_it() {
+        let (a, b) = (span(1, Some("0.0075")), span(2, None));
+        let costs = direct_costs(&[&a, &b]).expect("distinct spans with plain costs");
+        assert_eq!(costs[0].map(|d| d.to_string()), Some("0.0075".to_owned()));
+        assert_eq!(costs[1], None);
+        // The same span twice would fail the primary key inside the COPY.
+        assert!(direct_costs(&[&a, &b, &a]).is_none());
+        // Costs numeric(20, 8) would round or refuse are left to the database.
+        assert!(direct_costs(&[&span(3, Some("0.123456789"))]).is_none());
+        assert!(direct_costs(&[&span(3, Some("1e3"))]).is_none());
+        assert!(direct_costs(&[&span(3, Some("1000000000000"))]).is_none());
+    }
+
+    #[test]
+    fn the_commit_is_read_as_the_database_reads_it() {
+        let attrs = |v: serde_json::Value| git_commit(&v);
+        assert_eq!(
+            attrs(serde_json::json!({"strathon.git.commit": "ABC1234"})),
+            Some("ABC1234".into())
+        );
+        assert_eq!(
+            attrs(serde_json::json!({"strathon.git.commit": null, "vcs.ref.head.revision": "abc1234"})),
+            Some("abc1234".into())
+        );
+        assert_eq!(
+            attrs(serde_json::json!({"vcs.ref.head.revision": 1234567})),
+            Some("1234567".into())
+        );
+        assert_eq!(attrs(serde_json::json!({"other": "abc1234"})), None);
+    }
 }
