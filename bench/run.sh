@@ -8,11 +8,17 @@
 # the raw binary COPY baseline RUNS times at the concurrency that gave the
 # best ingest throughput, and prints medians. Every load run verifies by
 # counting rows that each acknowledged span was stored; a failed
-# verification makes the script exit non-zero. Stops the receiver and drops
-# the database at the end (also on failure).
+# verification makes the script exit non-zero. Then, unless SKIP_POLICY=1,
+# the policy-fetch phase: 10 policies are created through the API and
+# `GET /v1/policies` and `POST /v1/intervention/sync` (what the SDK polls)
+# are timed with strathon-api-timing, idle for POLICY_IDLE_SECS and while
+# strathon-load runs at the best concurrency (DURATION s). Stops the
+# receiver and drops the database at the end (also on failure).
 #
 # Knobs (environment): PG_URL, PORT, DURATION (s per run), WARMUP (s),
-# RUNS, CONCURRENCIES, OUT (results directory).
+# RUNS, CONCURRENCIES, OUT (results directory), WRITERS (sets
+# STRATHON_INGEST_WRITERS for the receiver; unset: the receiver's default),
+# SKIP_POLICY (1: no policy-fetch phase), POLICY_IDLE_SECS (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +30,9 @@ WARMUP=${WARMUP:-2}
 RUNS=${RUNS:-3}
 CONCURRENCIES=${CONCURRENCIES:-"1 4 16"}
 OUT=${OUT:-target/bench/$(date +%Y%m%d-%H%M%S)}
+WRITERS=${WRITERS:-}
+SKIP_POLICY=${SKIP_POLICY:-0}
+POLICY_IDLE_SECS=${POLICY_IDLE_SECS:-5}
 PYTHON_SPANS_PER_SEC=370
 mkdir -p "$OUT"
 
@@ -33,9 +42,24 @@ log "building (release)"
 cargo build --release -p strathon-server -p strathon-bench
 RECEIVER=target/release/strathon
 LOADGEN=target/release/strathon-load
+TIMING=target/release/strathon-api-timing
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+    COMMIT="$COMMIT-dirty"
+fi
+# Only a set WRITERS reaches the receiver's environment.
+RECEIVER_ENV=()
+if [[ -n "$WRITERS" ]]; then
+    RECEIVER_ENV+=("STRATHON_INGEST_WRITERS=$WRITERS")
+fi
 
 PID=
+POLICY_LOAD_PID=
 cleanup() {
+    if [[ -n "$POLICY_LOAD_PID" ]] && kill -0 "$POLICY_LOAD_PID" 2>/dev/null; then
+        kill "$POLICY_LOAD_PID" 2>/dev/null || true
+        wait "$POLICY_LOAD_PID" 2>/dev/null || true
+    fi
     if [[ -n "$PID" ]] && kill -0 "$PID" 2>/dev/null; then
         kill "$PID" 2>/dev/null || true
         wait "$PID" 2>/dev/null || true
@@ -54,10 +78,13 @@ psql "$PG_URL/postgres" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $DB"
     echo "memory: $(free -m | awk '/^Mem:/{print $2 " MiB"}')"
     echo "cpu: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
     echo "postgres: $(psql "$PG_URL/postgres" -Atc 'SHOW server_version')"
+    echo "commit: $COMMIT"
+    echo "ingest writers: ${WRITERS:-receiver default (STRATHON_INGEST_WRITERS unset)}"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
 
 log "starting the receiver on 127.0.0.1:$PORT"
+env ${RECEIVER_ENV[@]+"${RECEIVER_ENV[@]}"} \
 DATABASE_URL="$PG_URL/$DB" \
 STRATHON_BIND="127.0.0.1:$PORT" \
 STRATHON_SEED_DEV_KEY=true \
@@ -214,6 +241,75 @@ sleep 2
 IDLE_AFTER_KB=$(rss_kb "$PID")
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 
+# ---- policy fetch ----------------------------------------------------------
+# What the SDK polls while its agents run: GET /v1/policies (every 30 s per
+# process) and POST /v1/intervention/sync (every second; POST with `{}` per
+# api.md, it has no GET). Timed idle, then while ingest runs at the best
+# concurrency; strathon-api-timing pauses 10 ms between rounds in both.
+echo '{}' >"$OUT/policy-fetch.json"
+if [[ "$SKIP_POLICY" != 1 ]]; then
+    log "policy fetch: creating 10 policies"
+    # Policies of every action the SDK enforces. One (send_email) matches
+    # the generator's send_email tool spans and its blocked spans, so ingest
+    # evaluates all ten per span and records some matches, as it would.
+    policies=(
+        '{"name": "no-external-email", "match_expression": "\"strathon.tool.name\" in attrs && attrs[\"strathon.tool.name\"] == \"send_email\"", "action": "block", "action_config": {"message": "Sending email outside the company domain is blocked"}, "priority": 100}'
+        '{"name": "no-shell", "match_expression": "\"strathon.tool.name\" in attrs && attrs[\"strathon.tool.name\"] == \"run_shell\"", "action": "block", "priority": 90}'
+        '{"name": "no-drop-table", "match_expression": "\"strathon.tool.args\" in attrs && attrs[\"strathon.tool.args\"].matches(\"(?i)drop\\\\s+table\")", "action": "block", "priority": 80}'
+        '{"name": "steer-account-deletion", "match_expression": "\"strathon.tool.name\" in attrs && attrs[\"strathon.tool.name\"] == \"delete_account\"", "action": "steer", "action_config": {"replacement": "Account deletion needs a human operator."}, "priority": 70}'
+        '{"name": "throttle-refunds", "match_expression": "\"strathon.tool.name\" in attrs && attrs[\"strathon.tool.name\"] == \"issue_refund\"", "action": "throttle", "action_config": {"max_calls": 10, "window_seconds": 60, "scope": "agent"}, "priority": 60}'
+        '{"name": "approve-wire-transfers", "match_expression": "\"strathon.tool.name\" in attrs && attrs[\"strathon.tool.name\"] == \"wire_transfer\"", "action": "require_approval", "action_config": {"timeout_seconds": 300}, "priority": 50}'
+        '{"name": "alert-expensive-calls", "match_expression": "\"gen_ai.usage.cost\" in attrs && double(attrs[\"gen_ai.usage.cost\"]) > 5.0", "action": "alert", "priority": 40}'
+        '{"name": "allow-faq-lookup", "match_expression": "\"strathon.tool.name\" in attrs && attrs[\"strathon.tool.name\"] == \"lookup_faq\"", "action": "allow", "priority": 30}'
+        '{"name": "log-truncated-completions", "match_expression": "\"gen_ai.response.finish_reason\" in attrs && attrs[\"gen_ai.response.finish_reason\"] == \"length\"", "action": "log", "priority": 20}'
+        '{"name": "shadow-block-prod-db", "match_expression": "\"strathon.tool.args\" in attrs && attrs[\"strathon.tool.args\"].contains(\"prod-db\")", "action": "block", "shadow": true, "priority": 10}'
+    )
+    for body in "${policies[@]}"; do
+        code=$(curl -s -o "$OUT/.policy-create" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/v1/policies" \
+            -H "Authorization: Bearer stra_dev_local_default_project_do_not_use_in_production" \
+            -H 'Content-Type: application/json' -d "$body")
+        if [[ "$code" != 201 ]]; then
+            log "creating a policy answered $code: $(cat "$OUT/.policy-create")"
+            exit 1
+        fi
+    done
+    rm -f "$OUT/.policy-create"
+    POLICY_CALLS=(--call 'policies=GET /v1/policies' --call 'intervention_sync=POST /v1/intervention/sync {}')
+
+    log "policy fetch: idle, ${POLICY_IDLE_SECS}s"
+    "$TIMING" --endpoint "http://127.0.0.1:$PORT" "${POLICY_CALLS[@]}" \
+        --seconds "$POLICY_IDLE_SECS" --warmup-rounds 3 --pause-ms 10 >"$OUT/policy-idle.jsonl"
+
+    log "policy fetch: under load at concurrency $BEST_C (${DURATION}s + ${WARMUP}s warm-up)"
+    reset_tables
+    "$LOADGEN" --mode load --endpoint "http://127.0.0.1:$PORT" --concurrency "$BEST_C" \
+        --duration-secs "$DURATION" --warmup-secs "$WARMUP" \
+        --database-url "$PG_URL/$DB" --report json >"$OUT/policy-load.json" 2>"$OUT/policy-load.err" &
+    POLICY_LOAD_PID=$!
+    # Sample the load's measured window, not its warm-up.
+    sleep "$WARMUP"
+    "$TIMING" --endpoint "http://127.0.0.1:$PORT" "${POLICY_CALLS[@]}" \
+        --seconds "$DURATION" --warmup-rounds 1 --pause-ms 10 >"$OUT/policy-under-load.jsonl"
+    rc=0
+    wait "$POLICY_LOAD_PID" || rc=$?
+    POLICY_LOAD_PID=
+    if [[ ! -s "$OUT/policy-load.json" ]]; then
+        log "the load generator failed (exit $rc):"
+        cat "$OUT/policy-load.err" >&2
+        exit 1
+    fi
+    if ((rc != 0)); then
+        FAILED=1
+        log "VERIFICATION FAILED (policy-fetch load c=$BEST_C): $(cat "$OUT/policy-load.err")"
+    fi
+    jq -n --slurpfile idle "$OUT/policy-idle.jsonl" --slurpfile busy "$OUT/policy-under-load.jsonl" \
+        --slurpfile load "$OUT/policy-load.json" --argjson c "$BEST_C" '
+        {policies: 10, load_concurrency: $c,
+         load_spans_per_sec: $load[0].spans_per_sec, load_verified: $load[0].verification.ok,
+         idle: ($idle | map({key: .call, value: .}) | from_entries),
+         under_load: ($busy | map({key: .call, value: .}) | from_entries)}' >"$OUT/policy-fetch.json"
+fi
+
 # ---- summary ---------------------------------------------------------------
 jq -n "$JQ_MEDIAN"'
     def r1: . * 10 | round / 10;
@@ -271,7 +367,12 @@ jq -n "$JQ_MEDIAN"'
     --slurpfile loads <(cat "$OUT"/load-c*-r*.json) \
     --slurpfile copies <(cat "$OUT"/copy-c*-r*.json) \
     --argjson idle "$IDLE_RSS_KB" --argjson idle_after "$IDLE_AFTER_KB" \
-    --argjson python "$PYTHON_SPANS_PER_SEC" >"$OUT/summary.json"
+    --argjson python "$PYTHON_SPANS_PER_SEC" >"$OUT/summary.json.tmp"
+jq --arg commit "$COMMIT" --arg writers "$WRITERS" --slurpfile policy "$OUT/policy-fetch.json" \
+    '. + {commit: $commit, writers: (if $writers == "" then null else ($writers | tonumber? // $writers) end)}
+     + (if ($policy[0] | length) > 0 then {policy_fetch: $policy[0]} else {} end)' \
+    "$OUT/summary.json.tmp" >"$OUT/summary.json"
+rm -f "$OUT/summary.json.tmp"
 
 {
     echo
@@ -287,6 +388,11 @@ jq -n "$JQ_MEDIAN"'
     jq -r '"receiver RSS: idle \(.idle_rss_mib) MiB, peak under load \(.peak_rss_under_load_mib) MiB, idle after load \(.idle_rss_after_mib) MiB",
            "best ingest: \(.best.spans_per_sec | round) spans/s at concurrency \(.best.concurrency) = \(.ratio_to_copy * 100 | round)% of raw COPY (\(.raw_copy.spans_per_sec | round) rows/s), \(.vs_python)x the Python original (~370 spans/s)",
            "targets: >=20000 spans/s: \(if .targets.throughput_20k then "PASS" else "MISS" end); p99 < 50 ms at c=1: \(if .targets.p99_c1_under_50ms then "PASS" else "MISS" end); RSS < 150 MB under load: \(if .targets.rss_under_150mb then "PASS" else "MISS" end); >= 50% of raw COPY: \(if .targets.half_of_copy then "PASS" else "MISS" end)"' "$OUT/summary.json"
+    jq -r 'select(.policy_fetch) | .policy_fetch as $p
+        | "",
+          "policy fetch (\($p.policies) policies; ms p50 / p99, idle | under load at c=\($p.load_concurrency), \($p.load_spans_per_sec | round) spans/s, verified \($p.load_verified)):",
+          ("  GET /v1/policies:              \($p.idle.policies.p50_ms) / \($p.idle.policies.p99_ms) | \($p.under_load.policies.p50_ms) / \($p.under_load.policies.p99_ms)   (n \($p.idle.policies.n) | \($p.under_load.policies.n), errors \($p.idle.policies.errors + $p.under_load.policies.errors))"),
+          ("  POST /v1/intervention/sync:    \($p.idle.intervention_sync.p50_ms) / \($p.idle.intervention_sync.p99_ms) | \($p.under_load.intervention_sync.p50_ms) / \($p.under_load.intervention_sync.p99_ms)   (n \($p.idle.intervention_sync.n) | \($p.under_load.intervention_sync.n), errors \($p.idle.intervention_sync.errors + $p.under_load.intervention_sync.errors))")' "$OUT/summary.json"
 } | tee "$OUT/summary.txt"
 
 if ((FAILED)); then

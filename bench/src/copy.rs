@@ -263,6 +263,7 @@ pub async fn run(args: &Args, templates: Vec<Template>) -> anyhow::Result<Report
         stored: after - before,
         acknowledged: committed as i64,
         ok: after - before == committed as i64,
+        skipped: false,
     };
     Ok(report)
 }

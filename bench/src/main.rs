@@ -95,6 +95,14 @@ pub struct Args {
     /// How long to wait for the stored count to reach the acknowledged one.
     #[arg(long, default_value_t = 15)]
     pub verify_timeout_secs: u64,
+
+    /// Other generators write the same project at the same time (load mode
+    /// only): the project's before/after count would include their spans,
+    /// so skip it, and only report the acknowledged count (warm-up
+    /// included, `verification.acknowledged`); the caller checks the total.
+    /// `--database-url` is not used.
+    #[arg(long)]
+    pub shared_project: bool,
 }
 
 impl Args {
@@ -133,6 +141,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         "--batch-spans must be between 1 and 32767"
     );
     anyhow::ensure!(args.templates >= 1, "--templates must be at least 1");
+    anyhow::ensure!(
+        !(args.shared_project && args.mode == Mode::Copy),
+        "--shared-project applies to --mode load only"
+    );
     let now = chrono::Utc::now()
         .timestamp_nanos_opt()
         .context("the clock is out of range")?;

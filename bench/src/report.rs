@@ -16,6 +16,8 @@ pub struct Verification {
     /// Spans acknowledged (load: HTTP 200; copy: committed), warm-up included.
     pub acknowledged: i64,
     pub ok: bool,
+    /// Not counted (`--shared-project`): only `acknowledged` is meaningful.
+    pub skipped: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -73,7 +75,7 @@ impl Report {
         let mut e2e = self.e2e_latencies.clone();
         e2e.sort_unstable();
         let v = &self.verification;
-        json!({
+        let mut j = json!({
             "mode": match self.mode { Some(Mode::Copy) => "copy", _ => "load" },
             "concurrency": args.concurrency,
             "batch_spans": if self.mode == Some(Mode::Copy) { args.copy_batch_spans } else { args.batch_spans },
@@ -105,7 +107,11 @@ impl Report {
                 "acknowledged": v.acknowledged,
                 "ok": v.ok,
             },
-        })
+        });
+        if v.skipped {
+            j["verification"]["skipped"] = json!(true);
+        }
+        j
     }
 }
 
@@ -155,6 +161,14 @@ pub fn print(args: &Args, r: &Report) -> anyhow::Result<()> {
                 )?;
             }
             let v = &r.verification;
+            if v.skipped {
+                writeln!(
+                    out,
+                    "verification: skipped (--shared-project), {} spans acknowledged",
+                    v.acknowledged
+                )?;
+                return Ok(());
+            }
             writeln!(
                 out,
                 "verification: {} acknowledged, stored count {} -> {} (+{}): {}",

@@ -9,12 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message as _;
 use serde_json::{json, Value};
+use strathon_bench::{big_trace, hex_id, percentile};
 
 #[derive(Parser)]
 #[command(name = "strathon-dashboard-bench")]
@@ -24,7 +21,7 @@ struct Args {
     #[arg(long, default_value = "http://127.0.0.1:4318")]
     receiver: String,
     /// A key with traces:write for storing the large trace.
-    #[arg(long, default_value = "stra_dev_local_default_project_do_not_use_in_production")]
+    #[arg(long, default_value = strathon_bench::DEV_KEY)]
     key: String,
     /// Timed requests per page.
     #[arg(long, default_value_t = 200)]
@@ -32,78 +29,6 @@ struct Args {
     /// Spans in the large trace.
     #[arg(long, default_value_t = 500)]
     trace_spans: usize,
-}
-
-fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
-}
-
-/// One agent run of `n` spans: a root, steps under it, tool and model calls
-/// under each step, as a LangGraph run nests them.
-fn big_trace(n: usize) -> (Vec<u8>, ExportTraceServiceRequest) {
-    let trace_id = uuid::Uuid::new_v4().as_bytes().to_vec();
-    let start = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64 - 60_000_000_000;
-    let span_id = |i: usize| -> Vec<u8> { (i as u64 + 1).to_be_bytes().to_vec() };
-    let spans = (0..n)
-        .map(|i| {
-            let parent = match i {
-                0 => Vec::new(),
-                i if i % 10 == 1 => span_id(0),
-                i => span_id(i - (i - 1) % 10),
-            };
-            let begin = start + i as u64 * 20_000_000;
-            let mut attributes = vec![text("gen_ai.agent.name", "bench-agent")];
-            let name = if i == 0 {
-                "langgraph.chain.bench".to_owned()
-            } else if i % 10 == 1 {
-                format!("langgraph.node.step_{i}")
-            } else if i % 2 == 0 {
-                attributes.push(text("gen_ai.tool.name", "search_orders"));
-                attributes.push(text("strathon.tool.args", r#"{"order": 4711}"#));
-                "langgraph.tool.search_orders".to_owned()
-            } else {
-                attributes.push(text("gen_ai.request.model", "gpt-4o-mini"));
-                attributes.push(text("gen_ai.prompt", &"Summarise the order history. ".repeat(20)));
-                "openai.chat.gpt-4o-mini".to_owned()
-            };
-            Span {
-                trace_id: trace_id.clone(),
-                span_id: span_id(i),
-                parent_span_id: parent,
-                name,
-                kind: 1,
-                start_time_unix_nano: begin,
-                end_time_unix_nano: begin + if i == 0 { n as u64 * 20_000_000 } else { 15_000_000 },
-                attributes,
-                ..Default::default()
-            }
-        })
-        .collect();
-    let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![text("service.name", "bench-agent")],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
-    (trace_id, request)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
 }
 
 struct Measured {
@@ -161,13 +86,7 @@ async fn main() -> anyhow::Result<()> {
     let pages = [
         ("overview", "/".to_owned()),
         ("traces list", "/traces?window=30d".to_owned()),
-        (
-            "500-span trace",
-            format!(
-                "/traces/{}",
-                trace_id.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            ),
-        ),
+        ("500-span trace", format!("/traces/{}", hex_id(&trace_id))),
     ];
     let mut results = Vec::new();
     for (name, path) in &pages {
